@@ -1,0 +1,1 @@
+"""Video data: the record schema, label maps and tf.data pipelines."""

