@@ -12,6 +12,8 @@ from typing import Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from d3d_tf.data import flow_quantization
+
 SCHEMA_VERSION = 1
 DEFAULT_FLOW_BOUND = 20.0
 
@@ -44,10 +46,7 @@ FLOW_FORMATS = ("png", "jpeg")
 
 def quantize_flow(flow: np.ndarray, bound: float = DEFAULT_FLOW_BOUND) -> np.ndarray:
   """Maps flow in pixels, [..., 2] float, to uint8: [-bound, bound] -> [0, 255]."""
-  if bound <= 0:
-    raise ValueError(f"Flow bound must be positive. Received: bound={bound}")
-  clipped = np.clip(np.asarray(flow, np.float32), -bound, bound)
-  return np.round((clipped + bound) * (255.0 / (2.0 * bound))).astype(np.uint8)
+  return flow_quantization.quantize_flow(flow, bound)
 
 
 def dequantize_flow(quantized, bound):

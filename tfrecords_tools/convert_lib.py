@@ -1,0 +1,461 @@
+"""Videos to sharded TFRecords: the importable logic behind `build_tfrecords`.
+
+Work is split so worker processes never import TensorFlow: a worker decodes one video, computes
+its flow and returns encoded JPEG/PNG bytes (`encode_video`); the parent, which alone imports
+TensorFlow (lazily), builds and writes the records (`convert`).
+
+Crash safety comes from the shard plan being a pure function of the inputs: video -> shard
+assignment and order depend only on video ids, each shard is written under `.converter/` and
+renamed into place once complete (after its manifest), and a rerun skips shards whose manifest
+lists exactly the videos planned for them.
+"""
+
+import collections
+import concurrent.futures
+import csv
+import dataclasses
+import json
+import math
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures.process import BrokenProcessPool
+from typing import (Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence,
+                    Tuple, Union)
+
+import cv2
+from absl import logging
+
+from d3d_tf import progress
+from d3d_tf.data import label_map as label_map_lib
+from d3d_tf.data import optical_flow
+from d3d_tf.data import video_io
+from tfrecords_tools import flow as flow_lib
+from tfrecords_tools import layouts
+
+FLOW_CHOICES = optical_flow.ALGORITHMS + ("none",)
+VIDEOS_PER_SHARD = 32  # With --num_shards 0: ~100-400 MB shards at short side 256 with flow.
+STATE_DIR = ".converter"
+LABEL_MAP_FILE = "label_map.txt"
+FAILURES_FILE = "failures.csv"
+SUMMARY_FILE = "summary.json"
+
+
+class SettingsMismatchError(ValueError):
+  """The output folder holds shards made with other settings; resuming would mix them."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodeOptions:
+  """How each video is encoded. Every field changes the bytes of the records.
+
+  `flow_timing` False (default) stores flow/seconds as 0, so shards are byte-identical run to
+  run; True stores the measured seconds, and shards then differ only in that value.
+  """
+  short_side: int = 256
+  fps: float = 0.0
+  max_frames: int = 0
+  jpeg_quality: int = 90
+  flow: str = "tvl1"
+  flow_bound: float = 20.0
+  flow_timing: bool = False
+
+
+@dataclasses.dataclass
+class EncodedVideo:
+  """A worker's output for one video: everything a record needs, as plain bytes and numbers."""
+  video_id: str
+  label_index: int
+  label_name: str
+  fps: float
+  height: int
+  width: int
+  rgb_jpegs: List[bytes]
+  flow_x: Optional[List[bytes]]
+  flow_y: Optional[List[bytes]]
+  flow_seconds: float
+
+
+@dataclasses.dataclass
+class Failure:
+  path: str
+  reason: str
+
+
+class Task(NamedTuple):
+  item: layouts.VideoItem
+  label_index: int
+  options: EncodeOptions
+
+
+# === Worker side: no TensorFlow ===
+
+
+def encode_video(task: Task) -> Union[EncodedVideo, Failure]:
+  """Decodes, resizes, computes flow and encodes one video; never raises, returns a Failure.
+
+  OpenCV runs single-threaded here: processes give the parallelism, and one thread keeps the
+  flow, hence the shards, identical whatever the number of workers.
+  """
+  item, label_index, options = task
+  threads = cv2.getNumThreads()
+  cv2.setNumThreads(1)
+  try:
+    frames, fps = video_io.read_video(
+        item.path, short_side=options.short_side or None, fps=options.fps or None,
+        max_frames=options.max_frames or None)
+    quality = (cv2.IMWRITE_JPEG_QUALITY, options.jpeg_quality)
+    jpegs = [flow_lib.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), quality)
+             for f in frames]
+    flow_x = flow_y = None
+    seconds = 0.0
+    if options.flow != "none":
+      flow_x, flow_y, seconds = flow_lib.encode_flow(frames, options.flow, options.flow_bound)
+    return EncodedVideo(
+        video_id=item.video_id, label_index=label_index, label_name=item.label, fps=fps,
+        height=int(frames.shape[1]), width=int(frames.shape[2]), rgb_jpegs=jpegs,
+        flow_x=flow_x, flow_y=flow_y,
+        flow_seconds=round(seconds, 6) if options.flow_timing else 0.0)
+  except video_io.VideoReadError as e:
+    return Failure(item.path, e.reason)
+  except Exception as e:  # pylint: disable=broad-except
+    # A bad video must not stop a run of thousands; its reason goes to failures.csv.
+    return Failure(item.path, f"{type(e).__name__}: {e}")
+  finally:
+    cv2.setNumThreads(threads)
+
+
+def _process_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
+  # Spawn, not fork: the parent may already run TensorFlow threads, which fork would copy.
+  return concurrent.futures.ProcessPoolExecutor(
+      workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _ready() -> bool:
+  return True
+
+
+def _start_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
+  """A pool whose workers are known to start: a crash in start-up (an import error) must stop
+  the run, not be blamed on each video in turn."""
+  executor = _process_pool(workers)
+  try:
+    executor.submit(_ready).result()
+  except BrokenProcessPool:
+    executor.shutdown(wait=False, cancel_futures=True)
+    raise RuntimeError("Worker processes die on start-up; run with --workers=1 to see the "
+                       "error.") from None
+  return executor
+
+
+def _encode_isolated(task: Task, encode: Callable) -> Union[EncodedVideo, Failure]:
+  """Reruns a task alone in a fresh process, to tell which video crashed a shared pool."""
+  with _process_pool(1) as executor:
+    try:
+      return executor.submit(encode, task).result()
+    except BrokenProcessPool:
+      return Failure(task.item.path, "the decoder crashed (worker process died)")
+
+
+def _submit(executor, encode: Callable, task: Task) -> concurrent.futures.Future:
+  """`executor.submit`, except that a pool already broken gives a failed future, handled where
+  results are collected, instead of an exception here."""
+  try:
+    return executor.submit(encode, task)
+  except BrokenProcessPool as e:
+    future = concurrent.futures.Future()
+    future.set_exception(e)
+    return future
+
+
+def encode_in_order(tasks: Iterable[Task], workers: int,
+                    encode: Callable = encode_video) -> Iterator[Union[EncodedVideo, Failure]]:
+  """Yields `encode(task)` for each task, in task order, using `workers` processes.
+
+  At most 4 x workers videos are in flight, which bounds memory. A worker that dies (a decoder
+  segfault) fails only the video that killed it: the pool is rebuilt and the rest resubmitted.
+  `encode` must be a module-level function, for worker processes to import.
+  """
+  if workers <= 1:
+    yield from map(encode, tasks)
+    return
+  tasks = iter(tasks)
+  executor = _start_pool(workers)
+  pending = collections.deque()
+  try:
+    while True:
+      while len(pending) < 4 * workers:
+        task = next(tasks, None)
+        if task is None:
+          break
+        pending.append((task, _submit(executor, encode, task)))
+      if not pending:
+        return
+      task, future = pending.popleft()
+      try:
+        result = future.result()
+      except BrokenProcessPool:
+        executor.shutdown(wait=False, cancel_futures=True)
+        result = _encode_isolated(task, encode)
+        executor = _start_pool(workers)
+        pending = collections.deque(
+            (task, _submit(executor, encode, task)) for task, _ in pending)
+      yield result
+  finally:
+    executor.shutdown(wait=True, cancel_futures=True)
+
+
+# === Parent side: shard plan, records, resume ===
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardPlan:
+  split: str
+  index: int
+  count: int
+  items: Tuple[layouts.VideoItem, ...]
+
+  @property
+  def name(self) -> str:
+    return shard_name(self.split, self.index, self.count)
+
+
+def shard_name(split: str, index: int, count: int) -> str:
+  return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
+
+
+def plan_shards(dataset: layouts.Dataset, num_shards: int = 0) -> List[ShardPlan]:
+  """Assigns every video of every split to a shard, deterministically.
+
+  Videos are ordered by a hash of their id, which mixes classes within each shard (readers
+  interleave a few shards at a time) and depends on nothing but the ids. `num_shards` is per
+  split; 0 picks about `VIDEOS_PER_SHARD` videos a shard. A split never gets more shards than
+  videos.
+  """
+  plans = []
+  for split in dataset.splits():
+    items = sorted((item for item in dataset.items if item.split == split),
+                   key=lambda item: (layouts.stable_hash(item.video_id), item.video_id))
+    count = num_shards or math.ceil(len(items) / VIDEOS_PER_SHARD)
+    count = max(1, min(count, len(items)))
+    for index in range(count):
+      chunk = items[index * len(items) // count:(index + 1) * len(items) // count]
+      plans.append(ShardPlan(split, index, count, tuple(chunk)))
+  return plans
+
+
+def _write_json(path: str, value) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    json.dump(value, f, indent=2, sort_keys=True)
+    f.write("\n")
+  os.replace(tmp, path)
+
+
+def _check_settings(state_dir: str, settings: Dict) -> None:
+  """Records the settings on a first run; refuses to resume under different ones."""
+  path = os.path.join(state_dir, "settings.json")
+  if os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      previous = json.load(f)
+    changed = sorted(key for key in set(previous) | set(settings)
+                     if previous.get(key) != settings.get(key))
+    if changed:
+      details = ", ".join(f"{key}: {previous.get(key)!r} -> {settings.get(key)!r}"
+                          for key in changed if key != "class_names")
+      if "class_names" in changed:
+        details = (details + ", " if details else "") + "the class list"
+      raise SettingsMismatchError(
+          f"--output_dir {os.path.dirname(state_dir)!r} holds shards made with other settings "
+          f"({details}); use a new --output_dir, or rerun with the original flags.")
+  else:
+    _write_json(path, settings)
+
+
+def _manifest_path(state_dir: str, plan: ShardPlan) -> str:
+  return os.path.join(state_dir, plan.name + ".json")
+
+
+def _is_finished(output_dir: str, state_dir: str, plan: ShardPlan) -> bool:
+  manifest_path = _manifest_path(state_dir, plan)
+  if not (os.path.exists(os.path.join(output_dir, plan.name)) and os.path.exists(manifest_path)):
+    return False
+  with open(manifest_path, encoding="utf-8") as f:
+    manifest = json.load(f)
+  return manifest.get("video_ids") == [item.video_id for item in plan.items]
+
+
+def _remove_stale_shards(output_dir: str, state_dir: str, plans: Sequence[ShardPlan]) -> None:
+  """Deletes this converter's shards of the planned splits that the plan no longer names (the
+  video list changed size), so a reader's glob never mixes two plans."""
+  planned = {plan.name for plan in plans}
+  splits = {plan.split for plan in plans}
+  for name in sorted(os.listdir(output_dir)):
+    split = name.split("-")[0]
+    if (split in splits and name.endswith(".tfrecord") and "-of-" in name
+        and name not in planned):
+      logging.info("Removing %s: not part of the current shard plan.", name)
+      os.remove(os.path.join(output_dir, name))
+      if os.path.exists(os.path.join(state_dir, name + ".json")):
+        os.remove(os.path.join(state_dir, name + ".json"))
+
+
+def _serialize(video: EncodedVideo, options: EncodeOptions) -> bytes:
+  from d3d_tf.data import records  # pylint: disable=g-import-not-at-top
+  example = records.make_sequence_example(
+      video_id=video.video_id, label_index=video.label_index, label_name=video.label_name,
+      fps=video.fps, height=video.height, width=video.width, rgb_jpegs=video.rgb_jpegs,
+      flow_x=video.flow_x, flow_y=video.flow_y, flow_algorithm=options.flow,
+      flow_bound=options.flow_bound, flow_format="png", flow_seconds=video.flow_seconds)
+  # Deterministic: protobuf map order is otherwise unspecified, and shards must be reproducible.
+  return example.SerializeToString(deterministic=True)
+
+
+def _write_shard(plan: ShardPlan, results: Iterator, output_dir: str, state_dir: str,
+                 options: EncodeOptions, bar: progress.ProgressBar, failed: List[int]) -> None:
+  """Writes one shard under `.converter/`, then its manifest, then renames it into place."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  partial = os.path.join(state_dir, plan.name + ".partial")
+  manifest = dict(shard=plan.name, video_ids=[item.video_id for item in plan.items],
+                  converted=0, failures=[], frames=0, frame_pairs=0, flow_seconds=0.0)
+  with tf.io.TFRecordWriter(partial) as writer:
+    for _ in plan.items:
+      result = next(results)
+      if isinstance(result, Failure):
+        manifest["failures"].append([result.path, result.reason])
+        failed[0] += 1
+      else:
+        writer.write(_serialize(result, options))
+        manifest["converted"] += 1
+        manifest["frames"] += len(result.rgb_jpegs)
+        manifest["frame_pairs"] += len(result.flow_x or [])
+        manifest["flow_seconds"] += result.flow_seconds
+      bar.update(note=f"{failed[0]} failed")
+  with open(partial, "rb") as f:
+    os.fsync(f.fileno())
+  _write_json(_manifest_path(state_dir, plan), manifest)
+  os.replace(partial, os.path.join(output_dir, plan.name))
+
+
+def _write_failures(path: str, failures: Sequence[Sequence[str]]) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(["path", "reason"])
+    writer.writerows(failures)
+  os.replace(tmp, path)
+
+
+def convert(dataset: layouts.Dataset, output_dir: str, options: EncodeOptions = EncodeOptions(),
+            num_shards: int = 0, workers: int = 1, show_progress: bool = True) -> Dict:
+  """Converts `dataset` into `output_dir`; resumes a run that was interrupted.
+
+  Writes `<split>-NNNNN-of-MMMMM.tfrecord` shards, `label_map.txt`, `failures.csv` and
+  `summary.json`. Bad videos are skipped and listed, never raised.
+
+  Returns:
+    The summary dict also written to summary.json.
+
+  Raises:
+    SettingsMismatchError: `output_dir` holds a conversion made with other settings.
+  """
+  start = time.perf_counter()
+  if options.flow not in FLOW_CHOICES:
+    raise ValueError(f"flow must be one of {FLOW_CHOICES}. Received: flow={options.flow!r}")
+  state_dir = os.path.join(output_dir, STATE_DIR)
+  os.makedirs(state_dir, exist_ok=True)
+  settings = dict(dataclasses.asdict(options), num_shards=num_shards,
+                  class_names=list(dataset.class_names))
+  _check_settings(state_dir, settings)
+  label_map_lib.write_label_map(os.path.join(output_dir, LABEL_MAP_FILE), dataset.class_names)
+
+  plans = plan_shards(dataset, num_shards)
+  _remove_stale_shards(output_dir, state_dir, plans)
+  todo = [plan for plan in plans if not _is_finished(output_dir, state_dir, plan)]
+  if len(todo) < len(plans):
+    logging.info("Resuming: %d of %d shards are already complete.", len(plans) - len(todo),
+                 len(plans))
+  label_index = {name: index for index, name in enumerate(dataset.class_names)}
+  tasks = (Task(item, label_index[item.label], options) for plan in todo for item in plan.items)
+  to_encode = sum(len(plan.items) for plan in todo)
+  stream = None if show_progress else open(os.devnull, "w")
+  bar = progress.ProgressBar(total=to_encode, unit="videos", desc="converting", stream=stream)
+  failed = [0]
+  results = encode_in_order(tasks, workers)
+  try:
+    for plan in todo:
+      _write_shard(plan, results, output_dir, state_dir, options, bar, failed)
+  finally:
+    results.close()
+    bar.close()
+    if stream is not None:
+      stream.close()
+  return _summarize(output_dir, state_dir, dataset, plans, todo, options,
+                    time.perf_counter() - start, to_encode)
+
+
+def _finished_manifests(output_dir: str, state_dir: str, plans: Sequence[ShardPlan]):
+  """(manifest, planned) of this run's shards, then of other splits' finished shards in the
+  folder (`--splits=val` after `--splits=train`), so the summary covers the whole folder."""
+  planned_splits = {plan.split for plan in plans}
+  names = [plan.name for plan in plans] + sorted(
+      name for name in os.listdir(output_dir)
+      if name.endswith(".tfrecord") and "-of-" in name
+      and name.split("-")[0] not in planned_splits
+      and os.path.exists(os.path.join(state_dir, name + ".json")))
+  for name in names:
+    with open(os.path.join(state_dir, name + ".json"), encoding="utf-8") as f:
+      yield json.load(f)
+
+
+def _summarize(output_dir, state_dir, dataset, plans, todo, options, seconds, encoded) -> Dict:
+  """Aggregates the shard manifests into failures.csv and summary.json."""
+  failures = [list(failure) for failure in dataset.failures]
+  splits = {}
+  totals = collections.Counter()
+  rerun = {plan.name for plan in todo}
+  for manifest in _finished_manifests(output_dir, state_dir, plans):
+    failures.extend(manifest["failures"])
+    split = splits.setdefault(manifest["shard"].split("-")[0], collections.Counter(shards=0))
+    split.update(videos=len(manifest["video_ids"]), converted=manifest["converted"],
+                 failed=len(manifest["failures"]), shards=1)
+    totals.update(converted=manifest["converted"], video_failures=len(manifest["failures"]),
+                  frames=manifest["frames"], frame_pairs=manifest["frame_pairs"], shards=1)
+    if manifest["shard"] in rerun:
+      totals.update(frame_pairs_this_run=manifest["frame_pairs"])
+      totals["flow_seconds_this_run"] += manifest["flow_seconds"]
+  _write_failures(os.path.join(output_dir, FAILURES_FILE), failures)
+  summary = dict(
+      converted=totals["converted"], failed=len(failures),
+      failed_annotations=len(dataset.failures), failed_videos=totals["video_failures"],
+      seconds=round(seconds, 3), videos_this_run=encoded,
+      videos_per_second=round(encoded / seconds, 4) if seconds > 0 else 0.0,
+      frame_pairs_per_second=(
+          round(totals["frame_pairs_this_run"] / seconds, 4) if seconds > 0 else 0.0),
+      flow=options.flow, flow_seconds_this_run=round(totals["flow_seconds_this_run"], 3),
+      frames=totals["frames"], frame_pairs=totals["frame_pairs"],
+      shards=totals["shards"], resumed_shards=len(plans) - len(todo),
+      num_classes=len(dataset.class_names), splits={k: dict(v) for k, v in splits.items()},
+      options=dataclasses.asdict(options))
+  _write_json(os.path.join(output_dir, SUMMARY_FILE), summary)
+  return summary
+
+
+# === Shared by the command-line tools ===
+
+
+def parse_flags_or_exit(argv: List[str]) -> List[str]:
+  """An `app.run` flags parser whose every flag error is ONE line naming the flag, exit 2.
+
+  absl's default prints two lines and exits 1; our validators' messages already carry the fix.
+  """
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    message = " ".join(str(e).split())
+    if isinstance(e, flags.UnrecognizedFlagError):
+      message += "; run with --helpshort to list the flags"
+    print(f"{os.path.basename(argv[0])}: error: {message}", file=sys.stderr)
+    sys.exit(2)

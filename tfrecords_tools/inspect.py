@@ -1,0 +1,151 @@
+r"""Prints one record's metadata and draws its frames above their optical flow.
+
+The contact sheet's top row is RGB frames; the row below shows the flow from each frame to the
+next as a colour wheel (hue = direction, brightness = speed, one scale for the whole sheet), so
+you can check at a glance that the flow moves where the frames move.
+
+Usage:
+
+  python -m tfrecords_tools.inspect /data/records/train-00000-of-00010.tfrecord --index=3 \
+      --output=/tmp/record3.png
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+import cv2
+import numpy as np
+
+from d3d_tf.data import optical_flow
+from tfrecords_tools import convert_lib
+
+_INDEX = flags.DEFINE_integer("index", 0, "Which record of the file, counting from 0.")
+_OUTPUT = flags.DEFINE_string(
+    "output", None, "Where to write the PNG contact sheet; default <record file>-<index>.png in "
+    "the current folder.")
+_NUM_FRAMES = flags.DEFINE_integer("num_frames", 8, "Frames (columns) on the sheet.")
+_TILE_HEIGHT = flags.DEFINE_integer("tile_height", 128, "Height of each picture on the sheet.")
+
+flags.register_validator("index", lambda v: v >= 0, message="must be 0 or more")
+flags.register_validator("num_frames", lambda v: v >= 1, message="must be at least 1")
+flags.register_validator("tile_height", lambda v: v >= 16, message="must be at least 16")
+
+
+def read_record(path: str, index: int):
+  """The `index`-th SequenceExample of a TFRecord file, and how many records the file holds."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  found, count = None, 0
+  for serialized in tf.data.TFRecordDataset(path).as_numpy_iterator():
+    if count == index:
+      found = tf.train.SequenceExample.FromString(serialized)
+    count += 1
+  if found is None:
+    raise IndexError(f"{path} holds {count} records; --index={index} is out of range.")
+  return found, count
+
+
+def _context_value(feature):
+  kind = feature.WhichOneof("kind")
+  values = list(getattr(feature, kind).value)
+  if kind == "bytes_list":
+    values = [v.decode("utf-8", "replace") for v in values]
+  elif kind == "float_list":
+    values = [round(v, 4) for v in values]
+  return values[0] if len(values) == 1 else values
+
+
+def describe(example) -> str:
+  """Context keys and values, and per feature list its length and encoded sizes."""
+  lines = [f"  {key}: {_context_value(example.context.feature[key])}"
+           for key in sorted(example.context.feature)]
+  for key in sorted(example.feature_lists.feature_list):
+    blobs = [f.bytes_list.value[0] for f in example.feature_lists.feature_list[key].feature]
+    sizes = [len(blob) for blob in blobs]
+    mean = sum(sizes) / len(sizes) / 1024 if sizes else 0.0
+    lines.append(f"  {key}: {len(blobs)} items, {mean:.1f} KiB each on average")
+  return "\n".join(lines)
+
+
+def _decode(blob: bytes, flags_: int) -> np.ndarray:
+  image = cv2.imdecode(np.frombuffer(blob, np.uint8), flags_)
+  if image is None:
+    raise ValueError("An encoded image in the record could not be decoded.")
+  return image
+
+
+def contact_sheet(example, num_frames: int = 8, tile_height: int = 128):
+  """A uint8 RGB sheet: frames in the top row, their flow as colour below; and the flow scale.
+
+  Returns:
+    (sheet, max_magnitude): the picture and the speed, in pixels per frame, of full brightness.
+  """
+  from d3d_tf.data import records  # pylint: disable=g-import-not-at-top
+  lists = example.feature_lists.feature_list
+  jpegs = [f.bytes_list.value[0] for f in lists[records.RGB_JPEG].feature]
+  flow_x = [f.bytes_list.value[0] for f in lists[records.FLOW_X].feature] if (
+      records.FLOW_X in lists) else []
+  flow_y = [f.bytes_list.value[0] for f in lists[records.FLOW_Y].feature] if (
+      records.FLOW_Y in lists) else []
+  bound = example.context.feature[records.FLOW_BOUND].float_list.value[0]
+  # Columns spread over the frames that have a flow pair, so every column has both rows.
+  span = len(flow_x) if flow_x else len(jpegs)
+  columns = sorted({int(round(i)) for i in np.linspace(0, max(span - 1, 0), num_frames)})
+  frames = [cv2.cvtColor(_decode(jpegs[i], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            for i in columns]
+  rows = [frames]
+  max_magnitude = 0.0
+  if flow_x:
+    flows = [np.stack([_decode(flow_x[i], cv2.IMREAD_UNCHANGED),
+                       _decode(flow_y[i], cv2.IMREAD_UNCHANGED)], axis=-1) for i in columns]
+    flows = records.dequantize_flow(np.stack(flows), bound)
+    magnitude = np.linalg.norm(flows, axis=-1)
+    # The 99th percentile, not the maximum, so one outlier pixel does not darken the rest.
+    max_magnitude = max(float(np.percentile(magnitude, 99)), 1e-3)
+    rows.append(list(optical_flow.flow_to_color(flows, max_magnitude=max_magnitude)))
+  height, width = frames[0].shape[:2]
+  tile_width = max(1, int(round(width * tile_height / height)))
+  gap = 2
+  sheet = np.full((len(rows) * (tile_height + gap) - gap,
+                   len(columns) * (tile_width + gap) - gap, 3), 255, np.uint8)
+  for r, row in enumerate(rows):
+    for c, tile in enumerate(row):
+      tile = cv2.resize(tile, (tile_width, tile_height), interpolation=cv2.INTER_AREA)
+      label = f"t={columns[c]}" if r == 0 else f"{columns[c]}>{columns[c] + 1}"
+      cv2.putText(tile, label, (2, 12), cv2.FONT_HERSHEY_PLAIN, 0.8, (0, 0, 0), 2)
+      cv2.putText(tile, label, (2, 12), cv2.FONT_HERSHEY_PLAIN, 0.8, (255, 255, 255), 1)
+      y, x = r * (tile_height + gap), c * (tile_width + gap)
+      sheet[y:y + tile_height, x:x + tile_width] = tile
+  return sheet, max_magnitude
+
+
+def main(argv):
+  if len(argv) != 2:
+    print("inspect: error: pass exactly one RECORD_FILE, e.g. python -m tfrecords_tools.inspect "
+          "out/train-00000-of-00001.tfrecord", file=sys.stderr)
+    sys.exit(2)
+  path = argv[1]
+  if not os.path.isfile(path):
+    print(f"inspect: error: RECORD_FILE {path!r} does not exist", file=sys.stderr)
+    sys.exit(2)
+  try:
+    example, count = read_record(path, _INDEX.value)
+  except IndexError as e:
+    print(f"inspect: error: {e}", file=sys.stderr)
+    sys.exit(2)
+  print(f"{path}: record {_INDEX.value} of {count}")
+  print(describe(example))
+  sheet, max_magnitude = contact_sheet(example, _NUM_FRAMES.value, _TILE_HEIGHT.value)
+  output = _OUTPUT.value or (
+      f"{os.path.splitext(os.path.basename(path))[0]}-{_INDEX.value}.png")
+  if not cv2.imwrite(output, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
+    print(f"inspect: error: could not write {output!r}", file=sys.stderr)
+    sys.exit(1)
+  scale = f"; flow colour at full brightness = {max_magnitude:.2f} px/frame" if (
+      max_magnitude) else "; no flow in this record"
+  print(f"wrote {output} ({sheet.shape[1]}x{sheet.shape[0]}){scale}")
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=convert_lib.parse_flags_or_exit)
