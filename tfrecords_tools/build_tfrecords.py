@@ -147,5 +147,10 @@ def main(argv):
   return 0 if summary["converted"] else 1
 
 
-if __name__ == "__main__":
+def run():
+  """Console-script entry point."""
   app.run(main, flags_parser=convert_lib.parse_flags_or_exit)
+
+
+if __name__ == "__main__":
+  run()

@@ -115,8 +115,7 @@ def encode_video(task: Task) -> Union[EncodedVideo, Failure]:
     return EncodedVideo(
         video_id=item.video_id, label_index=label_index, label_name=item.label, fps=fps,
         height=int(frames.shape[1]), width=int(frames.shape[2]), rgb_jpegs=jpegs,
-        flow_x=flow_x, flow_y=flow_y,
-        flow_seconds=round(seconds, 6) if options.flow_timing else 0.0)
+        flow_x=flow_x, flow_y=flow_y, flow_seconds=round(seconds, 6))
   except video_io.VideoReadError as e:
     return Failure(item.path, e.reason)
   except Exception as e:  # pylint: disable=broad-except
@@ -307,7 +306,8 @@ def _serialize(video: EncodedVideo, options: EncodeOptions) -> bytes:
       video_id=video.video_id, label_index=video.label_index, label_name=video.label_name,
       fps=video.fps, height=video.height, width=video.width, rgb_jpegs=video.rgb_jpegs,
       flow_x=video.flow_x, flow_y=video.flow_y, flow_algorithm=options.flow,
-      flow_bound=options.flow_bound, flow_format="png", flow_seconds=video.flow_seconds)
+      flow_bound=options.flow_bound, flow_format="png",
+      flow_seconds=video.flow_seconds if options.flow_timing else 0.0)
   # Deterministic: protobuf map order is otherwise unspecified, and shards must be reproducible.
   return example.SerializeToString(deterministic=True)
 
@@ -422,6 +422,7 @@ def _summarize(output_dir, state_dir, dataset, plans, todo, options, seconds, en
                  failed=len(manifest["failures"]), shards=1)
     totals.update(converted=manifest["converted"], video_failures=len(manifest["failures"]),
                   frames=manifest["frames"], frame_pairs=manifest["frame_pairs"], shards=1)
+    totals["flow_seconds"] += manifest["flow_seconds"]
     if manifest["shard"] in rerun:
       totals.update(frame_pairs_this_run=manifest["frame_pairs"])
       totals["flow_seconds_this_run"] += manifest["flow_seconds"]
@@ -434,6 +435,9 @@ def _summarize(output_dir, state_dir, dataset, plans, todo, options, seconds, en
       frame_pairs_per_second=(
           round(totals["frame_pairs_this_run"] / seconds, 4) if seconds > 0 else 0.0),
       flow=options.flow, flow_seconds_this_run=round(totals["flow_seconds_this_run"], 3),
+      # Measured on this machine when each shard was written, resumed shards included.
+      flow_seconds_per_video=(
+          round(totals["flow_seconds"] / totals["converted"], 6) if totals["converted"] else 0.0),
       frames=totals["frames"], frame_pairs=totals["frame_pairs"],
       shards=totals["shards"], resumed_shards=len(plans) - len(todo),
       num_classes=len(dataset.class_names), splits={k: dict(v) for k, v in splits.items()},

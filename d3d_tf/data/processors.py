@@ -1,0 +1,348 @@
+"""Small in-graph functions that sample, decode and augment video clips (dmvr style).
+
+Each function does one thing to a tensor and takes its parameters explicitly, so a pipeline is
+a readable composition and every step is unit-testable. D3D distils a flow teacher into an RGB
+student, so the teacher must see the SAME clip: every random choice that has to agree across
+modalities (crop box, flip) is drawn once per clip into a shared `state` dict, and the first
+modality to ask draws it while the others reuse it. All randomness is stateless: a function
+takes a `seed` (int32/int64 [2] tensor) and gives the same answer for the same seed.
+
+Conventions:
+  * Frames are [T, H, W, C]; flow is [T, H, W, 2] = (dx, dy) from frame i to frame i + 1,
+    either in pixels (float) or quantized as in the records (uint8, see `dequantize_flow`).
+  * uint8 data is flipped and cropped before resizing to float, where it is 4x smaller.
+  * Crop boxes are normalized [y0, x0, y1, x1] float32 (fractions of height and width), so one
+    box applies to modalities stored at different resolutions; `box_to_pixels` rounds it to
+    integer (y, x, height, width) for a given frame size.
+  * Short videos loop: clip index t is `(offset + t * stride) mod num_frames`.
+"""
+
+import math
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import tensorflow as tf
+
+ProcessorState = Dict[str, Any]
+
+# Keys of the shared per-clip state.
+CROP_BOX_STATE = "crop_box"
+FLIP_STATE = "flip_left_right"
+
+DEFAULT_ASPECT_RATIO_RANGE = (3.0 / 4.0, 4.0 / 3.0)
+
+
+# ----------------------------------------------------------------------------
+# Temporal sampling.
+# ----------------------------------------------------------------------------
+
+
+def clip_span(clip_length: int, stride: int) -> int:
+  """Number of source frames a clip of `clip_length` frames at `stride` covers."""
+  return (clip_length - 1) * stride + 1
+
+
+def sample_clip_indices(num_frames, clip_length: int, stride: int = 1, offset=0) -> tf.Tensor:
+  """Frame indices of one clip: `(offset + t * stride) mod num_frames` for t < clip_length.
+
+  The modulo is the short-video rule: a video shorter than the clip span loops back to its
+  first frame (a 1-frame video repeats that frame), so every video yields a full clip.
+
+  Args:
+    num_frames: Number of frames in the video (scalar, > 0).
+    clip_length: Number of frames T in the clip.
+    stride: Temporal stride between sampled frames.
+    offset: Index of the first frame.
+
+  Returns:
+    int32 [clip_length] frame indices.
+  """
+  num_frames = tf.cast(num_frames, tf.int32)
+  steps = tf.cast(offset, tf.int32) + tf.range(clip_length, dtype=tf.int32) * stride
+  indices = tf.math.floormod(steps, tf.maximum(num_frames, 1))
+  indices.set_shape([clip_length])
+  return indices
+
+
+def max_clip_offset(num_frames, clip_length: int, stride: int = 1) -> tf.Tensor:
+  """Largest offset whose clip fits without looping; 0 when the video is too short."""
+  num_frames = tf.cast(num_frames, tf.int32)
+  return tf.maximum(num_frames - clip_span(clip_length, stride), 0)
+
+
+def sample_random_offset(num_frames, clip_length: int, stride: int, seed) -> tf.Tensor:
+  """Uniform random first-frame index in [0, max_clip_offset] (inclusive), int32 scalar."""
+  max_offset = max_clip_offset(num_frames, clip_length, stride)
+  return tf.random.stateless_uniform(
+      [], seed=seed, minval=0, maxval=max_offset + 1, dtype=tf.int32)
+
+
+def central_offset(num_frames, clip_length: int, stride: int = 1) -> tf.Tensor:
+  """First-frame index of the clip centred in the video (0 when the video is too short)."""
+  return max_clip_offset(num_frames, clip_length, stride) // 2
+
+
+def linspace_offsets(num_frames, clip_length: int, stride: int, num_clips: int) -> tf.Tensor:
+  """First-frame indices of `num_clips` evenly spaced clips, int32 [num_clips].
+
+  With K > 1 clips, clip k starts at `round(k * max_offset / (K - 1))`, so the first clip
+  starts at frame 0 and the last one ends at the last frame; a single clip is the central one.
+  When the video is shorter than a clip, every offset is 0 (and the clips loop).
+  """
+  if num_clips < 1:
+    raise ValueError(f"num_clips must be >= 1. Received: num_clips={num_clips}")
+  if num_clips == 1:
+    return tf.reshape(central_offset(num_frames, clip_length, stride), [1])
+  max_offset = tf.cast(max_clip_offset(num_frames, clip_length, stride), tf.float32)
+  offsets = tf.linspace(0.0, max_offset, num_clips)
+  return tf.cast(tf.round(offsets), tf.int32)
+
+
+def flow_indices(frame_indices: tf.Tensor, num_frames) -> tf.Tensor:
+  """Flow-plane index for each frame index: flow i goes from frame i to frame i + 1.
+
+  A video of N frames has N - 1 flow planes, so the last frame reuses the last plane (N - 2):
+  the motion out of the last frame is taken to equal the motion into it. Callers must handle
+  N == 1 (no planes; the pipelines use zero flow).
+  """
+  num_frames = tf.cast(num_frames, frame_indices.dtype)
+  return tf.clip_by_value(frame_indices, 0, tf.maximum(num_frames - 2, 0))
+
+
+# ----------------------------------------------------------------------------
+# Decoding.
+# ----------------------------------------------------------------------------
+
+
+def jpeg_shape(encoded: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+  """(height, width) of one JPEG from its header, without decoding it."""
+  shape = tf.io.extract_jpeg_shape(encoded)
+  return shape[0], shape[1]
+
+
+def decode_jpeg_frames(encoded: tf.Tensor, crop_window: Optional[tf.Tensor] = None) -> tf.Tensor:
+  """Decodes JPEG frames [T] -> uint8 [T, H, W, 3].
+
+  Args:
+    encoded: string [T], one JPEG per frame (all the same size).
+    crop_window: Optional int32 [4] (y, x, height, width): decode only this window
+      (`tf.io.decode_and_crop_jpeg`), which is cheaper than decoding then slicing. Pixels on
+      the window's border can differ by a few levels from decode-then-slice (chroma
+      upsampling at the edge); the inside is identical.
+
+  Returns:
+    uint8 [T, H, W, 3] (H, W of the window when one is given).
+  """
+  if crop_window is None:
+    fn = lambda x: tf.io.decode_jpeg(x, channels=3)
+  else:
+    fn = lambda x: tf.io.decode_and_crop_jpeg(x, crop_window, channels=3)
+  frames = tf.map_fn(fn, encoded, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+  return frames
+
+
+def decode_flow_planes(x_encoded: tf.Tensor, y_encoded: tf.Tensor) -> tf.Tensor:
+  """Decodes quantized flow planes (PNG or JPEG) [T] x 2 -> uint8 [T, H, W, 2].
+
+  Values stay quantized (0..255 for [-B, B] pixels): crop, flip and resize them first and
+  `dequantize_flow` the smaller result.
+  """
+  num = tf.shape(x_encoded)[0]
+  planes = tf.map_fn(
+      lambda x: tf.io.decode_image(x, channels=1, expand_animations=False),
+      tf.concat([x_encoded, y_encoded], axis=0),
+      fn_output_signature=tf.TensorSpec([None, None, 1], tf.uint8))
+  return tf.concat([planes[:num], planes[num:]], axis=-1)
+
+
+def dequantize_flow(quantized: tf.Tensor, bound) -> tf.Tensor:
+  """Quantized flow (uint8 or resized float) -> float32 pixels: q * 2B / 255 - B.
+
+  The records' inverse quantization (`records.dequantize_flow`). It is affine, so it commutes
+  with bilinear resizing: resizing quantized values and then dequantizing is exact.
+  """
+  bound = tf.cast(bound, tf.float32)
+  return tf.cast(quantized, tf.float32) * (2.0 * bound / 255.0) - bound
+
+
+# ----------------------------------------------------------------------------
+# Spatial crops.
+# ----------------------------------------------------------------------------
+
+
+def random_crop_params(
+    height,
+    width,
+    min_area: float = 0.08,
+    aspect_ratio_range: Sequence[float] = DEFAULT_ASPECT_RATIO_RANGE,
+    seed=None,
+    state: Optional[ProcessorState] = None) -> tf.Tensor:
+  """Draws one random scale-and-aspect crop box (Inception style), shared through `state`.
+
+  The box covers a uniform fraction in [min_area, 1] of the frame area with a log-uniform
+  aspect ratio (width / height) in `aspect_ratio_range`; a side longer than the frame is
+  clipped to it (which changes the aspect), and the position is uniform. One draw, no
+  rejection loop, so the cost is fixed.
+
+  Args:
+    height: Frame height (scalar).
+    width: Frame width (scalar).
+    min_area: Smallest fraction of the frame area to keep.
+    aspect_ratio_range: (min, max) of width / height.
+    seed: Stateless seed, int [2].
+    state: Per-clip dict; when it already holds a box it is returned unchanged, otherwise the
+      new box is stored in it under `CROP_BOX_STATE`.
+
+  Returns:
+    float32 [4] normalized box (y0, x0, y1, x1).
+  """
+  if state is not None and CROP_BOX_STATE in state:
+    return state[CROP_BOX_STATE]
+  if not 0.0 < min_area <= 1.0:
+    raise ValueError(f"min_area must be in (0, 1]. Received: min_area={min_area}")
+  h = tf.cast(height, tf.float32)
+  w = tf.cast(width, tf.float32)
+  u = tf.random.stateless_uniform([4], seed=seed)
+  area = (min_area + (1.0 - min_area) * u[0]) * h * w
+  log_lo, log_hi = math.log(aspect_ratio_range[0]), math.log(aspect_ratio_range[1])
+  aspect = tf.exp(log_lo + (log_hi - log_lo) * u[1])
+  crop_h = tf.clip_by_value(tf.round(tf.sqrt(area / aspect)), 1.0, h)
+  crop_w = tf.clip_by_value(tf.round(tf.sqrt(area * aspect)), 1.0, w)
+  y = tf.minimum(tf.floor(u[2] * (h - crop_h + 1.0)), h - crop_h)
+  x = tf.minimum(tf.floor(u[3] * (w - crop_w + 1.0)), w - crop_w)
+  box = tf.stack([y / h, x / w, (y + crop_h) / h, (x + crop_w) / w])
+  if state is not None:
+    state[CROP_BOX_STATE] = box
+  return box
+
+
+def center_crop_box(height, width, fraction: float = 1.0) -> tf.Tensor:
+  """Normalized box of the central square whose side is `fraction` of the short side."""
+  return three_crop_boxes(height, width, fraction)[1]
+
+
+def three_crop_boxes(height, width, fraction: float = 1.0) -> tf.Tensor:
+  """Normalized boxes [3, 4] of three squares along the long side: start, centre, end.
+
+  Each square's side is `fraction` of the short side and it is centred on the short axis;
+  along the long axis (width when W >= H) the squares touch the start, the centre and the end
+  of the frame (the 3-crop testing of the non-local / SlowFast papers).
+  """
+  h = tf.cast(height, tf.float32)
+  w = tf.cast(width, tf.float32)
+  side = tf.maximum(tf.round(tf.minimum(h, w) * fraction), 1.0)
+  fracs = tf.constant([0.0, 0.5, 1.0])
+  def positions(length):
+    return tf.floor(fracs * (length - side))
+  landscape = w >= h
+  ys = tf.where(landscape, tf.fill([3], tf.floor((h - side) / 2.0)), positions(h))
+  xs = tf.where(landscape, positions(w), tf.fill([3], tf.floor((w - side) / 2.0)))
+  return tf.stack([ys / h, xs / w, (ys + side) / h, (xs + side) / w], axis=1)
+
+
+def box_to_pixels(box: tf.Tensor, height, width) -> tf.Tensor:
+  """Normalized (y0, x0, y1, x1) -> int32 (y, x, crop_height, crop_width) inside the frame."""
+  h = tf.cast(height, tf.float32)
+  w = tf.cast(width, tf.float32)
+  y0 = tf.round(box[0] * h)
+  x0 = tf.round(box[1] * w)
+  y1 = tf.round(box[2] * h)
+  x1 = tf.round(box[3] * w)
+  y0 = tf.clip_by_value(y0, 0.0, h - 1.0)
+  x0 = tf.clip_by_value(x0, 0.0, w - 1.0)
+  crop_h = tf.clip_by_value(y1 - y0, 1.0, h - y0)
+  crop_w = tf.clip_by_value(x1 - x0, 1.0, w - x0)
+  return tf.cast(tf.stack([y0, x0, crop_h, crop_w]), tf.int32)
+
+
+def crop(frames: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
+  """Slices the pixel window (y, x, height, width) out of frames [T, H, W, C]."""
+  return frames[:, window[0]:window[0] + window[2], window[1]:window[1] + window[3], :]
+
+
+def resize(frames: tf.Tensor, output_size: int, method: str = "bilinear") -> tf.Tensor:
+  """Resizes frames [T, h, w, C] (any dtype) to float32 [T, S, S, C], half-pixel centres."""
+  return tf.image.resize(frames, [output_size, output_size], method=method)
+
+
+def flow_resize_factors(height, width, output_size: int) -> tf.Tensor:
+  """float32 [2] (S / w, S / h): what resizing an h x w crop to S x S does to (dx, dy).
+
+  With half-pixel centres a motion of d pixels becomes d * S / w pixels along x and d * S / h
+  along y, so flow is multiplied by these to stay in pixels of the output frame.
+  """
+  return tf.stack([output_size / tf.cast(width, tf.float32),
+                   output_size / tf.cast(height, tf.float32)])
+
+
+def crop_and_resize(frames: tf.Tensor, window: tf.Tensor, output_size: int,
+                    is_flow: bool = False, method: str = "bilinear") -> tf.Tensor:
+  """Crops the pixel window (y, x, height, width) and resizes it to a square of `output_size`.
+
+  Apply the same box (from `random_crop_params` / `center_crop_box`, via `box_to_pixels`) to
+  every modality of a clip. For flow in pixels (`is_flow=True`) the values are rescaled with
+  the image (`flow_resize_factors`).
+  """
+  out = resize(crop(frames, window), output_size, method=method)
+  if is_flow:
+    out = out * flow_resize_factors(window[2], window[3], output_size)
+  return out
+
+
+# ----------------------------------------------------------------------------
+# Flips and value scaling.
+# ----------------------------------------------------------------------------
+
+
+def random_flip_params(seed, probability: float = 0.5,
+                       state: Optional[ProcessorState] = None) -> tf.Tensor:
+  """Draws whether to flip the clip left-right (bool scalar), shared through `state`."""
+  if state is not None and FLIP_STATE in state:
+    return state[FLIP_STATE]
+  flip = tf.random.stateless_uniform([], seed=seed) < probability
+  if state is not None:
+    state[FLIP_STATE] = flip
+  return flip
+
+
+def flip_left_right(frames: tf.Tensor, is_flow: bool = False) -> tf.Tensor:
+  """Mirrors frames [T, H, W, C] horizontally; for flow also negates the x component.
+
+  Flip uint8 frames before resizing: it moves 4x fewer bytes than flipping float output.
+  Quantized uint8 flow negates x as `255 - q`, exact under the records' symmetric
+  quantization (q -> -dequantized(q)).
+  """
+  shape = tf.shape(frames)
+  # Reversing a 3-D view is several times faster than a 4-D reverse on CPU.
+  flipped = tf.reverse(tf.reshape(frames, [-1, shape[2], shape[3]]), axis=[1])
+  flipped = tf.reshape(flipped, shape)
+  if is_flow:
+    if frames.dtype == tf.uint8:
+      flipped = tf.concat([255 - flipped[..., :1], flipped[..., 1:]], axis=-1)
+    else:
+      flipped = flipped * tf.constant([-1.0, 1.0], flipped.dtype)
+  return tf.ensure_shape(flipped, frames.shape)
+
+
+def maybe_flip_left_right(frames: tf.Tensor, flip, is_flow: bool = False) -> tf.Tensor:
+  """`flip_left_right(frames)` when the bool tensor `flip` is true, else `frames`."""
+  return tf.cond(tf.cast(flip, tf.bool), lambda: flip_left_right(frames, is_flow),
+                 lambda: tf.identity(frames))
+
+
+def normalize_rgb(frames: tf.Tensor) -> tf.Tensor:
+  """Maps pixel values in [0, 255] (uint8 or float) to float32 in [-1, 1] (the S3D input).
+
+  Not clipped: uint8 input and bilinear/area resizes of it stay inside [0, 255].
+  """
+  return tf.cast(frames, tf.float32) * (2.0 / 255.0) - 1.0
+
+
+def scale_flow(flow: tf.Tensor, bound) -> tf.Tensor:
+  """Flow in pixels -> flow-model input: divided by the record's quantization bound B.
+
+  Stored flow is clipped to [-B, B] pixels, so at the stored resolution this gives [-1, 1],
+  the same range as RGB input. A crop that is upsampled by the resize (crop smaller than the
+  output) scales the motion up too, so values can exceed 1 in magnitude; they are not clipped,
+  which keeps the flow consistent with the RGB pixels the student sees.
+  """
+  return tf.cast(flow, tf.float32) / tf.cast(bound, tf.float32)

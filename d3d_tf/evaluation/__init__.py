@@ -1,0 +1,1 @@
+"""Evaluation: multi-view inference, late-fusion ensembles, metrics and reports."""

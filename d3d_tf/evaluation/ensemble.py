@@ -1,0 +1,132 @@
+"""Multi-view inference per model and late fusion of models (the paper's two-stream rows).
+
+Fusion rule: per model, the logits of a video's views are averaged (the multi-view protocol);
+the ensemble score of a video is then the weighted mean of the models' SOFTMAX probabilities,
+`sum_m w_m softmax(mean_view_logits_m) / sum_m w_m`. Probabilities put models on one scale
+(an RGB and a flow network have logits of different magnitude), which is how two-stream and
+I3D/S3D papers fuse streams; the weights (`--fusion_weights`) then mean what they say.
+"""
+
+import dataclasses
+import os
+import time
+from typing import Dict, List, Optional, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+RGB = "rgb"
+FLOW = "flow"
+MODALITY_BY_CHANNELS = {3: RGB, 2: FLOW}
+
+
+@dataclasses.dataclass
+class Member:
+  """One model of an ensemble: its file, the Keras model, its input modality and weight."""
+  path: str
+  model: keras.Model
+  modality: str
+  weight: float = 1.0
+  seconds: float = 0.0  # Inference time spent in the model.
+  views: int = 0  # Views (clips) it classified.
+
+  @property
+  def name(self) -> str:
+    return os.path.basename(self.path)
+
+  @property
+  def clips_per_second(self) -> float:
+    return self.views / self.seconds if self.seconds > 0 else float("nan")
+
+
+def modality_of(model: keras.Model) -> str:
+  """"rgb" for 3 input channels, "flow" for 2; anything else is an error."""
+  channels = model.input_shape[-1]
+  if channels not in MODALITY_BY_CHANNELS:
+    raise ValueError(f"Cannot tell a model's input from {channels} input channels; expected "
+                     "3 (RGB) or 2 (optical flow).")
+  return MODALITY_BY_CHANNELS[channels]
+
+
+def load_members(paths: Sequence[str], weights: Optional[Sequence[float]] = None) -> List[Member]:
+  """Loads `.keras` classifiers; weights default to 1 each."""
+  import d3d_tf.models  # pylint: disable=g-import-not-at-top,unused-import  (registers layers)
+  if weights is None or len(weights) == 0:
+    weights = [1.0] * len(paths)
+  if len(weights) != len(paths):
+    raise ValueError(f"Expected one fusion weight per model: {len(paths)} models, "
+                     f"{len(weights)} weights.")
+  members = []
+  for path, weight in zip(paths, weights):
+    if not os.path.isfile(path):
+      raise FileNotFoundError(f"Model file {path!r} does not exist.")
+    model = keras.saving.load_model(path, compile=False)
+    members.append(Member(path, model, modality_of(model), float(weight)))
+  num_classes = {int(m.model.output_shape[-1]) for m in members}
+  if len(num_classes) != 1:
+    raise ValueError(f"Ensemble members disagree on the number of classes: {num_classes}.")
+  return members
+
+
+def _predict_fn(model: keras.Model, channels: int):
+  spec = tf.TensorSpec([None, None, None, None, channels], tf.float32)
+
+  @tf.function(input_signature=[spec])
+  def predict(x):
+    return tf.cast(model(x, training=False), tf.float32)
+
+  return predict
+
+
+def run_views(members: Sequence[Member], dataset: tf.data.Dataset) -> Dict[str, np.ndarray]:
+  """Averages each model's logits over the views of each video of an eval dataset.
+
+  Args:
+    members: Models; their modalities must be among the dataset's features.
+    dataset: `datasets.eval_dataset`-style `(features, label)` batches with `video_index`.
+
+  Returns:
+    dict: `logits` float32 [M, N, C] (per member), `labels` int [N], `video_ids` [N] (str),
+    `num_views` int [N]. Member `seconds`/`views` are updated.
+  """
+  fns = [_predict_fn(m.model, 3 if m.modality == RGB else 2) for m in members]
+  sums: List[Dict[int, np.ndarray]] = [{} for _ in members]
+  counts: Dict[int, int] = {}
+  labels: Dict[int, int] = {}
+  ids: Dict[int, str] = {}
+  for features, label in dataset:
+    index = features["video_index"].numpy()
+    for member, fn, acc in zip(members, fns, sums):
+      start = time.perf_counter()
+      logits = fn(features[member.modality]).numpy()
+      member.seconds += time.perf_counter() - start
+      member.views += len(index)
+      for i, row in zip(index, logits):
+        acc[int(i)] = acc.get(int(i), 0.0) + row
+    for i, y, v in zip(index, label.numpy(), features["video_id"].numpy()):
+      counts[int(i)] = counts.get(int(i), 0) + 1
+      labels[int(i)] = int(y)
+      ids[int(i)] = v.decode("utf-8")
+  order = sorted(counts)
+  logits = np.stack([np.stack([acc[i] / counts[i] for i in order]) for acc in sums]) \
+      if order else np.zeros([len(members), 0, members[0].model.output_shape[-1]], np.float32)
+  return dict(logits=logits.astype(np.float32), labels=np.array([labels[i] for i in order]),
+              video_ids=np.array([ids[i] for i in order]),
+              num_views=np.array([counts[i] for i in order]))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+  z = logits - logits.max(axis=-1, keepdims=True)
+  e = np.exp(z)
+  return e / e.sum(axis=-1, keepdims=True)
+
+
+def fuse(logits: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+  """Late fusion: weighted mean of per-model softmax probabilities, [M, N, C] -> [N, C]."""
+  weights = np.asarray(weights, np.float64)
+  if weights.shape != (logits.shape[0],) or np.any(weights < 0) or weights.sum() <= 0:
+    raise ValueError(f"Need {logits.shape[0]} non-negative fusion weights with a positive "
+                     f"sum. Received: {weights.tolist()}")
+  probs = softmax(logits.astype(np.float64))
+  return (np.tensordot(weights, probs, axes=1) / weights.sum()).astype(np.float32)

@@ -1,0 +1,98 @@
+"""Evaluation outputs: `report.json`, a per-video predictions CSV, a confusion PNG, a table.
+
+The printed table puts each row's accuracy next to its cost (inputs needed, clips/s and, for
+rows with a flow model, the optical-flow seconds per video), which is the D3D argument.
+"""
+
+import csv
+import json
+import math
+import os
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+REPORT_JSON = "report.json"
+PREDICTIONS_CSV = "predictions.csv"
+CONFUSION_PNG = "confusion_matrix.png"
+
+
+def _clean(value):
+  """JSON-safe: NaN/inf -> None, NumPy scalars -> Python."""
+  if isinstance(value, dict):
+    return {k: _clean(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_clean(v) for v in value]
+  if isinstance(value, (np.floating, float)):
+    value = float(value)
+    return value if math.isfinite(value) else None
+  if isinstance(value, np.integer):
+    return int(value)
+  return value
+
+
+def write_json(path: str, report: Dict) -> str:
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump(_clean(report), f, indent=2)
+  return path
+
+
+def write_predictions_csv(path: str, video_ids: Sequence[str], labels: np.ndarray,
+                          scores: np.ndarray, class_names: Sequence[str], top_k: int = 5) -> str:
+  """One row per video: id, true label, top-1 prediction, correct, top-k labels and scores."""
+  k = min(top_k, scores.shape[1])
+  top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+  with open(path, "w", encoding="utf-8", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(["video_id", "label_index", "label", "prediction_index", "prediction",
+                     "correct", "score"] + [f"top{i + 1}" for i in range(k)]
+                    + [f"top{i + 1}_score" for i in range(k)])
+    for vid, y, row, s in zip(video_ids, labels, top, scores):
+      writer.writerow([vid, int(y), class_names[int(y)], int(row[0]), class_names[int(row[0])],
+                       int(row[0] == y), f"{s[row[0]]:.6f}"]
+                      + [class_names[int(c)] for c in row] + [f"{s[c]:.6f}" for c in row])
+  return path
+
+
+def write_confusion_png(path: str, matrix: np.ndarray, class_names: Sequence[str],
+                        title: str = "") -> str:
+  """Row-normalised confusion matrix image; class names shown when there are <= 50."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  n = matrix.shape[0]
+  norm = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+  size = min(4 + 0.25 * n, 30)
+  fig, ax = plt.subplots(figsize=(size, size))
+  image = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
+  fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+  ax.set_xlabel("predicted")
+  ax.set_ylabel("true")
+  ax.set_title(title or "confusion matrix (row-normalised)")
+  if n <= 50:
+    ax.set_xticks(range(n), class_names, rotation=90, fontsize=7)
+    ax.set_yticks(range(n), class_names, fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path
+
+
+def format_table(rows: List[Dict]) -> str:
+  """Rows with model, inputs, top1, top5, mean_per_class, clips_per_second, flow_seconds."""
+  def pct(v):
+    return "-" if v is None or v != v else f"{100 * v:.2f}"
+  def num(v, fmt):
+    return "-" if v is None or v != v else format(v, fmt)
+  header = ["model", "inputs", "top-1", "top-5", "mean/class", "clips/s", "flow s/video"]
+  body = [[r["model"], r["inputs"], pct(r["top1"]), pct(r["top5"]), pct(r["mean_per_class"]),
+           num(r["clips_per_second"], ".1f"), num(r.get("flow_seconds_per_video"), ".2f")]
+          for r in rows]
+  widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
+  line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+  return "\n".join([line(header), line(["-" * w for w in widths])] + [line(b) for b in body])
+
+
+def output_paths(output_dir: str) -> Dict[str, str]:
+  return {k: os.path.join(output_dir, v) for k, v in
+          (("json", REPORT_JSON), ("csv", PREDICTIONS_CSV), ("png", CONFUSION_PNG))}

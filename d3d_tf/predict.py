@@ -1,0 +1,78 @@
+r"""Classifies videos with a trained D3D model: top-5 labels per video, or per time window.
+
+Usage:
+  python -m d3d_tf.predict --model=/tmp/models/d3d --video=clip.mp4
+  python -m d3d_tf.predict --model=/tmp/d3d/student.keras --video=/videos/ \
+    --sliding_window=2.0 --json
+`--model` is a SavedModel export (a version directory or the model directory holding
+versions) or a `.keras` file (labels from --label_map or label_map.txt beside it). Failures
+(unreadable video, missing model, no label map) print one line and exit with code 2.
+"""
+
+import json
+import sys
+
+from absl import app
+from absl import flags
+
+from d3d_tf import predict_lib
+
+_MODEL = flags.DEFINE_string("model", None, "SavedModel export or .keras file.")
+_VIDEO = flags.DEFINE_string("video", None, "A video file, or a folder of videos.")
+_LABEL_MAP = flags.DEFINE_string("label_map", None, "Label map (for .keras models).")
+_SLIDING_WINDOW = flags.DEFINE_float(
+    "sliding_window", None, "Also predict per window of this many seconds.")
+_JSON = flags.DEFINE_bool("json", False, "Print one JSON object per video.")
+_NUM_FRAMES = flags.DEFINE_integer("num_frames", 16, "Frames per clip.", lower_bound=1)
+_NUM_CLIPS = flags.DEFINE_integer("num_clips", 4, "Clips per video (logits averaged).",
+                                  lower_bound=1)
+_CROP_SIZE = flags.DEFINE_integer("crop_size", 112, "Model input side (.keras models).",
+                                  lower_bound=1)
+_SHORT_SIDE = flags.DEFINE_integer("short_side", 256, "Resize frames' short side first "
+                                   "(as the records store them); 0 keeps the size.",
+                                   lower_bound=0)
+_TOP_K = flags.DEFINE_integer("top_k", 5, "Labels printed.", lower_bound=1)
+
+flags.mark_flags_as_required(["model", "video"])
+flags.register_validator("sliding_window", lambda v: v is None or v > 0,
+                         message="--sliding_window must be positive seconds.")
+
+
+def _fail(message: str):
+  print(f"predict: error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  try:
+    predictor = predict_lib.load_predictor(_MODEL.value, _LABEL_MAP.value, _CROP_SIZE.value)
+  except predict_lib.PredictError as e:
+    _fail(str(e))
+  videos = predict_lib.list_videos(_VIDEO.value)
+  if not videos:
+    _fail(f"No video files in {_VIDEO.value!r}.")
+  failed = False
+  for path in videos:
+    try:
+      result = predict_lib.predict_video(
+          predictor, path, num_frames=_NUM_FRAMES.value, num_clips=_NUM_CLIPS.value,
+          short_side=_SHORT_SIDE.value or None, window_seconds=_SLIDING_WINDOW.value,
+          k=_TOP_K.value)
+    except predict_lib.PredictError as e:
+      print(f"predict: error: {e}", file=sys.stderr)
+      failed = True
+      continue
+    print(json.dumps(result) if _JSON.value else predict_lib.format_result(result), flush=True)
+  if failed:
+    sys.exit(2)
+
+
+def run():
+  """Console-script entry point."""
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

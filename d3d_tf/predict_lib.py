@@ -1,0 +1,154 @@
+"""Classifies video files with an exported SavedModel or a `.keras` model: top-k per video or
+per sliding window.
+
+Frames are decoded with PyAV and resized to the records' short side (as the converter stores
+them), clips are placed as in evaluation (`builders.eval_clip_indices`) and preprocessed by the
+one shared function (`serving.preprocess`), in the SavedModel's graph or here for `.keras`.
+"""
+
+import dataclasses
+import os
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from d3d_tf.data import builders
+from d3d_tf.data import label_map as label_map_lib
+from d3d_tf.data import video_io
+from d3d_tf.serving import preprocess
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv",
+                    ".ogv", ".3gp", ".wmv")
+
+
+class PredictError(Exception):
+  """A user-facing failure (missing model, no label map, unreadable video): one line."""
+
+
+@dataclasses.dataclass
+class Predictor:
+  """`logits_fn(uint8 [B, T, H, W, 3]) -> float32 [B, C]` and the class names."""
+  logits_fn: Callable[[np.ndarray], np.ndarray]
+  labels: List[str]
+
+
+def _saved_model_dir(path: str) -> Optional[str]:
+  """The SavedModel directory: `path` itself, or its highest numeric version (TF Serving)."""
+  if os.path.isfile(os.path.join(path, "saved_model.pb")):
+    return path
+  versions = [d for d in os.listdir(path) if d.isdigit()
+              and os.path.isfile(os.path.join(path, d, "saved_model.pb"))]
+  return os.path.join(path, max(versions, key=int)) if versions else None
+
+
+def load_predictor(model_path: str, label_map: Optional[str] = None,
+                   crop_size: int = preprocess.DEFAULT_CROP_SIZE,
+                   crop_fraction: float = preprocess.DEFAULT_CROP_FRACTION) -> Predictor:
+  """Loads a SavedModel export (labels baked in) or a `.keras` file plus its label map."""
+  if not os.path.exists(model_path):
+    raise PredictError(f"Model {model_path!r} does not exist.")
+  if os.path.isdir(model_path):
+    directory = _saved_model_dir(model_path)
+    if directory is None:
+      raise PredictError(f"{model_path!r} is neither a SavedModel nor a directory of versions.")
+    loaded = tf.saved_model.load(directory)
+    serve = loaded.signatures["serving_default"]
+    if label_map:
+      labels = label_map_lib.read_label_map(label_map)
+    elif hasattr(loaded, "labels"):
+      labels = [s.decode("utf-8") for s in loaded.labels.numpy()]
+    else:
+      raise PredictError(f"SavedModel {directory!r} has no labels; pass --label_map.")
+    return Predictor(lambda x: serve(frames=tf.constant(x))["logits"].numpy(), labels)
+  if not label_map:
+    label_map = os.path.join(os.path.dirname(os.path.abspath(model_path)), "label_map.txt")
+    if not os.path.isfile(label_map):
+      raise PredictError(f"No label map for {model_path!r}: pass --label_map or put "
+                         f"label_map.txt beside the model.")
+  try:
+    labels = label_map_lib.read_label_map(label_map)
+  except (FileNotFoundError, ValueError) as e:
+    raise PredictError(str(e)) from None
+  import keras  # pylint: disable=g-import-not-at-top
+  import d3d_tf.models  # pylint: disable=g-import-not-at-top,unused-import
+  try:
+    model = keras.saving.load_model(model_path, compile=False)
+  except Exception as e:  # pylint: disable=broad-except  (any load failure is one line)
+    raise PredictError(f"Cannot load model {model_path!r}: {e}") from None
+  if len(labels) != model.output_shape[-1]:
+    raise PredictError(f"{label_map} lists {len(labels)} classes; the model outputs "
+                       f"{model.output_shape[-1]}.")
+  if model.input_shape[-1] != 3:
+    raise PredictError(f"{model_path!r} is not an RGB model (it takes "
+                       f"{model.input_shape[-1]} input channels).")
+
+  @tf.function(input_signature=[tf.TensorSpec([None, None, None, None, 3], tf.uint8)])
+  def logits_fn(frames):
+    return model(preprocess.preprocess_frames(frames, crop_size, crop_fraction),
+                 training=False)
+
+  return Predictor(lambda x: logits_fn(tf.constant(x)).numpy(), labels)
+
+
+def list_videos(path: str) -> List[str]:
+  """`[path]` for a file; for a folder, its video files (by extension), sorted."""
+  if os.path.isdir(path):
+    return sorted(os.path.join(path, f) for f in os.listdir(path)
+                  if f.lower().endswith(VIDEO_EXTENSIONS) and not f.startswith("."))
+  return [path]
+
+
+def clip_indices(num_frames: int, clip_length: int, num_clips: int) -> np.ndarray:
+  """[K, T] frame indices of K evenly spaced clips, exactly as evaluation places them."""
+  config = builders.ClipConfig(num_frames=clip_length, num_clips=num_clips)
+  return builders.eval_clip_indices(num_frames, config).numpy()
+
+
+def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int = 5) -> List[Dict]:
+  order = np.argsort(-probabilities, kind="stable")[:min(k, len(labels))]
+  return [{"label": labels[i], "index": int(i), "score": float(probabilities[i])} for i in order]
+
+
+def classify_frames(predictor: Predictor, frames: np.ndarray, num_frames: int,
+                    num_clips: int, k: int = 5) -> List[Dict]:
+  """Top-k of frames [N, H, W, 3]: K clips' logits averaged, then softmax."""
+  idx = clip_indices(len(frames), num_frames, num_clips)
+  logits = predictor.logits_fn(frames[idx]).mean(axis=0)
+  e = np.exp(logits - logits.max())
+  return top_k(e / e.sum(), predictor.labels, k)
+
+
+def predict_video(predictor: Predictor, path: str, *, num_frames: int = 16, num_clips: int = 4,
+                  short_side: Optional[int] = 256, window_seconds: Optional[float] = None,
+                  k: int = 5) -> Dict:
+  """{"video", "top_k"} for the whole video, plus "windows" with `window_seconds`.
+
+  Raises:
+    PredictError: the video cannot be read.
+  """
+  try:
+    frames, fps = video_io.read_video(path, short_side=short_side)
+  except video_io.VideoReadError as e:
+    raise PredictError(f"Cannot read video {e}") from None
+  result = {"video": path, "num_frames": int(len(frames)), "fps": fps,
+            "top_k": classify_frames(predictor, frames, num_frames, num_clips, k)}
+  if window_seconds:
+    step = max(int(round(window_seconds * fps)), 1)
+    windows = []
+    for start in range(0, len(frames), step):
+      chunk = frames[start:start + step]
+      windows.append({"start_seconds": start / fps, "end_seconds": (start + len(chunk)) / fps,
+                      "top_k": classify_frames(predictor, chunk, num_frames, 1, k)})
+    result["windows"] = windows
+  return result
+
+
+def format_result(result: Dict) -> str:
+  """Human-readable lines: the video, its top-k, then one line per window."""
+  lines = [f"{result['video']} ({result['num_frames']} frames, {result['fps']:.2f} fps)"]
+  lines += [f"  {p['score']:.4f}  {p['label']}" for p in result["top_k"]]
+  for w in result.get("windows", []):
+    best = ", ".join(f"{p['label']} {p['score']:.3f}" for p in w["top_k"])
+    lines.append(f"  [{w['start_seconds']:7.2f}s - {w['end_seconds']:7.2f}s]  {best}")
+  return "\n".join(lines)

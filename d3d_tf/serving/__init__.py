@@ -1,0 +1,1 @@
+"""Serving: the shared inference preprocessing, the SavedModel module and its warm-up file."""

@@ -1,0 +1,117 @@
+"""The tf.Module that becomes the SavedModel: preprocessing + classifier + labels in one graph.
+
+Clients send what they have (uint8 frames, or JPEG bytes for compact REST requests); the graph
+resizes and centre-crops exactly as evaluation does (`preprocess.preprocess_frames`) and
+returns logits, probabilities and the top-k classes with their names baked in from the label
+map, so a served model needs no Python and no side files.
+"""
+
+import types
+from typing import Dict, Sequence
+
+import keras
+import tensorflow as tf
+
+from d3d_tf.serving import preprocess
+
+FRAMES_INPUT = "frames"
+JPEG_INPUT = "jpeg_frames"
+SERVING_DEFAULT = "serving_default"
+PREDICT_JPEG = "predict_jpeg"
+OUTPUT_KEYS = ("logits", "probabilities", "top_k_indices", "top_k_labels", "top_k_scores")
+QUANTIZE_CHOICES = ("none", "float16")
+
+FRAMES_SPEC = tf.TensorSpec([None, None, None, None, 3], tf.uint8, name=FRAMES_INPUT)
+JPEG_SPEC = tf.TensorSpec([None, None], tf.string, name=JPEG_INPUT)
+
+
+class ClassifierModule(tf.Module):
+  """Serves an RGB S3D-G classifier behind two signatures.
+
+  Args:
+    model: A Keras classifier with 3 input channels returning logits [B, num_classes].
+    labels: Class names in index order (len == num_classes).
+    crop_size: Model input side S.
+    crop_fraction: Centre-crop side as a fraction of the short side.
+    top_k: Number of top classes returned (capped at num_classes).
+    quantize: "none", or "float16": weights are stored in float16 (half the file) and cast
+      back to float32 at run time; compute stays float32.
+  """
+
+  def __init__(self, model: keras.Model, labels: Sequence[str], crop_size: int = 112,
+               crop_fraction: float = 0.875, top_k: int = 5, quantize: str = "none"):
+    super().__init__(name="d3d_classifier")
+    channels = model.input_shape[-1]
+    if channels != 3:
+      raise ValueError(f"Only RGB models (3 input channels) can be exported; this model takes "
+                       f"{channels} channels (a flow model needs optical flow, which the "
+                       "serving graph does not compute).")
+    num_classes = int(model.output_shape[-1])
+    if len(labels) != num_classes:
+      raise ValueError(f"The label map has {len(labels)} classes but the model outputs "
+                       f"{num_classes}.")
+    if quantize not in QUANTIZE_CHOICES:
+      raise ValueError(f"quantize must be one of {QUANTIZE_CHOICES}. Received: {quantize!r}")
+    self.crop_size = int(crop_size)
+    self.crop_fraction = float(crop_fraction)
+    self.top_k = min(int(top_k), num_classes)
+    self.quantize = quantize
+    self.labels = tf.Variable(list(labels), dtype=tf.string, trainable=False, name="labels")
+    if quantize == "float16":
+      # Only the float16 copies are tracked (saved); the Keras model runs statelessly on them.
+      self._untracked = types.SimpleNamespace(model=model)  # Not a trackable attribute.
+      self.trainable_f16 = [tf.Variable(tf.cast(v.value, tf.float16), trainable=False)
+                            for v in model.trainable_variables]
+      self.non_trainable_f16 = [tf.Variable(tf.cast(v.value, tf.float16), trainable=False)
+                                for v in model.non_trainable_variables]
+    else:
+      self.model = model
+
+  def _logits(self, inputs: tf.Tensor) -> tf.Tensor:
+    if self.quantize == "float16":
+      model = self._untracked.model
+      cast = lambda vs: [tf.cast(v, tf.float32) for v in vs]
+      logits, _ = model.stateless_call(cast(self.trainable_f16), cast(self.non_trainable_f16),
+                                       inputs, training=False)
+      return tf.cast(logits, tf.float32)
+    return tf.cast(self.model(inputs, training=False), tf.float32)
+
+  def _outputs(self, frames: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """uint8 [B, T, H, W, 3] -> the output dict, after checking the frame count and size."""
+    shape = tf.shape(frames)
+    checks = [
+        tf.debugging.assert_greater(shape[1], 0, message="Expected at least 1 frame per video "
+                                    "(the time axis, dimension 1, is empty)."),
+        tf.debugging.assert_greater(shape[2], 0, message="Frames have zero height."),
+        tf.debugging.assert_greater(shape[3], 0, message="Frames have zero width."),
+    ]
+    with tf.control_dependencies(checks):
+      inputs = preprocess.preprocess_frames(frames, self.crop_size, self.crop_fraction)
+    logits = self._logits(inputs)
+    probabilities = tf.nn.softmax(logits, axis=-1)
+    scores, indices = tf.math.top_k(probabilities, k=self.top_k)
+    return {
+        "logits": logits,
+        "probabilities": probabilities,
+        "top_k_indices": indices,
+        "top_k_labels": tf.gather(self.labels, indices),
+        "top_k_scores": scores,
+    }
+
+  @tf.function(input_signature=[FRAMES_SPEC])
+  def serve_frames(self, frames):
+    """uint8 frames [batch, T, H, W, 3] (any T >= 1, H, W) -> outputs."""
+    return self._outputs(frames)
+
+  @tf.function(input_signature=[JPEG_SPEC])
+  def serve_jpeg(self, jpeg_frames):
+    """string [batch, T] JPEG frames (all frames of a request the same size) -> outputs."""
+    tf.debugging.assert_greater(tf.size(jpeg_frames), 0,
+                                message="Expected at least 1 JPEG frame per video.")
+    return self._outputs(preprocess.decode_jpeg_batch(jpeg_frames))
+
+  def signatures(self) -> Dict[str, tf.types.experimental.ConcreteFunction]:
+    return {
+        SERVING_DEFAULT: self.serve_frames.get_concrete_function(),
+        PREDICT_JPEG: self.serve_jpeg.get_concrete_function(),
+    }

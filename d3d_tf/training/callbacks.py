@@ -1,0 +1,149 @@
+"""Callbacks of a training run: checkpoints, throughput, video-level validation, input images.
+
+`VideoValidation` is the run's only validation: once per epoch (every `--checkpoint_every`
+steps) it runs the whole `--eval_files` set once (K clips per video, logits averaged per
+video), adds `val_top1`/`val_top5` to the epoch logs (so TensorBoard and History get them),
+writes a confusion-matrix image to TensorBoard and keeps the best student by val top-1.
+"""
+
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from d3d_tf.data import optical_flow, records
+
+
+class CheckpointEveryEpoch(keras.callbacks.Callback):
+  """Saves a `tf.train.CheckpointManager` checkpoint, numbered by step, after every epoch."""
+
+  def __init__(self, manager: tf.train.CheckpointManager, optimizer):
+    super().__init__()
+    self._manager = manager
+    self._optimizer = optimizer
+
+  def on_epoch_end(self, epoch, logs=None):
+    self._manager.save(checkpoint_number=int(self._optimizer.iterations.numpy()))
+
+
+class Throughput(keras.callbacks.Callback):
+  """Adds `clips_per_second` (training clips, global) and `learning_rate` to epoch logs."""
+
+  def __init__(self, global_batch_size: int, optimizer):
+    super().__init__()
+    self._batch = global_batch_size
+    self._optimizer = optimizer
+    self._start = self._steps = 0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._start, self._steps = time.perf_counter(), 0
+
+  def on_train_batch_end(self, batch, logs=None):
+    self._steps += 1
+
+  def on_epoch_end(self, epoch, logs=None):
+    if logs is None:
+      return
+    seconds = max(time.perf_counter() - self._start, 1e-9)
+    logs["clips_per_second"] = self._steps * self._batch / seconds
+    optimizer = getattr(self._optimizer, "inner_optimizer", self._optimizer)
+    rate = optimizer.learning_rate
+    logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
+
+
+def confusion_image(matrix: np.ndarray, cell: int = 8) -> np.ndarray:
+  """Row-normalised confusion matrix (rows: true, cols: predicted) as uint8 [1, H, W, 3]."""
+  rows = matrix.sum(axis=1, keepdims=True)
+  norm = matrix / np.maximum(rows, 1)
+  heat = (np.kron(norm, np.ones((cell, cell))) * 255).astype(np.uint8)
+  # White (0) to dark blue (1).
+  image = np.stack([255 - heat, 255 - heat, 255 - heat // 3], axis=-1)
+  return image[None]
+
+
+class VideoValidation(keras.callbacks.Callback):
+  """Video-level top-1/top-5 over the val set, confusion matrix, and the best student.
+
+  Args:
+    dataset: `eval_dataset` output (features with `video_index`).
+    input_key: Feature the student reads ("rgb" or "flow").
+    num_classes: Number of classes.
+    writer: `tf.summary` writer for the confusion image, or None.
+    best_dir: Where the best student by val top-1 goes (`student.keras`, `metrics.json`);
+      None: not saved (non-chief workers).
+  """
+
+  def __init__(self, dataset, input_key, num_classes, writer=None, best_dir=None):
+    super().__init__()
+    self._dataset = dataset
+    self._key = input_key
+    self._num_classes = num_classes
+    self._writer = writer
+    self._best_dir = best_dir
+    self._predict = None
+    self.best_top1 = -1.0
+    self.last = {}
+
+  def evaluate(self):
+    """Returns (top1, top5, confusion matrix) over videos."""
+    student = self.model.student
+    if self._predict is None:
+      self._predict = tf.function(lambda x: student(x, training=False), reduce_retracing=True)
+    sums, labels = {}, {}
+    for features, label in self._dataset:
+      logits = self._predict(features[self._key]).numpy()
+      for i, v in enumerate(features["video_index"].numpy()):
+        sums[int(v)] = sums.get(int(v), 0.0) + logits[i]
+        labels[int(v)] = int(label[i])
+    if not sums:
+      raise ValueError("The validation set (--eval_files) yielded no videos.")
+    videos = sorted(sums)
+    scores = np.stack([sums[v] for v in videos])
+    truth = np.array([labels[v] for v in videos])
+    k = min(5, self._num_classes)
+    topk = np.argsort(-scores, axis=1)[:, :k]
+    top1 = float(np.mean(topk[:, 0] == truth))
+    top5 = float(np.mean(np.any(topk == truth[:, None], axis=1)))
+    matrix = np.zeros((self._num_classes, self._num_classes), np.int64)
+    np.add.at(matrix, (truth, topk[:, 0]), 1)
+    return top1, top5, matrix
+
+  def on_epoch_end(self, epoch, logs=None):
+    top1, top5, matrix = self.evaluate()
+    step = int(self.model.optimizer.iterations.numpy())
+    self.last = {"step": step, "val_top1": top1, "val_top5": top5}
+    if logs is not None:
+      logs.update(val_top1=top1, val_top5=top5)
+    if self._writer is not None:
+      with self._writer.as_default():
+        tf.summary.image("confusion_matrix", confusion_image(matrix), step=step)
+        tf.summary.scalar("video_top1", top1, step=step)
+        tf.summary.scalar("video_top5", top5, step=step)
+      self._writer.flush()
+    if top1 > self.best_top1:
+      self.best_top1 = top1
+      if self._best_dir:
+        os.makedirs(self._best_dir, exist_ok=True)
+        self.model.student.save(os.path.join(self._best_dir, "student.keras"))
+        with open(os.path.join(self._best_dir, "metrics.json"), "w") as f:
+          json.dump(self.last, f, indent=2)
+
+
+def log_input_clips(writer, features, step: int = 0, max_clips: int = 3, max_frames: int = 4,
+                    flow_bound: float = records.DEFAULT_FLOW_BOUND):
+  """Writes a few training clips: RGB frames, and flow as colour-wheel pictures (de-scaled)."""
+  with writer.as_default():
+    if "rgb" in features:
+      rgb = np.asarray(features["rgb"][:max_clips, :max_frames])
+      for i, clip in enumerate(rgb):
+        tf.summary.image(f"input/rgb_clip{i}", (clip + 1.0) / 2.0, step=step,
+                         max_outputs=max_frames)
+    if "flow" in features:
+      flow = np.asarray(features["flow"][:max_clips, :max_frames]) * flow_bound
+      for i, clip in enumerate(flow):
+        tf.summary.image(f"input/flow_clip{i}", optical_flow.flow_to_color(clip), step=step,
+                         max_outputs=max_frames)
+  writer.flush()

@@ -1,0 +1,99 @@
+"""Loads frozen teachers for D3D and checks them against the label map before any training.
+
+A teacher is a `.keras` file, a model dir of ours (its `student.keras`) or a SavedModel dir.
+Each teacher's input key follows from its input channels (3: rgb, 2: flow), so a two-stream
+teacher is just two paths.
+"""
+
+import os
+from typing import List, Sequence, Tuple
+
+import keras
+import tensorflow as tf
+
+CHANNELS_TO_INPUT = {3: "rgb", 2: "flow"}
+
+
+def _saved_model_teacher(path: str) -> keras.Model:
+  """Wraps a SavedModel's serving signature as a Keras model with one video input."""
+  loaded = tf.saved_model.load(path)
+  signature = loaded.signatures.get("serving_default")
+  if signature is None:
+    raise ValueError(f"SavedModel {path!r} has no 'serving_default' signature.")
+  specs = list(signature.structured_input_signature[1].values())
+  if len(specs) != 1 or specs[0].shape.rank != 5:
+    raise ValueError(f"SavedModel {path!r} must take one [B, T, H, W, C] video; "
+                     f"its signature takes {specs}.")
+  layer = keras.layers.TFSMLayer(path, call_endpoint="serving_default", trainable=False)
+  inputs = keras.Input(specs[0].shape[1:], name="video")
+  outputs = layer(inputs)
+  if isinstance(outputs, dict):
+    if len(outputs) != 1:
+      raise ValueError(f"SavedModel {path!r} must return one logits tensor; returns "
+                       f"{sorted(outputs)}.")
+    outputs = next(iter(outputs.values()))
+  return keras.Model(inputs, outputs, name=os.path.basename(os.path.normpath(path)))
+
+
+def load_teacher(path: str) -> keras.Model:
+  """Loads one teacher; FileNotFoundError names the path when nothing loadable is there."""
+  if os.path.isdir(path):
+    if os.path.isfile(os.path.join(path, "student.keras")):
+      path = os.path.join(path, "student.keras")
+    elif os.path.isfile(os.path.join(path, "saved_model.pb")):
+      return _saved_model_teacher(path)
+    else:
+      raise FileNotFoundError(
+          f"--teacher {path!r} is a directory with neither student.keras (a model dir of "
+          "d3d_tf.train) nor saved_model.pb (a SavedModel).")
+  elif not os.path.isfile(path):
+    raise FileNotFoundError(f"--teacher {path!r} does not exist.")
+  if not path.endswith(".keras"):
+    raise ValueError(f"--teacher {path!r} must be a .keras file, a model dir or a SavedModel dir.")
+  return keras.saving.load_model(path, compile=False)
+
+
+def input_channels(model: keras.Model) -> int:
+  return int(model.inputs[0].shape[-1])
+
+
+def num_classes(model: keras.Model) -> int:
+  return int(model.outputs[0].shape[-1])
+
+
+def load_teachers(paths: Sequence[str], num_labels: int,
+                  student_input: str = "rgb") -> Tuple[List[keras.Model], List[str]]:
+  """Loads and validates the teacher(s); returns the models and their input keys.
+
+  One teacher must read the modality the student does not (flow for an RGB student); two
+  teachers (a two-stream teacher) must read one modality each.
+
+  Raises:
+    FileNotFoundError: A path does not exist.
+    ValueError: Wrong number of classes or input channels, or two teachers of one modality.
+  """
+  if not paths or len(paths) > 2:
+    raise ValueError(f"--teacher needs one or two comma-separated paths; received {paths!r}.")
+  teachers, keys = [], []
+  for path in paths:
+    model = load_teacher(path)
+    channels = input_channels(model)
+    if channels not in CHANNELS_TO_INPUT:
+      raise ValueError(f"Teacher {path!r} expects {channels} input channels; a teacher must "
+                       "take 3 (rgb) or 2 (flow).")
+    if num_classes(model) != num_labels:
+      raise ValueError(f"Teacher {path!r} predicts {num_classes(model)} classes but the label "
+                       f"map has {num_labels}.")
+    teachers.append(model)
+    keys.append(CHANNELS_TO_INPUT[channels])
+  if len(paths) == 1 and keys[0] == student_input:
+    wanted = "flow" if student_input == "rgb" else "rgb"
+    channels = {v: k for k, v in CHANNELS_TO_INPUT.items()}
+    raise ValueError(
+        f"Teacher {paths[0]!r} expects {channels[keys[0]]} channels ({keys[0]}) but the D3D "
+        f"teacher must read {wanted} ({channels[wanted]} channels); give a {wanted} model, or "
+        "two comma-separated paths for a two-stream teacher.")
+  if len(paths) == 2 and keys[0] == keys[1]:
+    raise ValueError(f"A two-stream teacher needs one rgb and one flow model; both {paths!r} "
+                     f"read {keys[0]}.")
+  return teachers, keys

@@ -1,0 +1,92 @@
+"""The CLI: one-line errors with exit code 2, and SIGKILL-then-relaunch resumes exactly."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import d3d_tf.models  # noqa: F401  (registers S3DGClassifier for load_model)
+
+from tests.training import tiny_data
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _flagfile(path, values):
+  lines = []
+  for name, value in values.items():
+    lines.append(f"--{name}" if value is True else f"--{name}={value}")
+  path.write_text("\n".join(lines) + "\n")
+  return str(path)
+
+
+def _launch(flagfile):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+  return subprocess.Popen(
+      [sys.executable, "-m", "d3d_tf.train", f"--flagfile={flagfile}"], cwd=REPO, env=env,
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_missing_files_one_line_exit_2(tmp_path):
+  flagfile = _flagfile(tmp_path / "run.flags", {
+      "stream": "rgb", "train_files": str(tmp_path / "nothing-*.tfrecord"),
+      "model_dir": str(tmp_path / "run")})
+  proc = _launch(flagfile)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 2
+  assert "Traceback" not in err
+  assert err.strip().splitlines()[-1] == (
+      f"Error: No files match --train_files='{tmp_path / 'nothing-*.tfrecord'}'.")
+
+
+def test_bad_enum_value_exits_nonzero(tmp_path):
+  proc = _launch(_flagfile(tmp_path / "bad.flags", {
+      "stream": "rgbb", "train_files": "x", "model_dir": str(tmp_path)}))
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode != 0 and "--stream=rgbb" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_sigkill_resume_reaches_same_step(tmp_path):
+  data_dir = tiny_data.write_tiny_records(str(tmp_path / "data"))
+  runs = {}
+  for name in ("reference", "killed"):
+    values = tiny_data.tiny_flags(data_dir, str(tmp_path / name), "rgb", train_steps=6,
+                                  checkpoint_every=2, deterministic=True, eval_files="")
+    runs[name] = _flagfile(tmp_path / f"{name}.flags", values)
+  reference = _launch(runs["reference"])
+  killed = _launch(runs["killed"])
+  first = tmp_path / "killed" / "checkpoints" / "checkpoint"
+  deadline = time.time() + 240
+  while not first.exists() and killed.poll() is None and time.time() < deadline:
+    time.sleep(0.05)
+  assert killed.poll() is None, "the run ended before its first checkpoint"
+  killed.send_signal(signal.SIGKILL)
+  killed.communicate()
+  assert not (tmp_path / "killed" / "final_metrics.json").exists()
+
+  resumed = _launch(runs["killed"])
+  out, err = resumed.communicate(timeout=300)
+  assert resumed.returncode == 0, err[-3000:]
+  assert "(step 2 of 6)" in out or "(step 4 of 6)" in out, out
+  out_ref, err_ref = reference.communicate(timeout=300)
+  assert reference.returncode == 0, err_ref[-3000:]
+
+  metrics = {}
+  for name in runs:
+    with open(tmp_path / name / "final_metrics.json") as f:
+      metrics[name] = json.load(f)
+  assert metrics["killed"]["step"] == metrics["reference"]["step"] == 6
+  assert np.isfinite(metrics["killed"]["loss"])
+  # The resumed run continued from its checkpoint (not from scratch) and ends where the
+  # reference does. Exact equality of weights is NOT asserted: with --deterministic the final
+  # losses matched to 1e-4 in one run but differed by ~2% in others (see the report).
+  assert (tmp_path / "killed" / "checkpoints" / "ckpt-6.index").exists()
+  student = keras.saving.load_model(str(tmp_path / "killed" / "student.keras"))
+  assert all(np.all(np.isfinite(w)) for w in student.get_weights())

@@ -1,0 +1,109 @@
+"""train_lib: a flow run, then a D3D run with it as teacher; bad inputs fail with one message."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from d3d_tf import train_lib
+from d3d_tf.models import S3DGBackbone, S3DGClassifier
+from tests.training import tiny_data
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  return tiny_data.write_tiny_records(str(tmp_path_factory.mktemp("tiny")))
+
+
+@pytest.fixture(scope="module")
+def flow_dir(data_dir, tmp_path_factory):
+  model_dir = str(tmp_path_factory.mktemp("flow"))
+  train_lib.train(train_lib.TrainConfig(**tiny_data.tiny_flags(data_dir, model_dir, "flow"),
+                                        verbose=0))
+  return model_dir
+
+
+def _config(data_dir, model_dir, stream="rgb", **kw):
+  return train_lib.TrainConfig(**tiny_data.tiny_flags(data_dir, str(model_dir), stream, **kw),
+                               verbose=0)
+
+
+@pytest.mark.slow
+def test_flow_then_d3d(data_dir, flow_dir, tmp_path):
+  for name in ("flags.txt", "label_map.txt", "environment.json", "final_metrics.json",
+               "student.keras", "best/student.keras", "best/metrics.json"):
+    assert os.path.isfile(os.path.join(flow_dir, name)), name
+  with open(os.path.join(flow_dir, "environment.json")) as f:
+    env = json.load(f)
+  assert {"tensorflow", "keras", "devices", "strategy", "replicas"} <= set(env)
+  teacher_file = os.path.join(flow_dir, "student.keras")
+  before = [w.copy() for w in keras.saving.load_model(teacher_file).get_weights()]
+
+  metrics = train_lib.train(_config(data_dir, tmp_path, "d3d", teacher=flow_dir))
+  assert {"step", "val_top1", "val_top5", "train_seconds"} <= set(metrics)
+  assert metrics["step"] == 2 and np.isfinite(metrics["loss"])
+  assert metrics["distill_loss"] > 0
+  with open(tmp_path / "final_metrics.json") as f:
+    assert json.load(f)["step"] == 2
+  with open(tmp_path / "best" / "metrics.json") as f:
+    assert {"step", "val_top1", "val_top5"} <= set(json.load(f))
+  assert os.listdir(tmp_path / "logs" / "validation")
+  after = keras.saving.load_model(teacher_file).get_weights()
+  for a, b in zip(before, after):
+    np.testing.assert_array_equal(a, b)
+  student = keras.saving.load_model(str(tmp_path / "student.keras"))
+  assert isinstance(student, S3DGClassifier) and student.inputs[0].shape[-1] == 3
+  flags_text = (tmp_path / "flags.txt").read_text()
+  assert "--stream=d3d" in flags_text and f"--teacher={flow_dir}" in flags_text
+
+
+def _save_model(path, channels, classes):
+  model = S3DGClassifier(S3DGBackbone(input_channels=channels, depth_multiplier=0.125), classes)
+  model.save(path)
+  return path
+
+
+@pytest.mark.parametrize("teacher_args, error, match", [
+    ((2, 5), ValueError, "predicts 5 classes but the label map has 3"),
+    ((3, 3), ValueError, "expects 3 channels \\(rgb\\) but the D3D teacher must read flow"),
+    (None, FileNotFoundError, "does not exist"),
+])
+def test_bad_teacher(data_dir, tmp_path, teacher_args, error, match):
+  path = str(tmp_path / "teacher.keras")
+  if teacher_args:
+    _save_model(path, *teacher_args)
+  with pytest.raises(error, match=match):
+    train_lib.train(_config(data_dir, tmp_path / "run", "d3d", teacher=path))
+
+
+def test_d3d_without_teacher(data_dir, tmp_path):
+  with pytest.raises(ValueError, match="--stream=d3d needs --teacher"):
+    train_lib.train(_config(data_dir, tmp_path, "d3d"))
+
+
+def test_no_train_files(data_dir, tmp_path):
+  with pytest.raises(FileNotFoundError, match="No files match --train_files"):
+    train_lib.train(_config(data_dir, tmp_path, train_files=str(tmp_path / "none-*.tfrecord")))
+
+
+def test_empty_dataset(data_dir, tmp_path):
+  (tmp_path / "empty-00000.tfrecord").write_bytes(b"")
+  with pytest.raises(ValueError, match="hold no records"):
+    train_lib.train(_config(data_dir, tmp_path / "run",
+                            train_files=str(tmp_path / "empty-*.tfrecord")))
+
+
+def test_bad_steps(data_dir, tmp_path):
+  with pytest.raises(ValueError, match="multiple of --checkpoint_every"):
+    train_lib.train(_config(data_dir, tmp_path, train_steps=3, checkpoint_every=2))
+
+
+def test_step_schedule_roundtrip():
+  from d3d_tf.training.optimizers import WarmupStepDecay
+  schedule = WarmupStepDecay(0.1, [60, 70], 0.1, warmup_steps=10)
+  values = [float(schedule(s)) for s in (0, 9, 59, 60, 70)]
+  np.testing.assert_allclose(values, [0.01, 0.1, 0.1, 0.01, 0.001], rtol=1e-5)
+  clone = WarmupStepDecay.from_config(schedule.get_config())
+  assert float(clone(65)) == pytest.approx(0.01)
