@@ -70,6 +70,13 @@ _DEPTH_MULTIPLIER = flags.DEFINE_float("depth_multiplier", 1.0, "S3D-G width mul
                                        lower_bound=1e-3)
 _DROPOUT_KEEP_PROB = flags.DEFINE_float("dropout_keep_prob", 0.8, "Head dropout keep prob.",
                                         lower_bound=1e-3, upper_bound=1.0)
+_BN_MOMENTUM = flags.DEFINE_float(
+    "bn_momentum", 0.999, "Batch-norm moving-average decay. 0.999 is s3dg.py's, for runs of tens "
+    "of thousands of steps; short runs need ~0.9 or validation sees unsettled statistics.",
+    lower_bound=0.0, upper_bound=1.0)
+_MIN_AREA = flags.DEFINE_float(
+    "min_area", 0.08, "Smallest random crop, as a fraction of the frame area.", lower_bound=0.01,
+    upper_bound=1.0)
 _SEED = flags.DEFINE_integer("seed", None, "Seed of init, data order and augmentation.")
 _DETERMINISTIC = flags.DEFINE_boolean(
     "deterministic", False, "Deterministic ops and data (needs --seed); resume replays data.")
@@ -112,7 +119,8 @@ def config_from_flags():
       distill_loss=_DISTILL_LOSS.value, temperature=_TEMPERATURE.value,
       batch_size=_BATCH_SIZE.value, num_frames=_NUM_FRAMES.value, stride=_STRIDE.value,
       crop_size=_CROP_SIZE.value, depth_multiplier=_DEPTH_MULTIPLIER.value,
-      dropout_keep_prob=_DROPOUT_KEEP_PROB.value, seed=_SEED.value,
+      dropout_keep_prob=_DROPOUT_KEEP_PROB.value, bn_momentum=_BN_MOMENTUM.value,
+      min_area=_MIN_AREA.value, seed=_SEED.value,
       deterministic=_DETERMINISTIC.value, eval_clips=_EVAL_CLIPS.value,
       shuffle_buffer=_SHUFFLE_BUFFER.value)
 

@@ -65,6 +65,8 @@ class TrainConfig:
   crop_size: int = 112
   depth_multiplier: float = 1.0
   dropout_keep_prob: float = 0.8
+  bn_momentum: float = 0.999
+  min_area: float = 0.08
   seed: Optional[int] = None
   deterministic: bool = False
   eval_clips: int = 4
@@ -144,7 +146,7 @@ def _build(config: TrainConfig, num_classes: int, teacher_models, teacher_keys):
   dtype = None if config.mixed_precision == "none" else config.mixed_precision
   channels = 2 if student_input(config) == "flow" else 3
   backbone = S3DGBackbone(input_channels=channels, depth_multiplier=config.depth_multiplier,
-                          dtype=dtype)
+                          bn_momentum=config.bn_momentum, dtype=dtype)
   student = S3DGClassifier(backbone, num_classes, dropout_keep_prob=config.dropout_keep_prob,
                            dtype=dtype, name=f"s3dg_{config.stream}")
   teacher = None
@@ -194,7 +196,7 @@ def train(config: TrainConfig, flags_text: Optional[str] = None) -> dict:
   train_ds = datasets.train_dataset(
       files, batch_size=config.batch_size, num_frames=config.num_frames, stride=config.stride,
       crop_size=config.crop_size, with_rgb="rgb" in keys, with_flow="flow" in keys,
-      shuffle_buffer=config.shuffle_buffer, seed=config.seed,
+      shuffle_buffer=config.shuffle_buffer, seed=config.seed, min_area=config.min_area,
       deterministic=config.deterministic)
 
   eval_ds = None

@@ -6,22 +6,22 @@ this package has its own ``keras.Model`` trainer instead of ``keras.distillation
 
 from d3d_tf.distill.distiller import D3DDistiller
 from d3d_tf.distill.losses import (
-    DISTILL_LOSSES,
-    LogitKL,
-    LogitMSE,
-    get_distill_loss,
-    label_cross_entropy,
-    logit_mse,
-    softened_kl,
+  DISTILL_LOSSES,
+  LogitKL,
+  LogitMSE,
+  get_distill_loss,
+  label_cross_entropy,
+  logit_mse,
+  softened_kl,
 )
 
 __all__ = [
-    "D3DDistiller",
-    "DISTILL_LOSSES",
-    "LogitKL",
-    "LogitMSE",
-    "get_distill_loss",
-    "label_cross_entropy",
-    "logit_mse",
-    "softened_kl",
+  "D3DDistiller",
+  "DISTILL_LOSSES",
+  "LogitKL",
+  "LogitMSE",
+  "get_distill_loss",
+  "label_cross_entropy",
+  "logit_mse",
+  "softened_kl",
 ]

@@ -18,377 +18,363 @@ from d3d_tf.distill.losses import get_distill_loss, label_cross_entropy
 
 
 def _num_classes(model):
-    """Last output dimension of a (built, functional) model, else None."""
-    outputs = getattr(model, "outputs", None)
-    if outputs:
-        dim = outputs[0].shape[-1]
-        return int(dim) if dim is not None else None
-    return None
+  """Last output dimension of a (built, functional) model, else None."""
+  outputs = getattr(model, "outputs", None)
+  if outputs:
+    dim = outputs[0].shape[-1]
+    return int(dim) if dim is not None else None
+  return None
 
 
 def _check_weight(name, value):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ValueError(f"`{name}` must be a finite number >= 0; received {name}={value!r}.")
-    return float(value)
+  if (
+    isinstance(value, bool)
+    or not isinstance(value, (int, float))
+    or not math.isfinite(value)
+    or value < 0
+  ):
+    raise ValueError(f"`{name}` must be a finite number >= 0; received {name}={value!r}.")
+  return float(value)
 
 
 def _resolve_teachers(student, teacher, teacher_input):
-    """Validates ``teacher``/``teacher_input``; returns (list of teachers, list of input keys)."""
-    if teacher is None:
-        teachers = []
-    elif isinstance(teacher, (list, tuple)):
-        teachers = list(teacher)
-        if not teachers:
-            raise ValueError("`teacher` must be None, a keras.Model or a non-empty list; got [].")
-    else:
-        teachers = [teacher]
-    for i, t in enumerate(teachers):
-        if not isinstance(t, keras.Model):
-            raise ValueError(
-                f"`teacher` must be a keras.Model or a list of them; received element {i} "
-                f"of type {type(t).__name__}."
-            )
-        if t is student:
-            raise ValueError("`teacher` must not be the `student` model itself.")
-    if isinstance(teacher_input, str):
-        if len(teachers) > 1:
-            raise ValueError(
-                f"`teacher` is a list of {len(teachers)} models, so `teacher_input` must be a "
-                f"list of {len(teachers)} keys; received teacher_input={teacher_input!r}."
-            )
-        return teachers, [teacher_input] * max(len(teachers), 1)
-    if isinstance(teacher_input, (list, tuple)) and all(isinstance(k, str) for k in teacher_input):
-        if teachers and len(teacher_input) != len(teachers):
-            raise ValueError(
-                f"`teacher_input` must have one key per teacher ({len(teachers)}); "
-                f"received teacher_input={teacher_input!r}."
-            )
-        return teachers, list(teacher_input)
-    raise ValueError(
-        f"`teacher_input` must be a string key or a list of keys; "
+  """Validates ``teacher``/``teacher_input``; returns (list of teachers, list of input keys)."""
+  if teacher is None:
+    teachers = []
+  elif isinstance(teacher, (list, tuple)):
+    teachers = list(teacher)
+    if not teachers:
+      raise ValueError("`teacher` must be None, a keras.Model or a non-empty list; got [].")
+  else:
+    teachers = [teacher]
+  for i, t in enumerate(teachers):
+    if not isinstance(t, keras.Model):
+      raise ValueError(
+        f"`teacher` must be a keras.Model or a list of them; received element {i} "
+        f"of type {type(t).__name__}."
+      )
+    if t is student:
+      raise ValueError("`teacher` must not be the `student` model itself.")
+  if isinstance(teacher_input, str):
+    if len(teachers) > 1:
+      raise ValueError(
+        f"`teacher` is a list of {len(teachers)} models, so `teacher_input` must be a "
+        f"list of {len(teachers)} keys; received teacher_input={teacher_input!r}."
+      )
+    return teachers, [teacher_input] * max(len(teachers), 1)
+  if isinstance(teacher_input, (list, tuple)) and all(isinstance(k, str) for k in teacher_input):
+    if teachers and len(teacher_input) != len(teachers):
+      raise ValueError(
+        f"`teacher_input` must have one key per teacher ({len(teachers)}); "
         f"received teacher_input={teacher_input!r}."
-    )
+      )
+    return teachers, list(teacher_input)
+  raise ValueError(
+    f"`teacher_input` must be a string key or a list of keys; "
+    f"received teacher_input={teacher_input!r}."
+  )
 
 
 @keras.saving.register_keras_serializable(package="d3d_tf")
 class D3DDistiller(keras.Model):
-    """Trains a student on labels plus distillation towards a frozen teacher.
+  """Trains a student on labels plus distillation towards a frozen teacher.
 
-    Loss per example ``i`` (logits cast to float32):
-    ``label_weight * CE(y_i, s_i) + distill_weight * D(s_i, t_i)``, summed over
-    the replica batch and divided by the GLOBAL batch size, plus the student's
-    regularization losses divided by the number of replicas. ``s`` are the
-    student's logits on ``x[student_input]``; ``t`` the teacher's logits on
-    ``x[teacher_input]`` (averaged over teachers when several are given),
-    always computed with ``training=False``.
+  Loss per example ``i`` (logits cast to float32):
+  ``label_weight * CE(y_i, s_i) + distill_weight * D(s_i, t_i)``, summed over
+  the replica batch and divided by the GLOBAL batch size, plus the student's
+  regularization losses divided by the number of replicas. ``s`` are the
+  student's logits on ``x[student_input]``; ``t`` the teacher's logits on
+  ``x[teacher_input]`` (averaged over teachers when several are given),
+  always computed with ``training=False``.
 
-    With ``teacher=None`` it is plain supervised training, so the same class
-    trains the RGB stream, the flow stream and D3D.
+  With ``teacher=None`` it is plain supervised training, so the same class
+  trains the RGB stream, the flow stream and D3D.
 
-    Args:
-        student: ``keras.Model`` mapping ``[B,T,H,W,C]`` to ``[B,num_classes]``
-            logits. Trained; available as ``self.student`` for export.
-        teacher: ``None``, a ``keras.Model``, or a list of models (e.g. an RGB
-            and a flow model; their logits are averaged). Frozen here
-            (``trainable = False``).
-        label_weight: Weight of the label cross-entropy, >= 0.
-        distill_weight: Weight of the distillation term, >= 0 (ignored
-            without a teacher).
-        distill_loss: ``"mse"`` (default, mean over classes of squared logit
-            differences), ``"kl"`` (``T**2 * KL(softmax(t/T)||softmax(s/T))``),
-            or a per-example ``keras.losses.Loss`` called as
-            ``loss(teacher_logits, student_logits)``.
-        temperature: Temperature for ``"kl"``, > 0.
-        label_smoothing: Label smoothing of the cross-entropy, in ``[0, 1)``.
-        student_input: Key of ``x`` fed to the student.
-        teacher_input: Key of ``x`` fed to the teacher, or a list of keys (one
-            per teacher) when ``teacher`` is a list.
-        **kwargs: Forwarded to ``keras.Model`` (e.g. ``name``).
+  Args:
+      student: ``keras.Model`` mapping ``[B,T,H,W,C]`` to ``[B,num_classes]``
+          logits. Trained; available as ``self.student`` for export.
+      teacher: ``None``, a ``keras.Model``, or a list of models (e.g. an RGB
+          and a flow model; their logits are averaged). Frozen here
+          (``trainable = False``).
+      label_weight: Weight of the label cross-entropy, >= 0.
+      distill_weight: Weight of the distillation term, >= 0 (ignored
+          without a teacher).
+      distill_loss: ``"mse"`` (default, mean over classes of squared logit
+          differences), ``"kl"`` (``T**2 * KL(softmax(t/T)||softmax(s/T))``),
+          or a per-example ``keras.losses.Loss`` called as
+          ``loss(teacher_logits, student_logits)``.
+      temperature: Temperature for ``"kl"``, > 0.
+      label_smoothing: Label smoothing of the cross-entropy, in ``[0, 1)``.
+      student_input: Key of ``x`` fed to the student.
+      teacher_input: Key of ``x`` fed to the teacher, or a list of keys (one
+          per teacher) when ``teacher`` is a list.
+      **kwargs: Forwarded to ``keras.Model`` (e.g. ``name``).
 
-    Metrics (``self.metrics``): ``loss`` (total objective), ``label_loss``,
-    ``distill_loss`` (0 when no teacher), ``top1``, ``top5`` (k =
-    ``min(5, num_classes)``) and ``teacher_top1`` (only with a teacher).
+  Metrics (``self.metrics``): ``loss`` (total objective), ``label_loss``,
+  ``distill_loss`` (0 when no teacher), ``top1``, ``top5`` (k =
+  ``min(5, num_classes)``) and ``teacher_top1`` (only with a teacher).
 
-    Examples:
+  Examples:
 
-    ```python
-    distiller = D3DDistiller(student=rgb_s3dg, teacher=flow_s3dg,
-                             distill_weight=1.0, distill_loss="mse")
-    distiller.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
-    # dataset yields ({"rgb": [B,T,H,W,3], "flow": [B,T,H,W,2]}, labels[B])
-    distiller.fit(train_ds, validation_data=val_ds, epochs=10)
-    distiller.student.save("d3d_rgb.keras")   # plain Keras model
+  ```python
+  distiller = D3DDistiller(student=rgb_s3dg, teacher=flow_s3dg,
+                           distill_weight=1.0, distill_loss="mse")
+  distiller.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+  # dataset yields ({"rgb": [B,T,H,W,3], "flow": [B,T,H,W,2]}, labels[B])
+  distiller.fit(train_ds, validation_data=val_ds, epochs=10)
+  distiller.student.save("d3d_rgb.keras")   # plain Keras model
 
-    # RGB or flow stream alone: same trainer, no teacher.
-    flow_trainer = D3DDistiller(student=flow_s3dg, student_input="flow")
-    ```
-    """
+  # RGB or flow stream alone: same trainer, no teacher.
+  flow_trainer = D3DDistiller(student=flow_s3dg, student_input="flow")
+  ```
+  """
 
-    def __init__(
-        self,
-        student,
-        teacher=None,
-        label_weight=1.0,
-        distill_weight=1.0,
-        distill_loss="mse",
-        temperature=1.0,
-        label_smoothing=0.0,
-        student_input="rgb",
-        teacher_input="flow",
-        **kwargs,
+  def __init__(
+    self,
+    student,
+    teacher=None,
+    label_weight=1.0,
+    distill_weight=1.0,
+    distill_loss="mse",
+    temperature=1.0,
+    label_smoothing=0.0,
+    student_input="rgb",
+    teacher_input="flow",
+    **kwargs,
+  ):
+    # ---- validate everything before touching Keras state ----
+    if not isinstance(student, keras.Model):
+      raise ValueError(
+        f"`student` must be a keras.Model; received student of type {type(student).__name__}."
+      )
+    teachers, teacher_inputs = _resolve_teachers(student, teacher, teacher_input)
+    label_weight = _check_weight("label_weight", label_weight)
+    distill_weight = _check_weight("distill_weight", distill_weight)
+    if (
+      isinstance(temperature, bool)
+      or not isinstance(temperature, (int, float))
+      or not temperature > 0
     ):
-        # ---- validate everything before touching Keras state ----
-        if not isinstance(student, keras.Model):
-            raise ValueError(
-                f"`student` must be a keras.Model; received student of type "
-                f"{type(student).__name__}."
-            )
-        teachers, teacher_inputs = _resolve_teachers(student, teacher, teacher_input)
-        label_weight = _check_weight("label_weight", label_weight)
-        distill_weight = _check_weight("distill_weight", distill_weight)
-        if (
-            isinstance(temperature, bool)
-            or not isinstance(temperature, (int, float))
-            or not temperature > 0
-        ):
-            raise ValueError(
-                f"`temperature` must be a number > 0; received temperature={temperature!r}."
-            )
-        if (
-            isinstance(label_smoothing, bool)
-            or not isinstance(label_smoothing, (int, float))
-            or not 0.0 <= label_smoothing < 1.0
-        ):
-            raise ValueError(
-                f"`label_smoothing` must be a number in [0, 1); "
-                f"received label_smoothing={label_smoothing!r}."
-            )
-        if not isinstance(student_input, str):
-            raise ValueError(
-                f"`student_input` must be a string key; received student_input={student_input!r}."
-            )
-        # Raises ValueError listing the allowed values.
-        distill_fn = get_distill_loss(distill_loss, temperature=temperature)
-        num_classes = _num_classes(student)
-        for i, t in enumerate(teachers):
-            t_classes = _num_classes(t)
-            if num_classes is not None and t_classes is not None and t_classes != num_classes:
-                raise ValueError(
-                    f"Student and teacher must predict the same classes: student has {num_classes} "
-                    f"output classes but teacher {i} ({t.name!r}) has {t_classes}."
-                )
-
-        super().__init__(**kwargs)
-        self.student = student
-        for t in teachers:
-            t.trainable = False
-        self._teachers = teachers
-        self._teacher_is_list = isinstance(teacher, (list, tuple))
-        self.label_weight = label_weight
-        self.distill_weight = distill_weight
-        self._distill_loss_arg = distill_loss
-        self.distill_fn = distill_fn
-        self.temperature = float(temperature)
-        self.label_smoothing = float(label_smoothing)
-        self.student_input = student_input
-        self.teacher_inputs = teacher_inputs
-        self._teacher_input_arg = teacher_input
-        self.num_classes = num_classes
-
-        k = min(5, num_classes) if num_classes else 5
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.label_loss_tracker = keras.metrics.Mean(name="label_loss")
-        self.distill_loss_tracker = keras.metrics.Mean(name="distill_loss")
-        self.top1 = keras.metrics.SparseCategoricalAccuracy(name="top1")
-        self.top5 = keras.metrics.SparseTopKCategoricalAccuracy(k=k, name="top5")
-        self.teacher_top1 = (
-            keras.metrics.SparseCategoricalAccuracy(name="teacher_top1") if teachers else None
-        )
-        if student.built and all(t.built for t in teachers):
-            self.built = True
-
-    # ------------------------------------------------------------------ API
-    @property
-    def teacher(self):
-        """The frozen teacher (a model, a list of models, or None)."""
-        if not self._teachers:
-            return None
-        return list(self._teachers) if self._teacher_is_list else self._teachers[0]
-
-    @property
-    def metrics(self):
-        metrics = [
-            self.loss_tracker,
-            self.label_loss_tracker,
-            self.distill_loss_tracker,
-            self.top1,
-            self.top5,
-        ]
-        if self.teacher_top1 is not None:
-            metrics.append(self.teacher_top1)
-        return metrics
-
-    def call(self, inputs, training=None):
-        return self.student(self._student_x(inputs), training=training)
-
-    # -------------------------------------------------------------- helpers
-    def _student_x(self, x):
-        if isinstance(x, dict):
-            if self.student_input not in x:
-                raise ValueError(
-                    f"Input dict has keys {sorted(x)} but the student reads "
-                    f"student_input={self.student_input!r}."
-                )
-            return x[self.student_input]
-        return x
-
-    def _has_teacher_inputs(self, x):
-        return (
-            bool(self._teachers)
-            and isinstance(x, dict)
-            and all(k in x for k in self.teacher_inputs)
+      raise ValueError(f"`temperature` must be a number > 0; received temperature={temperature!r}.")
+    if (
+      isinstance(label_smoothing, bool)
+      or not isinstance(label_smoothing, (int, float))
+      or not 0.0 <= label_smoothing < 1.0
+    ):
+      raise ValueError(
+        f"`label_smoothing` must be a number in [0, 1); "
+        f"received label_smoothing={label_smoothing!r}."
+      )
+    if not isinstance(student_input, str):
+      raise ValueError(
+        f"`student_input` must be a string key; received student_input={student_input!r}."
+      )
+    # Raises ValueError listing the allowed values.
+    distill_fn = get_distill_loss(distill_loss, temperature=temperature)
+    num_classes = _num_classes(student)
+    for i, t in enumerate(teachers):
+      t_classes = _num_classes(t)
+      if num_classes is not None and t_classes is not None and t_classes != num_classes:
+        raise ValueError(
+          f"Student and teacher must predict the same classes: student has {num_classes} "
+          f"output classes but teacher {i} ({t.name!r}) has {t_classes}."
         )
 
-    def _teacher_logits(self, x):
-        logits = [
-            tf.cast(t(x[k], training=False), tf.float32)
-            for t, k in zip(self._teachers, self.teacher_inputs, strict=True)
-        ]
-        mean = logits[0] if len(logits) == 1 else tf.add_n(logits) / float(len(logits))
-        return tf.stop_gradient(mean)
+    super().__init__(**kwargs)
+    self.student = student
+    for t in teachers:
+      t.trainable = False
+    self._teachers = teachers
+    self._teacher_is_list = isinstance(teacher, (list, tuple))
+    self.label_weight = label_weight
+    self.distill_weight = distill_weight
+    self._distill_loss_arg = distill_loss
+    self.distill_fn = distill_fn
+    self.temperature = float(temperature)
+    self.label_smoothing = float(label_smoothing)
+    self.student_input = student_input
+    self.teacher_inputs = teacher_inputs
+    self._teacher_input_arg = teacher_input
+    self.num_classes = num_classes
 
-    def _per_example_losses(self, y, student_logits, teacher_logits):
-        ce = label_cross_entropy(y, student_logits, self.label_smoothing)
-        if teacher_logits is not None:
-            d = tf.cast(self.distill_fn(teacher_logits, student_logits), tf.float32)
-            total = self.label_weight * ce + self.distill_weight * d
-        else:
-            d = tf.zeros_like(ce)
-            total = self.label_weight * ce
-        return total, ce, d
+    k = min(5, num_classes) if num_classes else 5
+    self.loss_tracker = keras.metrics.Mean(name="loss")
+    self.label_loss_tracker = keras.metrics.Mean(name="label_loss")
+    self.distill_loss_tracker = keras.metrics.Mean(name="distill_loss")
+    self.top1 = keras.metrics.SparseCategoricalAccuracy(name="top1")
+    self.top5 = keras.metrics.SparseTopKCategoricalAccuracy(k=k, name="top5")
+    self.teacher_top1 = (
+      keras.metrics.SparseCategoricalAccuracy(name="teacher_top1") if teachers else None
+    )
+    if student.built and all(t.built for t in teachers):
+      self.built = True
 
-    def _regularization(self):
-        """Sum of the student's regularization losses (weights and activity), float32."""
-        if not self.student.losses:
-            return 0.0
-        return tf.add_n([tf.cast(r, tf.float32) for r in self.student.losses])
+  # ------------------------------------------------------------------ API
+  @property
+  def teacher(self):
+    """The frozen teacher (a model, a list of models, or None)."""
+    if not self._teachers:
+      return None
+    return list(self._teachers) if self._teacher_is_list else self._teachers[0]
 
-    def _objective(self, per_example, sample_weight):
-        """Per-replica objective whose SUM over replicas is the global objective."""
-        loss = tf.nn.compute_average_loss(per_example, sample_weight=sample_weight)
-        reg = self._regularization()
-        return loss + tf.nn.scale_regularization_loss(reg), reg
+  @property
+  def metrics(self):
+    metrics = [
+      self.loss_tracker,
+      self.label_loss_tracker,
+      self.distill_loss_tracker,
+      self.top1,
+      self.top5,
+    ]
+    if self.teacher_top1 is not None:
+      metrics.append(self.teacher_top1)
+    return metrics
 
-    def _update_metrics(self, y, student_logits, teacher_logits, total, ce, d, reg, sample_weight):
-        if sample_weight is not None:
-            w = tf.cast(tf.reshape(sample_weight, [-1]), tf.float32)
-            total, ce, d = total * w, ce * w, d * w
-        # Trackers hold the replica-local mean; Keras averages replica results.
-        self.loss_tracker.update_state(total + reg)
-        self.label_loss_tracker.update_state(ce)
-        self.distill_loss_tracker.update_state(d)
-        self.top1.update_state(y, student_logits, sample_weight=sample_weight)
-        self.top5.update_state(y, student_logits, sample_weight=sample_weight)
-        if teacher_logits is not None and self.teacher_top1 is not None:
-            self.teacher_top1.update_state(y, teacher_logits, sample_weight=sample_weight)
-        return {m.name: m.result() for m in self.metrics}
+  def call(self, inputs, training=None):
+    return self.student(self._student_x(inputs), training=training)
 
-    # ---------------------------------------------------------------- steps
-    def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        teacher_logits = None
-        if self._teachers:
-            if not self._has_teacher_inputs(x):
-                keys = sorted(x) if isinstance(x, dict) else type(x).__name__
-                raise ValueError(
-                    f"Distillation needs x to be a dict with teacher_input keys "
-                    f"{self.teacher_inputs}; received {keys}."
-                )
-            teacher_logits = self._teacher_logits(
-                x
-            )  # outside the tape: no teacher activations kept
-        variables = self.student.trainable_variables
-        with tf.GradientTape() as tape:
-            student_logits = tf.cast(self.student(self._student_x(x), training=True), tf.float32)
-            total, ce, d = self._per_example_losses(y, student_logits, teacher_logits)
-            loss, reg = self._objective(total, sample_weight)
-            # LossScaleOptimizer multiplies by its dynamic scale; other optimizers
-            # apply `loss_scale_factor` or return the loss unchanged.
-            scaled_loss = self.optimizer.scale_loss(loss)
-        grads = tape.gradient(scaled_loss, variables)
-        self.optimizer.apply(grads, variables)
-        return self._update_metrics(
-            y, student_logits, teacher_logits, total, ce, d, reg, sample_weight
+  # -------------------------------------------------------------- helpers
+  def _student_x(self, x):
+    if isinstance(x, dict):
+      if self.student_input not in x:
+        raise ValueError(
+          f"Input dict has keys {sorted(x)} but the student reads "
+          f"student_input={self.student_input!r}."
         )
+      return x[self.student_input]
+    return x
 
-    def test_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        teacher_logits = self._teacher_logits(x) if self._has_teacher_inputs(x) else None
-        student_logits = tf.cast(self.student(self._student_x(x), training=False), tf.float32)
-        total, ce, d = self._per_example_losses(y, student_logits, teacher_logits)
-        reg = self._regularization()  # reported like Keras' own val loss
-        return self._update_metrics(
-            y, student_logits, teacher_logits, total, ce, d, reg, sample_weight
+  def _has_teacher_inputs(self, x):
+    return bool(self._teachers) and isinstance(x, dict) and all(k in x for k in self.teacher_inputs)
+
+  def _teacher_logits(self, x):
+    logits = [
+      tf.cast(t(x[k], training=False), tf.float32)
+      for t, k in zip(self._teachers, self.teacher_inputs, strict=True)
+    ]
+    mean = logits[0] if len(logits) == 1 else tf.add_n(logits) / float(len(logits))
+    return tf.stop_gradient(mean)
+
+  def _per_example_losses(self, y, student_logits, teacher_logits):
+    ce = label_cross_entropy(y, student_logits, self.label_smoothing)
+    if teacher_logits is not None:
+      d = tf.cast(self.distill_fn(teacher_logits, student_logits), tf.float32)
+      total = self.label_weight * ce + self.distill_weight * d
+    else:
+      d = tf.zeros_like(ce)
+      total = self.label_weight * ce
+    return total, ce, d
+
+  def _regularization(self):
+    """Sum of the student's regularization losses (weights and activity), float32."""
+    if not self.student.losses:
+      return 0.0
+    return tf.add_n([tf.cast(r, tf.float32) for r in self.student.losses])
+
+  def _objective(self, per_example, sample_weight):
+    """Per-replica objective whose SUM over replicas is the global objective."""
+    loss = tf.nn.compute_average_loss(per_example, sample_weight=sample_weight)
+    reg = self._regularization()
+    return loss + tf.nn.scale_regularization_loss(reg), reg
+
+  def _update_metrics(self, y, student_logits, teacher_logits, total, ce, d, reg, sample_weight):
+    if sample_weight is not None:
+      w = tf.cast(tf.reshape(sample_weight, [-1]), tf.float32)
+      total, ce, d = total * w, ce * w, d * w
+    # Trackers hold the replica-local mean; Keras averages replica results.
+    self.loss_tracker.update_state(total + reg)
+    self.label_loss_tracker.update_state(ce)
+    self.distill_loss_tracker.update_state(d)
+    self.top1.update_state(y, student_logits, sample_weight=sample_weight)
+    self.top5.update_state(y, student_logits, sample_weight=sample_weight)
+    if teacher_logits is not None and self.teacher_top1 is not None:
+      self.teacher_top1.update_state(y, teacher_logits, sample_weight=sample_weight)
+    return {m.name: m.result() for m in self.metrics}
+
+  # ---------------------------------------------------------------- steps
+  def train_step(self, data):
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    teacher_logits = None
+    if self._teachers:
+      if not self._has_teacher_inputs(x):
+        keys = sorted(x) if isinstance(x, dict) else type(x).__name__
+        raise ValueError(
+          f"Distillation needs x to be a dict with teacher_input keys "
+          f"{self.teacher_inputs}; received {keys}."
         )
+      teacher_logits = self._teacher_logits(x)  # outside the tape: no teacher activations kept
+    variables = self.student.trainable_variables
+    with tf.GradientTape() as tape:
+      student_logits = tf.cast(self.student(self._student_x(x), training=True), tf.float32)
+      total, ce, d = self._per_example_losses(y, student_logits, teacher_logits)
+      loss, reg = self._objective(total, sample_weight)
+      # LossScaleOptimizer multiplies by its dynamic scale; other optimizers
+      # apply `loss_scale_factor` or return the loss unchanged.
+      scaled_loss = self.optimizer.scale_loss(loss)
+    grads = tape.gradient(scaled_loss, variables)
+    self.optimizer.apply(grads, variables)
+    return self._update_metrics(y, student_logits, teacher_logits, total, ce, d, reg, sample_weight)
 
-    def predict_step(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        return self.student(self._student_x(x), training=False)
+  def test_step(self, data):
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    teacher_logits = self._teacher_logits(x) if self._has_teacher_inputs(x) else None
+    student_logits = tf.cast(self.student(self._student_x(x), training=False), tf.float32)
+    total, ce, d = self._per_example_losses(y, student_logits, teacher_logits)
+    reg = self._regularization()  # reported like Keras' own val loss
+    return self._update_metrics(y, student_logits, teacher_logits, total, ce, d, reg, sample_weight)
 
-    # -------------------------------------------------------- serialization
-    def get_config(self):
-        config = super().get_config()
-        teacher = None
-        if self._teachers:
-            teacher = [keras.saving.serialize_keras_object(t) for t in self._teachers]
-            if not self._teacher_is_list:
-                teacher = teacher[0]
-        distill_loss = self._distill_loss_arg
-        if not isinstance(distill_loss, str):
-            distill_loss = keras.saving.serialize_keras_object(distill_loss)
-        config.update(
-            {
-                "student": keras.saving.serialize_keras_object(self.student),
-                "teacher": teacher,
-                "label_weight": self.label_weight,
-                "distill_weight": self.distill_weight,
-                "distill_loss": distill_loss,
-                "temperature": self.temperature,
-                "label_smoothing": self.label_smoothing,
-                "student_input": self.student_input,
-                "teacher_input": self._teacher_input_arg
-                if isinstance(self._teacher_input_arg, str)
-                else list(self._teacher_input_arg),
-            }
-        )
-        return config
+  def predict_step(self, data):
+    x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+    return self.student(self._student_x(x), training=False)
 
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        config["student"] = keras.saving.deserialize_keras_object(
-            config["student"], custom_objects=custom_objects
-        )
-        teacher = config.get("teacher")
-        if isinstance(teacher, list):
-            config["teacher"] = [
-                keras.saving.deserialize_keras_object(t, custom_objects=custom_objects)
-                for t in teacher
-            ]
-        elif teacher is not None:
-            config["teacher"] = keras.saving.deserialize_keras_object(
-                teacher, custom_objects=custom_objects
-            )
-        if isinstance(config.get("distill_loss"), dict):
-            config["distill_loss"] = keras.saving.deserialize_keras_object(
-                config["distill_loss"], custom_objects=custom_objects
-            )
-        return cls(**config)
+  # -------------------------------------------------------- serialization
+  def get_config(self):
+    config = super().get_config()
+    teacher = None
+    if self._teachers:
+      teacher = [keras.saving.serialize_keras_object(t) for t in self._teachers]
+      if not self._teacher_is_list:
+        teacher = teacher[0]
+    distill_loss = self._distill_loss_arg
+    if not isinstance(distill_loss, str):
+      distill_loss = keras.saving.serialize_keras_object(distill_loss)
+    config.update(
+      {
+        "student": keras.saving.serialize_keras_object(self.student),
+        "teacher": teacher,
+        "label_weight": self.label_weight,
+        "distill_weight": self.distill_weight,
+        "distill_loss": distill_loss,
+        "temperature": self.temperature,
+        "label_smoothing": self.label_smoothing,
+        "student_input": self.student_input,
+        "teacher_input": self._teacher_input_arg
+        if isinstance(self._teacher_input_arg, str)
+        else list(self._teacher_input_arg),
+      }
+    )
+    return config
+
+  @classmethod
+  def from_config(cls, config, custom_objects=None):
+    config = dict(config)
+    config["student"] = keras.saving.deserialize_keras_object(
+      config["student"], custom_objects=custom_objects
+    )
+    teacher = config.get("teacher")
+    if isinstance(teacher, list):
+      config["teacher"] = [
+        keras.saving.deserialize_keras_object(t, custom_objects=custom_objects) for t in teacher
+      ]
+    elif teacher is not None:
+      config["teacher"] = keras.saving.deserialize_keras_object(
+        teacher, custom_objects=custom_objects
+      )
+    if isinstance(config.get("distill_loss"), dict):
+      config["distill_loss"] = keras.saving.deserialize_keras_object(
+        config["distill_loss"], custom_objects=custom_objects
+      )
+    return cls(**config)
 
 
 __all__ = ["D3DDistiller"]

@@ -23,66 +23,63 @@ STEPS = 3
 
 
 def tiny(channels, seed, name, l2=0.0):
-    keras.utils.set_random_seed(seed)
-    reg = keras.regularizers.L2(l2) if l2 else None
-    inputs = keras.Input((4, 8, 8, channels))
-    h = keras.layers.Conv3D(4, 3, padding="same", activation="relu", kernel_regularizer=reg)(inputs)
-    h = keras.layers.GlobalAveragePooling3D()(h)
-    return keras.Model(
-        inputs, keras.layers.Dense(NUM_CLASSES, kernel_regularizer=reg)(h), name=name
-    )
+  keras.utils.set_random_seed(seed)
+  reg = keras.regularizers.L2(l2) if l2 else None
+  inputs = keras.Input((4, 8, 8, channels))
+  h = keras.layers.Conv3D(4, 3, padding="same", activation="relu", kernel_regularizer=reg)(inputs)
+  h = keras.layers.GlobalAveragePooling3D()(h)
+  return keras.Model(inputs, keras.layers.Dense(NUM_CLASSES, kernel_regularizer=reg)(h), name=name)
 
 
 def data():
-    rng = np.random.default_rng(0)
-    n = GLOBAL_BATCH * STEPS
-    x = {
-        "rgb": rng.normal(size=(n, 4, 8, 8, 3)).astype("float32"),
-        "flow": rng.normal(size=(n, 4, 8, 8, 2)).astype("float32"),
-    }
-    y = rng.integers(0, NUM_CLASSES, size=n).astype("int32")
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(GLOBAL_BATCH)
+  rng = np.random.default_rng(0)
+  n = GLOBAL_BATCH * STEPS
+  x = {
+    "rgb": rng.normal(size=(n, 4, 8, 8, 3)).astype("float32"),
+    "flow": rng.normal(size=(n, 4, 8, 8, 2)).astype("float32"),
+  }
+  y = rng.integers(0, NUM_CLASSES, size=n).astype("int32")
+  return tf.data.Dataset.from_tensor_slices((x, y)).batch(GLOBAL_BATCH)
 
 
 def run(strategy, student_w, teacher_w):
-    with strategy.scope():
-        student = tiny(3, 0, "student", l2=1e-2)
-        teacher = tiny(2, 1, "teacher")
-        student.set_weights(student_w)
-        teacher.set_weights(teacher_w)
-        distiller = D3DDistiller(student, teacher, label_weight=0.5, distill_weight=2.0)
-        distiller.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9))
-    losses = []
-    cb = keras.callbacks.LambdaCallback(
-        on_train_batch_end=lambda b, logs: losses.append(float(logs["loss"]))
-    )
-    distiller.fit(data(), epochs=1, verbose=0, callbacks=[cb])
-    return losses, [w.tolist() for w in student.get_weights()], strategy.num_replicas_in_sync
+  with strategy.scope():
+    student = tiny(3, 0, "student", l2=1e-2)
+    teacher = tiny(2, 1, "teacher")
+    student.set_weights(student_w)
+    teacher.set_weights(teacher_w)
+    distiller = D3DDistiller(student, teacher, label_weight=0.5, distill_weight=2.0)
+    distiller.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9))
+  losses = []
+  cb = keras.callbacks.LambdaCallback(
+    on_train_batch_end=lambda b, logs: losses.append(float(logs["loss"]))
+  )
+  distiller.fit(data(), epochs=1, verbose=0, callbacks=[cb])
+  return losses, [w.tolist() for w in student.get_weights()], strategy.num_replicas_in_sync
 
 
 def main():
-    student_w = tiny(3, 0, "student").get_weights()
-    teacher_w = tiny(2, 1, "teacher").get_weights()
-    one = run(tf.distribute.get_strategy(), student_w, teacher_w)
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-    two = run(tf.distribute.MirroredStrategy(devices), student_w, teacher_w)
-    json.dump(
-        {
-            "replicas": [one[2], two[2]],
-            "losses": [one[0], two[0]],
-            "max_weight_diff": max(
-                float(np.abs(np.array(a) - np.array(b)).max())
-                for a, b in zip(one[1], two[1], strict=True)
-            ),
-            "max_weight_change": max(
-                float(np.abs(np.array(a) - np.array(b)).max())
-                for a, b in zip(one[1], student_w, strict=True)
-            ),
-        },
-        sys.stdout,
-    )
-    print()
+  student_w = tiny(3, 0, "student").get_weights()
+  teacher_w = tiny(2, 1, "teacher").get_weights()
+  one = run(tf.distribute.get_strategy(), student_w, teacher_w)
+  devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+  two = run(tf.distribute.MirroredStrategy(devices), student_w, teacher_w)
+  json.dump(
+    {
+      "replicas": [one[2], two[2]],
+      "losses": [one[0], two[0]],
+      "max_weight_diff": max(
+        float(np.abs(np.array(a) - np.array(b)).max()) for a, b in zip(one[1], two[1], strict=True)
+      ),
+      "max_weight_change": max(
+        float(np.abs(np.array(a) - np.array(b)).max())
+        for a, b in zip(one[1], student_w, strict=True)
+      ),
+    },
+    sys.stdout,
+  )
+  print()
 
 
 if __name__ == "__main__":
-    main()
+  main()
