@@ -71,7 +71,7 @@ def load_predictor(model_path: str, label_map: Optional[str] = None,
   except (FileNotFoundError, ValueError) as e:
     raise PredictError(str(e)) from None
   import keras  # pylint: disable=g-import-not-at-top
-  import d3d_tf.models  # pylint: disable=g-import-not-at-top,unused-import
+  import d3d_tf.models  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
   try:
     model = keras.saving.load_model(model_path, compile=False)
   except Exception as e:  # pylint: disable=broad-except  (any load failure is one line)

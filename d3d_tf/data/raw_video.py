@@ -22,10 +22,6 @@ VideoReadError = video_io.VideoReadError
 # to decode through.
 SEEK_MIN_GAP = 32
 
-_ROTATE_CODES = {
-    90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
-
-
 def _path(path) -> str:
   return path.decode("utf-8") if isinstance(path, bytes) else str(path)
 
@@ -40,35 +36,12 @@ def probe(path) -> Tuple[int, int]:
   return max(int(info["num_frames"]), 1), int(info["rotation"])
 
 
-def _open(path: str):
-  try:
-    container = av.open(path, metadata_errors="ignore")
-  except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
-    raise VideoReadError(path, f"not a readable video file ({e})") from None
-  if not container.streams.video:
-    container.close()
-    raise VideoReadError(path, "has no video stream")
-  return container
-
-
 def _frame_rate(stream) -> float:
+  """The stream's rate, 0 when unknown (then frames are counted, not seeked)."""
   for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
     if rate and float(rate) > 0:
       return float(rate)
   return 0.0
-
-
-def _to_rgb(frame, short_side: Optional[int], rotation: int) -> np.ndarray:
-  """Upright RGB, short side resized exactly as `video_io.read_video` does (same frames)."""
-  image = frame.to_ndarray(format="rgb24")
-  if rotation:
-    image = cv2.rotate(image, _ROTATE_CODES[rotation])
-  size = video_io.output_size(image.shape[1], image.shape[0], short_side)
-  if (image.shape[1], image.shape[0]) != size:
-    shrinking = size[0] * size[1] < image.shape[0] * image.shape[1]
-    image = cv2.resize(
-        image, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-  return image
 
 
 def read_frames(path, indices: Sequence[int], short_side: Optional[int] = None,
@@ -100,7 +73,7 @@ def read_frames(path, indices: Sequence[int], short_side: Optional[int] = None,
                      f"Received: {indices.tolist()}")
   if rotation is None:
     rotation = probe(path)[1]
-  container = _open(path)
+  container = video_io.open_video(path)
   try:
     decoded = _decode_targets(container, sorted(set(indices.tolist())), short_side,
                               int(rotation))
@@ -152,7 +125,7 @@ def _decode_targets(container, targets, short_side, rotation) -> Dict[int, np.nd
     if not reached:
       if not fallback and last is not None:
         # End of stream: the last frame stands in for indices past it (metadata overcount).
-        rgb = _to_rgb(last, short_side, rotation)
+        rgb = video_io.upright_rgb(last, rotation, short_side)
         for t in targets[i:]:
           out[t] = rgb
         return out
@@ -160,7 +133,7 @@ def _decode_targets(container, targets, short_side, rotation) -> Dict[int, np.nd
         return out  # Nothing decodable.
       seekable, frames = False, None  # Decode sequentially from the first frame instead.
       continue
-    rgb = _to_rgb(last, short_side, rotation)
+    rgb = video_io.upright_rgb(last, rotation, short_side)
     while i < len(targets) and targets[i] <= position:
       out[targets[i]] = rgb
       i += 1

@@ -32,7 +32,7 @@ def _describe(error: Exception) -> str:
   return getattr(error, "strerror", None) or str(error) or type(error).__name__
 
 
-def _open(path) -> av.container.InputContainer:
+def open_video(path) -> av.container.InputContainer:
   """Opens a container that has a video stream, or raises `VideoReadError` saying why not."""
   path = os.fspath(path)
   if not os.path.exists(path):
@@ -83,6 +83,21 @@ def _clockwise_rotation(stream, frame) -> int:
 
 _ROTATE_CODES = {
     90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def upright_rgb(frame: av.VideoFrame, rotation: int, short_side: Optional[int]) -> np.ndarray:
+  """One decoded frame as upright RGB, its short side resized to `short_side` (kept if None)."""
+  image = frame.to_ndarray(format="rgb24")
+  if rotation:
+    image = cv2.rotate(image, _ROTATE_CODES[rotation])
+  size = output_size(image.shape[1], image.shape[0], short_side)
+  if (image.shape[1], image.shape[0]) != size:
+    # INTER_AREA averages when shrinking (no aliasing); it degrades to nearest-neighbour when
+    # enlarging, where bilinear is the better choice.
+    shrinking = size[0] * size[1] < image.shape[0] * image.shape[1]
+    image = cv2.resize(
+        image, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+  return image
 
 
 def output_size(width: int, height: int, short_side: Optional[int]) -> Tuple[int, int]:
@@ -168,7 +183,7 @@ def probe_video(path) -> Dict[str, float]:
   Raises:
     VideoReadError: the file is missing, empty, not a video, or has no decodable frame.
   """
-  container = _open(path)
+  container = open_video(path)
   try:
     stream = container.streams.video[0]
     fps = _stream_fps(stream)
@@ -215,7 +230,7 @@ def read_video(path, short_side: Optional[int] = None, fps: Optional[float] = No
     raise ValueError(f"short_side must be positive or None. Received: short_side={short_side}")
   if fps is not None and fps < 0:
     raise ValueError(f"fps must be positive or None. Received: fps={fps}")
-  container = _open(path)
+  container = open_video(path)
   try:
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
@@ -224,7 +239,7 @@ def read_video(path, short_side: Optional[int] = None, fps: Optional[float] = No
     frames = _decoded_frames(container, stream, failure)
     if fps:
       frames = _resample(_timed(frames, source_fps), source_fps, fps)
-    out, rotation, size = [], None, None
+    out, rotation = [], None
     last_frame = last_image = None
     for frame in frames:
       if frame is last_frame:  # A frame repeated by upsampling is converted once.
@@ -232,17 +247,7 @@ def read_video(path, short_side: Optional[int] = None, fps: Optional[float] = No
       else:
         if rotation is None:
           rotation = _clockwise_rotation(stream, frame)
-        image = frame.to_ndarray(format="rgb24")
-        if rotation:
-          image = cv2.rotate(image, _ROTATE_CODES[rotation])
-        if size is None:
-          size = output_size(image.shape[1], image.shape[0], short_side)
-        if (image.shape[1], image.shape[0]) != size:
-          # INTER_AREA averages when shrinking (no aliasing); it degrades to nearest-neighbour
-          # when enlarging, where bilinear is the better choice.
-          shrinking = size[0] * size[1] < image.shape[0] * image.shape[1]
-          image = cv2.resize(
-              image, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        image = upright_rgb(frame, rotation, short_side)
         last_frame, last_image = frame, image
         out.append(image)
       if max_frames and len(out) >= max_frames:

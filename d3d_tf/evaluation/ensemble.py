@@ -51,7 +51,7 @@ def modality_of(model: keras.Model) -> str:
 
 def load_members(paths: Sequence[str], weights: Optional[Sequence[float]] = None) -> List[Member]:
   """Loads `.keras` classifiers; weights default to 1 each."""
-  import d3d_tf.models  # pylint: disable=g-import-not-at-top,unused-import  (registers layers)
+  import d3d_tf.models  # noqa: F401  # pylint: disable=g-import-not-at-top  (registers layers)
   if weights is None or len(weights) == 0:
     weights = [1.0] * len(paths)
   if len(weights) != len(paths):

@@ -3,8 +3,6 @@
 import keras
 from keras import ops
 
-from d3d_tf.models.s3dg_backbone import S3DGBackbone
-
 
 def _window_weights(length, window):
   """Weight of each position in the mean of a VALID, stride-1 average pool over one axis.

@@ -21,7 +21,7 @@ METADATA_FILE = "d3d_export.json"
 
 def load_keras_model(path: str) -> keras.Model:
   """Loads a `.keras` classifier (importing `d3d_tf.models` registers its layers)."""
-  import d3d_tf.models  # pylint: disable=g-import-not-at-top,unused-import
+  import d3d_tf.models  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
   if not os.path.isfile(path):
     raise FileNotFoundError(f"Model file {path!r} does not exist.")
   return keras.saving.load_model(path, compile=False)
