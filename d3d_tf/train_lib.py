@@ -180,11 +180,12 @@ def train(config: TrainConfig, flags_text: Optional[str] = None) -> dict:
       the problem.
   """
   validate(config)
+  # First: a multi-worker strategy configures collective ops, which must precede any TF op.
+  strategy = strategies.make_strategy(config.strategy, config.tpu)
   files = check_train_files(config.train_files)
   label_map_path, labels = _read_labels(config, files)
   if config.eval_files and not tf.io.gfile.glob(config.eval_files):
     raise FileNotFoundError(f"No files match --eval_files={config.eval_files!r}.")
-  strategy = strategies.make_strategy(config.strategy, config.tpu)
   chief = strategies.is_chief(strategy)
   teacher_paths = [p.strip() for p in config.teacher.split(",") if p.strip()]
   if config.stream != "d3d":
@@ -193,11 +194,18 @@ def train(config: TrainConfig, flags_text: Optional[str] = None) -> dict:
   # Datasets before the global seed: their seeds are explicit, and tf.data's shuffle fails on
   # a tensor seed once a global seed of 0 is set.
   keys = {"rgb", "flow"} if config.stream == "d3d" else {student_input(config)}
-  train_ds = datasets.train_dataset(
-      files, batch_size=config.batch_size, num_frames=config.num_frames, stride=config.stride,
-      crop_size=config.crop_size, with_rgb="rgb" in keys, with_flow="flow" in keys,
-      shuffle_buffer=config.shuffle_buffer, seed=config.seed, min_area=config.min_area,
-      deterministic=config.deterministic)
+
+  def make_train_dataset():
+    return datasets.train_dataset(
+        files, batch_size=config.batch_size, num_frames=config.num_frames, stride=config.stride,
+        crop_size=config.crop_size, with_rgb="rgb" in keys, with_flow="flow" in keys,
+        shuffle_buffer=config.shuffle_buffer, seed=config.seed, min_area=config.min_area,
+        deterministic=config.deterministic)
+
+  train_ds = make_train_dataset()
+  # Pictures of the input come from their own dataset: a second iterator of `train_ds` would
+  # reshuffle, and a resumed run (which logs none) would then see other batches.
+  sample_ds = make_train_dataset()
 
   eval_ds = None
   if config.eval_files:
@@ -259,7 +267,7 @@ def train(config: TrainConfig, flags_text: Optional[str] = None) -> dict:
     callbacks.append(keras.callbacks.TensorBoard(
         log_dir, update_freq=min(50, config.checkpoint_every), write_graph=False))
     if step == 0:
-      sample = next(iter(train_ds))[0]
+      sample = next(iter(sample_ds))[0]
       cbs.log_input_clips(tf.summary.create_file_writer(os.path.join(log_dir, "train")), sample)
     print(f"Model dir: {config.model_dir} (step {step} of {config.train_steps})\n"
           f"TensorBoard: tensorboard --logdir {log_dir}", flush=True)

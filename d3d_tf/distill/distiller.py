@@ -17,6 +17,12 @@ import tensorflow as tf
 from d3d_tf.distill.losses import get_distill_loss, label_cross_entropy
 
 
+def _is_multi_worker(strategy) -> bool:
+  """Whether Keras reduces this strategy's step outputs across workers (see `_update_metrics`)."""
+  return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+          and strategy.extended._in_multi_worker_mode())  # pylint: disable=protected-access
+
+
 def _num_classes(model):
   """Last output dimension of a (built, functional) model, else None."""
   outputs = getattr(model, "outputs", None)
@@ -233,6 +239,15 @@ class D3DDistiller(keras.Model):
   def call(self, inputs, training=None):
     return self.student(self._student_x(inputs), training=training)
 
+  def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    # Keras' TF trainer first averages a sample batch over replicas to build the model
+    # symbolically; under MultiWorkerMirroredStrategy that reduce fails on dict inputs. Our
+    # student and teachers are built in __init__, so with a built optimizer nothing is left
+    # to build and the sample batch is not needed.
+    if self.built and self.optimizer is not None and self.optimizer.built:
+      return
+    super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
   # -------------------------------------------------------------- helpers
   def _student_x(self, x):
     if isinstance(x, dict):
@@ -289,7 +304,12 @@ class D3DDistiller(keras.Model):
     self.top5.update_state(y, student_logits, sample_weight=sample_weight)
     if teacher_logits is not None and self.teacher_top1 is not None:
       self.teacher_top1.update_state(y, teacher_logits, sample_weight=sample_weight)
-    return {m.name: m.result() for m in self.metrics}
+    logs = {m.name: m.result() for m in self.metrics}
+    if _is_multi_worker(self.distribute_strategy):
+      # Keras 3 averages multi-worker logs with `strategy.reduce("MEAN", v, axis=0)`, which
+      # fails on scalars (tensorflow/tensorflow#72388); a leading axis of 1 reduces to the mean.
+      logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+    return logs
 
   # ---------------------------------------------------------------- steps
   def train_step(self, data):

@@ -33,7 +33,9 @@ class Member:
 
   @property
   def name(self) -> str:
-    return os.path.basename(self.path)
+    """`rgb/student.keras` rather than `student.keras`: model dirs name their models."""
+    parent = os.path.basename(os.path.dirname(os.path.abspath(self.path)))
+    return os.path.join(parent, os.path.basename(self.path)) if parent else self.path
 
   @property
   def clips_per_second(self) -> float:

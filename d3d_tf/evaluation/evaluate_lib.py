@@ -5,6 +5,7 @@ provides every modality the ensemble needs, so all members see the same views.
 """
 
 import dataclasses
+import json
 import os
 from typing import Dict, Optional, Sequence
 
@@ -31,14 +32,28 @@ class EvalConfig:
   batch_size: Optional[int] = None
 
 
+def _converter_flow_seconds(files) -> float:
+  """`flow_seconds_per_video` of the converter's summary.json beside the records, else 0."""
+  path = os.path.join(os.path.dirname(files[0]), "summary.json") if files else ""
+  if not path or not os.path.isfile(path):
+    return 0.0
+  with open(path, encoding="utf-8") as f:
+    return float(json.load(f).get("flow_seconds_per_video", 0.0))
+
+
 def flow_seconds_per_video(file_pattern) -> Dict[str, float]:
-  """video id -> `flow/seconds` (converter wall time for its optical flow) from the records."""
+  """video id -> seconds the converter spent on its optical flow.
+
+  Each record's `flow/seconds` when the converter stored it (`--flow_timing`); otherwise the
+  mean the converter measured and wrote to summary.json, for every video.
+  """
   files, _ = datasets.list_shards(file_pattern)
+  fallback = _converter_flow_seconds(files)
   spec = {records.VIDEO_ID: records.CONTEXT_SPEC[records.VIDEO_ID],
           records.FLOW_SECONDS: records.CONTEXT_SPEC[records.FLOW_SECONDS]}
   ds = tf.data.TFRecordDataset(files).map(
       lambda s: tf.io.parse_single_sequence_example(s, context_features=spec)[0])
-  return {c[records.VIDEO_ID].numpy().decode("utf-8"): float(c[records.FLOW_SECONDS])
+  return {c[records.VIDEO_ID].numpy().decode("utf-8"): float(c[records.FLOW_SECONDS]) or fallback
           for c in ds}
 
 

@@ -195,15 +195,17 @@ class InceptionBlock3D(keras.layers.Layer):
           bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, name=name, dtype=self.dtype_policy)
 
     t = temporal_kernel_size
-    self.branch_0 = [unit(filters[0], (1, 1, 1), "Branch_0_Conv2d_0a_1x1", last=True)]
-    self.branch_1 = [unit(filters[1], (1, 1, 1), "Branch_1_Conv2d_0a_1x1"),
-                     unit(filters[2], (t, 3, 3), "Branch_1_Conv2d_0b_3x3", last=True)]
-    self.branch_2 = [unit(filters[3], (1, 1, 1), "Branch_2_Conv2d_0a_1x1"),
-                     unit(filters[4], (t, 3, 3), "Branch_2_Conv2d_0b_3x3", last=True)]
+    # Attributes, not lists: tf.train.Checkpoint tracks a Keras layer's attributes but not the
+    # layers inside its Python lists, whose batch-norm statistics a checkpoint would then miss.
+    self.branch_0_0a = unit(filters[0], (1, 1, 1), "Branch_0_Conv2d_0a_1x1", last=True)
+    self.branch_1_0a = unit(filters[1], (1, 1, 1), "Branch_1_Conv2d_0a_1x1")
+    self.branch_1_0b = unit(filters[2], (t, 3, 3), "Branch_1_Conv2d_0b_3x3", last=True)
+    self.branch_2_0a = unit(filters[3], (1, 1, 1), "Branch_2_Conv2d_0a_1x1")
+    self.branch_2_0b = unit(filters[4], (t, 3, 3), "Branch_2_Conv2d_0b_3x3", last=True)
     self.branch_3_pool = keras.layers.MaxPooling3D(
         (3, 3, 3), strides=1, padding="same", name="Branch_3_MaxPool_0a_3x3",
         dtype=self.dtype_policy)
-    self.branch_3 = [unit(filters[5], (1, 1, 1), "Branch_3_Conv2d_0b_1x1", last=True)]
+    self.branch_3_0b = unit(filters[5], (1, 1, 1), "Branch_3_Conv2d_0b_1x1", last=True)
 
     # === Config ===
     self.filters = filters
@@ -214,7 +216,8 @@ class InceptionBlock3D(keras.layers.Layer):
     self.bn_epsilon = bn_epsilon
 
   def _branches(self):
-    return (self.branch_0, self.branch_1, self.branch_2, self.branch_3)
+    return ((self.branch_0_0a,), (self.branch_1_0a, self.branch_1_0b),
+            (self.branch_2_0a, self.branch_2_0b), (self.branch_3_0b,))
 
   def build(self, input_shape):
     for branch in self._branches():

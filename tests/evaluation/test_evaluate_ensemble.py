@@ -109,3 +109,20 @@ def test_cli_full_video_mode_prints_table(setup):
       capture_output=True, text=True, timeout=120)
   assert missing.returncode == 2
   assert missing.stderr.strip().splitlines()[-1].startswith("evaluate: ")
+
+
+def test_flow_seconds_fall_back_to_the_converter_summary(tmp_path):
+  """Records converted without --flow_timing carry 0; the summary's measured mean is used."""
+  timed, untimed = _record(0), _record(1)
+  untimed.context.feature[records.FLOW_SECONDS].float_list.value[:] = [0.0]
+  rf.write_records(str(tmp_path / "val-00000-of-00001.tfrecord"), [timed, untimed])
+  pattern = str(tmp_path / "val-*.tfrecord")
+  assert evaluate_lib.flow_seconds_per_video(pattern) == {"vid0": 0.5, "vid1": 0.0}
+  (tmp_path / "summary.json").write_text(json.dumps({"flow_seconds_per_video": 0.25}))
+  assert evaluate_lib.flow_seconds_per_video(pattern) == {"vid0": 0.5, "vid1": 0.25}
+
+
+def test_member_names_keep_the_model_dir():
+  member = ensemble.Member(path="/runs/synthetic/d3d/student.keras", model=None,
+                           modality=ensemble.RGB)
+  assert member.name == os.path.join("d3d", "student.keras")

@@ -212,3 +212,16 @@ def test_tiny_model_overfits_eight_clips():
   history = model.fit(clips, labels, batch_size=8, epochs=25, verbose=0)
   assert history.history["loss"][-1] < 0.2 * history.history["loss"][0]
   assert history.history["accuracy"][-1] == 1.0
+
+
+def test_tf_train_checkpoint_restores_every_weight(tmp_path, tiny_classifier):
+  """The trainer checkpoints with tf.train.Checkpoint: batch-norm statistics included."""
+  for weight in tiny_classifier.non_trainable_weights:
+    weight.assign(np.full(weight.shape, 0.5, "float32"))
+  path = tf.train.Checkpoint(model=tiny_classifier).save(str(tmp_path / "ckpt"))
+  keras.utils.set_random_seed(7)
+  fresh = S3DGClassifier(S3DGBackbone(depth_multiplier=0.125), num_classes=5)
+  tf.train.Checkpoint(model=fresh).restore(path).assert_existing_objects_matched()
+  assert len(fresh.weights) == len(tiny_classifier.weights)
+  for restored, saved in zip(fresh.weights, tiny_classifier.weights):
+    np.testing.assert_array_equal(restored.numpy(), saved.numpy(), err_msg=saved.path)
