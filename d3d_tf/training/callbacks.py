@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from d3d_tf.data import optical_flow, records
+from d3d_tf.evaluation import metrics
 
 
 class CheckpointEveryEpoch(keras.callbacks.Callback):
@@ -103,12 +104,9 @@ class VideoValidation(keras.callbacks.Callback):
     videos = sorted(sums)
     scores = np.stack([sums[v] for v in videos])
     truth = np.array([labels[v] for v in videos])
-    k = min(5, self._num_classes)
-    topk = np.argsort(-scores, axis=1)[:, :k]
-    top1 = float(np.mean(topk[:, 0] == truth))
-    top5 = float(np.mean(np.any(topk == truth[:, None], axis=1)))
-    matrix = np.zeros((self._num_classes, self._num_classes), np.int64)
-    np.add.at(matrix, (truth, topk[:, 0]), 1)
+    top1 = metrics.top_k_accuracy(scores, truth, 1)
+    top5 = metrics.top_k_accuracy(scores, truth, 5)
+    matrix = metrics.confusion_matrix(truth, np.argmax(scores, axis=1), self._num_classes)
     return top1, top5, matrix
 
   def on_epoch_end(self, epoch, logs=None):
