@@ -7,16 +7,27 @@ against decoding the same number of the same JPEG frames with nothing else (the 
   * `raw_video_rgb`, `raw_video_rgb_flow`: `datasets.raw_video_dataset` on the same mp4 files
     (with flow only at T <= 16: DIS on the fly costs seconds per 64-frame clip).
   * `jpeg_decode_loop`: a bare eager loop of `tf.io.decode_jpeg` over T frames per clip.
-  * `jpeg_decode_parallel`: the same decodes in a parallel tf.data map (all cores): the
-    ceiling of the `*_over_ceiling` ratios (target >= 0.8 for `tfrecord_rgb`).
+  * `jpeg_decode_parallel`: the same decodes (whole frames) in a parallel tf.data map on all
+    cores: the ceiling of the `*_over_ceiling` ratios (target >= 0.8 for `tfrecord_rgb`).
 Each entry gives clips/s (wall) and CPU ms per clip (all threads); `*_over_ceiling_cpu` is
 ceiling CPU ms / pipeline CPU ms, which holds up when other processes share the CPU.
-The training pipeline decodes only the crop window of each frame (it can beat the ceiling)
-but also reads and parses the whole video record and resizes the crop.
+The training pipeline decodes only the crop window of each frame (rows below the window are
+skipped; JPEG must still entropy-decode the rows above it) but also reads and parses the whole
+video record (flow planes included), resizes the crop and writes float32 clips.
+
+The quickstart comparison (`quickstart_*/16x48`, target `quickstart_pipeline_rgb_over_train`
+>= 5): the pipeline at the quickstart's setting (batch 8, 16 frames, crop 48, min_area 0.4, on
+synthetic 64x64 records built here) against a few real training steps of its model (S3D-G,
+depth_multiplier 0.125, AdamW, jit_compile=False) on the same machine.
+
+`host_allocator_pooled` says whether TensorFlow ran with its pooling CPU allocator, which
+importing `d3d_tf.data` asks for (see `d3d_tf/data/host_memory.py`); ceiling and pipelines
+share the process, so they share the allocator. `load_average_1m` is the machine's load before
+each group of measurements.
 
 Measurements alternate and keep the best of `--rounds`, since other processes may share the
 CPU. Usage: python benchmarks/input_pipeline.py [--seconds 5] [--rounds 2]
-[--sizes 16x112,64x224]
+[--sizes 16x112,64x224] [--train_steps 5]
 """
 
 import argparse
@@ -35,6 +46,7 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from d3d_tf.data import datasets  # pylint: disable=g-import-not-at-top
+from d3d_tf.data import host_memory
 from d3d_tf.data import optical_flow
 from d3d_tf.data import records
 from d3d_tf.data import video_io
@@ -43,6 +55,12 @@ SAMPLE_CLIPS = ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4",
                 "carphone_distorted.mp4")
 SHORT_SIDE = 256
 JPEG_QUALITY = 90
+# The quickstart (configs/synthetic_rgb.flags): 64x64 synthetic clips of 16-24 frames.
+QUICKSTART = dict(batch_size=8, num_frames=16, crop_size=48, min_area=0.4, shuffle_buffer=64)
+QUICKSTART_SIZE = 64
+QUICKSTART_CLASSES = 10
+# Its training step on this 2-core CPU when issue #5 was written (seconds).
+QUICKSTART_REFERENCE_STEP_S = 0.85
 
 
 def sample_paths():
@@ -74,6 +92,65 @@ def build_records(paths, directory):
     shards.append(shard)
     jpegs.append(encoded)
   return shards, jpegs
+
+
+def build_quickstart_records(directory, num_videos=40, seed=0):
+  """Synthetic 64x64 videos (a moving noisy texture, 16-24 frames) with flow planes, 4 shards.
+
+  Stand-ins for `tfrecords_tools.make_synthetic` output: the same sizes, JPEG frames and PNG
+  flow planes, so decode costs match; the content does not matter here.
+  """
+  rng = np.random.default_rng(seed)
+  size = QUICKSTART_SIZE
+  examples = []
+  for k in range(num_videos):
+    length = int(rng.integers(16, 25))
+    canvas = cv2.GaussianBlur(rng.uniform(0, 255, (3 * size, 3 * size, 3)).astype(np.float32),
+                              (0, 0), 1.5)
+    frames = []
+    for t in range(length):
+      frame = canvas[size + t:2 * size + t, size + 2 * t:2 * size + 2 * t]
+      frame = frame + rng.normal(0, 8, frame.shape)
+      frames.append(np.clip(frame, 0, 255).astype(np.uint8))
+    encoded = [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes()
+               for f in frames]
+    plane = records.quantize_flow(np.full((size, size, 2), (2.0, 1.0), np.float32))
+    flow_x = [cv2.imencode(".png", plane[..., 0])[1].tobytes()] * (length - 1)
+    flow_y = [cv2.imencode(".png", plane[..., 1])[1].tobytes()] * (length - 1)
+    examples.append(records.make_sequence_example(
+        f"synthetic{k:03d}", k % QUICKSTART_CLASSES, "synthetic", 25.0, size, size, encoded,
+        flow_x=flow_x, flow_y=flow_y, flow_algorithm="synthetic"))
+  shards = []
+  for s in range(4):
+    shard = os.path.join(directory, f"quickstart-{s:05d}.tfrecord")
+    with tf.io.TFRecordWriter(shard) as writer:
+      for example in examples[s::4]:
+        writer.write(example.SerializeToString())
+    shards.append(shard)
+  return shards
+
+
+def train_step_seconds(steps, warmup=2):
+  """Seconds per training step of the quickstart model on random clips (median of `steps`)."""
+  import keras  # pylint: disable=g-import-not-at-top
+  from d3d_tf.models import S3DGBackbone, S3DGClassifier  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(0)
+  backbone = S3DGBackbone(input_channels=3, depth_multiplier=0.125)
+  model = S3DGClassifier(backbone, QUICKSTART_CLASSES)
+  model.compile(optimizer=keras.optimizers.AdamW(3e-3, weight_decay=1e-4),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                jit_compile=False)
+  s, t = QUICKSTART["crop_size"], QUICKSTART["num_frames"]
+  x = np.random.default_rng(0).uniform(-1, 1, (QUICKSTART["batch_size"], t, s, s, 3))
+  x = x.astype(np.float32)
+  y = np.arange(QUICKSTART["batch_size"]) % QUICKSTART_CLASSES
+  times = []
+  for step in range(warmup + steps):
+    start = time.perf_counter()
+    model.train_on_batch(x, y)
+    if step >= warmup:
+      times.append(time.perf_counter() - start)
+  return float(np.median(times))
 
 
 def clip_frames(jpegs, num_frames, num_clips=256):
@@ -127,9 +204,38 @@ def emit(name, value, unit):
   print(json.dumps({"name": name, "value": round(float(value), 3), "unit": unit}), flush=True)
 
 
+def emit_load(tag):
+  emit(f"load_average_1m/{tag}", os.getloadavg()[0], "processes")
+
+
 def best(a, b):
   """The better of two (clips/s, CPU ms per clip) measurements."""
   return (max(a[0], b[0]), min(a[1], b[1])) if a else b
+
+
+def quickstart(directory, args):
+  """The pipeline at the quickstart's setting against its model's training steps."""
+  tag = "16x48"
+  emit_load(tag)
+  shards = build_quickstart_records(directory)
+  rates = {}
+  for name, with_flow in (("rgb", False), ("rgb_flow", True)):
+    result = None
+    for _ in range(args.rounds):
+      ds = datasets.train_dataset(shards, with_flow=with_flow, seed=0, **QUICKSTART)
+      result = best(result, measure(iter(ds), QUICKSTART["batch_size"], args.seconds))
+    rates[name] = result[0]
+    emit(f"quickstart_pipeline_{name}/{tag}", result[0], "clips/s")
+    emit(f"quickstart_pipeline_{name}_cpu/{tag}", result[1], "cpu_ms/clip")
+  reference = QUICKSTART["batch_size"] / QUICKSTART_REFERENCE_STEP_S
+  emit(f"quickstart_pipeline_rgb_over_reference_train/{tag}", rates["rgb"] / reference, "ratio")
+  if args.train_steps > 0:
+    step = train_step_seconds(args.train_steps)
+    train = QUICKSTART["batch_size"] / step
+    emit(f"quickstart_train_step/{tag}", step, "s/step")
+    emit(f"quickstart_train/{tag}", train, "clips/s")
+    for name, rate in rates.items():
+      emit(f"quickstart_pipeline_{name}_over_train/{tag}", rate / train, "ratio")
 
 
 def main():
@@ -138,13 +244,18 @@ def main():
   parser.add_argument("--rounds", type=int, default=2,
                       help="Alternating rounds of ceilings and record pipeline; best kept.")
   parser.add_argument("--sizes", default="16x112,64x224", help="Comma-separated TxS.")
+  parser.add_argument("--train_steps", type=int, default=5,
+                      help="Timed training steps of the quickstart model; 0 skips them.")
   args = parser.parse_args()
   paths = sample_paths()
+  emit("host_allocator_pooled", host_memory.pooled_allocator_active(), "bool")
   with tempfile.TemporaryDirectory() as directory:
     shards, jpegs = build_records(paths, directory)
+    quickstart(directory, args)
     for size in args.sizes.split(","):
       num_frames, crop_size = (int(v) for v in size.split("x"))
       tag = f"{num_frames}x{crop_size}"
+      emit_load(tag)
       batch_size = max(1, 128 // num_frames)
       clips = clip_frames(jpegs, num_frames)
 

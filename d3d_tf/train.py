@@ -77,6 +77,9 @@ _BN_MOMENTUM = flags.DEFINE_float(
 _MIN_AREA = flags.DEFINE_float(
     "min_area", 0.08, "Smallest random crop, as a fraction of the frame area.", lower_bound=0.01,
     upper_bound=1.0)
+_FLIP = flags.DEFINE_boolean(
+    "flip", True, "Random left-right flips (flow's x negated). Turn off (--noflip) when the "
+    "label depends on direction, e.g. 'move left' vs 'move right': a flip would swap them.")
 _SEED = flags.DEFINE_integer("seed", None, "Seed of init, data order and augmentation.")
 _DETERMINISTIC = flags.DEFINE_boolean(
     "deterministic", False, "Deterministic ops and data (needs --seed); resume replays data.")
@@ -120,7 +123,7 @@ def config_from_flags():
       batch_size=_BATCH_SIZE.value, num_frames=_NUM_FRAMES.value, stride=_STRIDE.value,
       crop_size=_CROP_SIZE.value, depth_multiplier=_DEPTH_MULTIPLIER.value,
       dropout_keep_prob=_DROPOUT_KEEP_PROB.value, bn_momentum=_BN_MOMENTUM.value,
-      min_area=_MIN_AREA.value, seed=_SEED.value,
+      min_area=_MIN_AREA.value, flip=_FLIP.value, seed=_SEED.value,
       deterministic=_DETERMINISTIC.value, eval_clips=_EVAL_CLIPS.value,
       shuffle_buffer=_SHUFFLE_BUFFER.value)
 

@@ -67,6 +67,7 @@ class TrainConfig:
   dropout_keep_prob: float = 0.8
   bn_momentum: float = 0.999
   min_area: float = 0.08
+  flip: bool = True
   seed: Optional[int] = None
   deterministic: bool = False
   eval_clips: int = 4
@@ -200,7 +201,7 @@ def train(config: TrainConfig, flags_text: Optional[str] = None) -> dict:
         files, batch_size=config.batch_size, num_frames=config.num_frames, stride=config.stride,
         crop_size=config.crop_size, with_rgb="rgb" in keys, with_flow="flow" in keys,
         shuffle_buffer=config.shuffle_buffer, seed=config.seed, min_area=config.min_area,
-        deterministic=config.deterministic)
+        flip=config.flip, deterministic=config.deterministic)
 
   train_ds = make_train_dataset()
   # Pictures of the input come from their own dataset: a second iterator of `train_ds` would
@@ -276,7 +277,8 @@ def train(config: TrainConfig, flags_text: Optional[str] = None) -> dict:
   start = time.perf_counter()
   history = distiller.fit(
       train_ds, epochs=epochs, initial_epoch=initial_epoch,
-      steps_per_epoch=config.checkpoint_every, callbacks=callbacks, verbose=verbose)
+      steps_per_epoch=config.checkpoint_every, callbacks=callbacks, verbose=verbose,
+      shuffle=False)  # The dataset shuffles; Keras would warn that it cannot.
   seconds = time.perf_counter() - start
 
   final = {"step": int(optimizer.iterations.numpy()), "train_seconds": seconds,

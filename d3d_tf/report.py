@@ -1,0 +1,121 @@
+r"""Prints a synthetic run's results table, and regenerates docs/REPRODUCTION.md.
+
+The table has the paper's argument in five rows: RGB baseline, flow teacher, two-stream,
+D3D student and D3D + flow, each with what it needs at test time, top-1/top-5 and inference
+seconds per video including optical flow. It is read from the run's evaluation reports and
+written to `<run>/results.json`.
+
+Usage:
+  # The quickstart's last stage: print the table, write runs/synthetic/results.json.
+  python -m d3d_tf.report --quickstart_dir=runs/synthetic --table_only
+  # The reproduction report: quickstart + seed runs + inference cost, with plots.
+  python -m d3d_tf.report --quickstart_dir=runs/synthetic \
+    --seed_dirs='runs/reproduce/seed_*' \
+    --inference_cost=runs/reproduce/inference_cost.jsonl --output=docs/REPRODUCTION.md
+"""
+
+import glob
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+from d3d_tf.reporting import curves
+from d3d_tf.reporting import markdown
+from d3d_tf.reporting import plots
+from d3d_tf.reporting import results_table
+from d3d_tf.reporting import seeds as seeds_lib
+
+_QUICKSTART_DIR = flags.DEFINE_string(
+    "quickstart_dir", "runs/synthetic", "Run directory of scripts/quickstart.sh ('': none).")
+_SEED_DIRS = flags.DEFINE_string(
+    "seed_dirs", "runs/reproduce/seed_*",
+    "Glob of run directories that differ only in their seed (scripts/reproduce.sh).")
+_INFERENCE_COST = flags.DEFINE_string(
+    "inference_cost", "runs/reproduce/inference_cost.jsonl",
+    "JSON lines of benchmarks/inference_cost.py ('': leave the section out).")
+_OUTPUT = flags.DEFINE_string("output", "docs/REPRODUCTION.md",
+                              "Report to write; its figures go to figures/ beside it.")
+_TABLE_ONLY = flags.DEFINE_boolean(
+    "table_only", False, "Only print the quickstart table and write its results.json.")
+
+STREAMS = ("flow", "rgb", "d3d")
+
+
+def _print_table(run_dir: str, rows) -> None:
+  path = results_table.write_results(run_dir, rows)
+  print(results_table.to_markdown(rows))
+  closed = results_table.gap_closed(rows)
+  if closed == closed:
+    print(f"\nD3D closes {100 * closed:.0f}% of the RGB-to-two-stream top-1 gap.")
+  print(f"Table written to {path}")
+
+
+def _figures(output: str, seed_dirs, summary, quickstart_rows):
+  """Draws the PNGs next to the report; returns caption -> path relative to the report."""
+  figure_dir = os.path.join(os.path.dirname(os.path.abspath(output)), "figures")
+  os.makedirs(figure_dir, exist_ok=True)
+  figures = {}
+  curve_dirs = list(seed_dirs) or ([_QUICKSTART_DIR.value] if _QUICKSTART_DIR.value else [])
+  runs = {s: [curves.model_curves(os.path.join(d, s)) for d in curve_dirs] for s in STREAMS}
+  if any(any(c) for c in runs.values()):
+    path = plots.training_curves(os.path.join(figure_dir, "training_curves.png"), runs)
+    figures["Training curves"] = os.path.relpath(path, os.path.dirname(os.path.abspath(output)))
+  if summary:
+    points = [dict(model=name, seconds=s["seconds_per_video"]["mean"], top1=s["top1"]["mean"],
+                   top1_err=s["top1"]["std"] if s["top1"]["std"] == s["top1"]["std"] else 0.0,
+                   needs_flow=s["needs_flow"]) for name, s in summary["models"].items()]
+    title = f"synthetic benchmark, mean ± sd over {summary['num_seeds']} seeds"
+  elif quickstart_rows:
+    points = [dict(model=r["model"], seconds=r["seconds_per_video"], top1=r["top1"],
+                   needs_flow=r["needs_flow"]) for r in quickstart_rows]
+    title = "synthetic benchmark, quickstart"
+  else:
+    points = []
+  if points:
+    path = plots.accuracy_cost(os.path.join(figure_dir, "accuracy_cost.png"), points, title)
+    figures["Accuracy against cost"] = os.path.relpath(
+        path, os.path.dirname(os.path.abspath(output)))
+  return figures
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  try:
+    quickstart_rows = None
+    if _QUICKSTART_DIR.value:
+      quickstart_rows = results_table.collect(_QUICKSTART_DIR.value)
+      _print_table(_QUICKSTART_DIR.value, quickstart_rows)
+    if _TABLE_ONLY.value:
+      return
+    seed_dirs = sorted(glob.glob(_SEED_DIRS.value)) if _SEED_DIRS.value else []
+    tables = markdown.seed_tables(seed_dirs)
+    for directory, rows in zip(seed_dirs, tables):
+      results_table.write_results(directory, rows)
+  except (FileNotFoundError, ValueError) as e:
+    print(f"report: {e}", file=sys.stderr)
+    sys.exit(2)
+  summary = seeds_lib.aggregate(tables) if tables else None
+  reproduce_root = os.path.dirname(seed_dirs[0]) if seed_dirs else ""
+  text = markdown.build(
+      quickstart_rows,
+      markdown.read_timing(_QUICKSTART_DIR.value) if _QUICKSTART_DIR.value else None,
+      summary, markdown.read_timing(reproduce_root) if reproduce_root else None,
+      markdown.read_json_lines(_INFERENCE_COST.value),
+      _figures(_OUTPUT.value, seed_dirs, summary, quickstart_rows),
+      command="python -m d3d_tf.report " + " ".join(sys.argv[1:]))
+  os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT.value)), exist_ok=True)
+  with open(_OUTPUT.value, "w", encoding="utf-8") as f:
+    f.write(text)
+  print(f"Report written to {_OUTPUT.value}")
+
+
+def run():
+  """Console-script entry point."""
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,1 @@
+"""The D3D results table of a synthetic run and the reproduction report built from several."""

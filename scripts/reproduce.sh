@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The longer synthetic experiment behind docs/REPRODUCTION.md: a larger synthetic dataset, longer
+# training, several seeds (each seed trains its own flow teacher, RGB baseline and D3D student
+# on the same data), the inference-cost benchmark on real clips, then the report.
+#
+# Usage: bash scripts/reproduce.sh [--fresh]
+# Environment: SEEDS="1 2 3", STEPS=600 (per model), TRAIN_PER_CLASS=60, ROOT=runs/reproduce.
+# Finished seeds and stages are kept on a rerun (see scripts/quickstart.sh); --fresh starts over.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=${ROOT:-runs/reproduce}
+SEEDS=${SEEDS:-1 2 3}
+STEPS=${STEPS:-600}
+TRAIN_PER_CLASS=${TRAIN_PER_CLASS:-60}
+fresh=()
+for arg in "$@"; do
+  case $arg in
+    --fresh) rm -rf "$ROOT" ;;
+    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "reproduce.sh: unknown argument '$arg'; the only option is --fresh." >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$ROOT"
+start=$(date +%s)
+for seed in $SEEDS; do
+  echo; echo "##### seed $seed ($(date +%H:%M:%S)) #####"
+  RUN="$ROOT/seed_$seed" DATA="$ROOT/data" SEED="$seed" \
+    DATA_FLAGS="--noclutter --train_per_class=$TRAIN_PER_CLASS --seed=1" \
+    TRAIN_FLAGS="--train_steps=$STEPS" bash scripts/quickstart.sh "${fresh[@]}"
+done
+echo; echo "##### inference cost on real clips ($(date +%H:%M:%S)) #####"
+if [ -f "$ROOT/inference_cost.jsonl" ]; then
+  echo "kept: $ROOT/inference_cost.jsonl exists"
+else
+  python benchmarks/inference_cost.py --output="$ROOT/inference_cost.jsonl"
+fi
+total=$(( $(date +%s) - start ))
+python - "$ROOT/timing.json" "$total" "SEEDS='$SEEDS' STEPS=$STEPS TRAIN_PER_CLASS=$TRAIN_PER_CLASS bash scripts/reproduce.sh" <<'PY'
+import json, sys
+path, total, command = sys.argv[1:]
+json.dump(dict(command=command, seconds=int(total)), open(path, "w"), indent=2)
+PY
+python -m d3d_tf.report --quickstart_dir=runs/synthetic --seed_dirs="$ROOT/seed_*" \
+  --inference_cost="$ROOT/inference_cost.jsonl" --output=docs/REPRODUCTION.md
+echo "Done in ${total} s: docs/REPRODUCTION.md"
