@@ -2,14 +2,14 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
 
-from d3d_tf import probe
 from d3d_tf.data import records
 from d3d_tf.models import S3DGBackbone, S3DGClassifier
 from d3d_tf.probing import features as features_lib
@@ -112,23 +112,22 @@ def _expected_zero_epe():
 
 
 def _probe_cli(args):
-  """Runs `python -m d3d_tf.probe` in this process (the flags, main() and its exit codes)."""
-  FLAGS = flags.FLAGS
-  try:
-    FLAGS(["probe"] + args)
-    probe.main(["probe"])
-  finally:
-    FLAGS.unparse_flags()
+  """Runs `python -m d3d_tf.probe` in a subprocess: its `--model` flag would clash with
+  `d3d_tf.predict`'s in pytest's one process. Returns the completed process."""
+  return subprocess.run([sys.executable, "-m", "d3d_tf.probe"] + args, capture_output=True,
+                        text=True, check=False,
+                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
 
 
 @pytest.mark.slow
-def test_cli_end_to_end_then_resume(data_dir, flow_dir, tmp_path, capsys):
+def test_cli_end_to_end_then_resume(data_dir, flow_dir, tmp_path):
   out = tmp_path / "probe"
   args = [f"--model={flow_dir}", "--random_init", f"--output_dir={out}",
           f"--train_files={data_dir}/train-*.tfrecord", f"--eval_files={data_dir}/val-*.tfrecord",
           f"--endpoints={','.join(ENDPOINTS)}", "--steps=30", "--checkpoint_every=15",
           "--batch_size=4", "--statistics_batches=2", "--num_panels=2"]
-  _probe_cli(args)
+  first = _probe_cli(args)
+  assert first.returncode == 0, first.stderr[-3000:]
   for name in ("probe.json", "probe_epe.png", "probe_flow.png", "flags.txt"):
     assert os.path.getsize(out / name) > 0, name
   report = json.loads((out / "probe.json").read_text())
@@ -154,20 +153,19 @@ def test_cli_end_to_end_then_resume(data_dir, flow_dir, tmp_path, capsys):
   assert flow_epe < 0.75 * mean_epe
 
   # Relaunched: it restores the last checkpoint, trains nothing, and scores the same probes.
-  capsys.readouterr()
-  _probe_cli(args)
-  assert "step 30 of 30" in capsys.readouterr().out
+  second = _probe_cli(args)
+  assert second.returncode == 0, second.stderr[-3000:]
+  assert "step 30 of 30" in second.stdout
   again = json.loads((out / "probe.json").read_text())
   for model in (name, "random_init"):
     for e in ENDPOINTS:
       assert again[model][e] == pytest.approx(report[model][e], rel=1e-5)
 
 
-def test_cli_bad_input_one_line_exit_2(data_dir, tmp_path, capsys):
-  with pytest.raises(SystemExit) as exit_info:
-    _probe_cli([f"--model={tmp_path / 'missing'}", f"--output_dir={tmp_path / 'o'}",
-                f"--train_files={data_dir}/train-*.tfrecord",
-                f"--eval_files={data_dir}/val-*.tfrecord"])
-  assert exit_info.value.code == 2
-  assert capsys.readouterr().err.strip().splitlines()[-1] == (
+def test_cli_bad_input_one_line_exit_2(data_dir, tmp_path):
+  result = _probe_cli([f"--model={tmp_path / 'missing'}", f"--output_dir={tmp_path / 'o'}",
+                       f"--train_files={data_dir}/train-*.tfrecord",
+                       f"--eval_files={data_dir}/val-*.tfrecord"])
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines()[-1] == (
       f"Error: --model {str(tmp_path / 'missing')!r} does not exist.")
