@@ -106,6 +106,7 @@ def main():
   for flow in FLOWS:
     emit(lines, f"two_stream_{flow}_over_d3d",
          np.mean(totals[f"two_stream_{flow}"]) / np.mean(totals["d3d"]), "x")
+  emit(lines, "load_average_1min", os.getloadavg()[0], "processes")  # Other jobs slow it.
   if args.output:
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:

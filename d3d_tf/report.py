@@ -20,6 +20,7 @@ import sys
 
 from absl import app
 from absl import flags
+from absl import logging
 
 from d3d_tf.reporting import curves
 from d3d_tf.reporting import markdown
@@ -31,7 +32,8 @@ _QUICKSTART_DIR = flags.DEFINE_string(
     "quickstart_dir", "runs/synthetic", "Run directory of scripts/quickstart.sh ('': none).")
 _SEED_DIRS = flags.DEFINE_string(
     "seed_dirs", "runs/reproduce/seed_*",
-    "Glob of run directories that differ only in their seed (scripts/reproduce.sh).")
+    "Comma-separated globs of run directories that differ only in their seed "
+    "(scripts/reproduce.sh).")
 _INFERENCE_COST = flags.DEFINE_string(
     "inference_cost", "runs/reproduce/inference_cost.jsonl",
     "JSON lines of benchmarks/inference_cost.py ('': leave the section out).")
@@ -83,6 +85,7 @@ def _figures(output: str, seed_dirs, summary, quickstart_rows):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)  # TensorBoard's event reader logs every file at INFO.
   try:
     quickstart_rows = None
     if _QUICKSTART_DIR.value:
@@ -90,7 +93,8 @@ def main(argv):
       _print_table(_QUICKSTART_DIR.value, quickstart_rows)
     if _TABLE_ONLY.value:
       return
-    seed_dirs = sorted(glob.glob(_SEED_DIRS.value)) if _SEED_DIRS.value else []
+    seed_dirs = sorted({d for pattern in _SEED_DIRS.value.split(",") if pattern.strip()
+                        for d in glob.glob(pattern.strip())})
     tables = markdown.seed_tables(seed_dirs)
     for directory, rows in zip(seed_dirs, tables):
       results_table.write_results(directory, rows)
@@ -98,14 +102,15 @@ def main(argv):
     print(f"report: {e}", file=sys.stderr)
     sys.exit(2)
   summary = seeds_lib.aggregate(tables) if tables else None
-  reproduce_root = os.path.dirname(seed_dirs[0]) if seed_dirs else ""
+  roots = {os.path.dirname(d) for d in seed_dirs}
+  reproduce_root = roots.pop() if len(roots) == 1 else ""  # Where reproduce.sh's timing is.
   text = markdown.build(
       quickstart_rows,
       markdown.read_timing(_QUICKSTART_DIR.value) if _QUICKSTART_DIR.value else None,
       summary, markdown.read_timing(reproduce_root) if reproduce_root else None,
       markdown.read_json_lines(_INFERENCE_COST.value),
       _figures(_OUTPUT.value, seed_dirs, summary, quickstart_rows),
-      command="python -m d3d_tf.report " + " ".join(sys.argv[1:]))
+      command="python -m d3d_tf.report " + " ".join(sys.argv[1:]), seed_dirs=seed_dirs)
   os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT.value)), exist_ok=True)
   with open(_OUTPUT.value, "w", encoding="utf-8") as f:
     f.write(text)

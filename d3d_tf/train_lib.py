@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from d3d_tf import flagfiles
 from d3d_tf.data import datasets
 from d3d_tf.data.label_map import read_label_map
 from d3d_tf.distill import D3DDistiller
@@ -76,18 +77,8 @@ class TrainConfig:
 
   def to_flagfile(self) -> str:
     """The config as flagfile lines (`--name=value`), read back by `d3d_tf.train`."""
-    lines = []
-    for field in dataclasses.fields(self):
-      value = getattr(self, field.name)
-      if value is None:
-        continue
-      if isinstance(value, bool):
-        lines.append(f"--{field.name}" if value else f"--no{field.name}")
-      elif isinstance(value, (tuple, list)):
-        lines.append(f"--{field.name}={','.join(str(v) for v in value)}")
-      else:
-        lines.append(f"--{field.name}={value}")
-    return "\n".join(lines) + "\n"
+    return flagfiles.to_flagfile(
+        (field.name, getattr(self, field.name)) for field in dataclasses.fields(self))
 
 
 def student_input(config: TrainConfig) -> str:

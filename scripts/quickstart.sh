@@ -106,11 +106,13 @@ end_stage
 
 total=$(( $(date +%s) - start ))
 python - "$RUN/timing.json" "$total" "bash scripts/quickstart.sh $*" "${timings[@]}" <<'PY'
-import json, sys
+import json, os, sys
 path, total, command, *stages = sys.argv[1:]
 rows = [dict(stage=s.split("|")[0], seconds=int(s.split("|")[1]), kept=s.split("|")[2] == "1")
         for s in stages]
-json.dump(dict(command=command, seconds=int(total), stages=rows), open(path, "w"), indent=2)
+json.dump(dict(command=command, seconds=int(total), stages=rows,
+               load_average_at_end=[round(x, 2) for x in os.getloadavg()]),
+          open(path, "w"), indent=2)
 PY
 echo
 echo "Done in ${total} s. Results: $RUN/results.json; reports: $RUN/eval/*/; SavedModel: $RUN/export/d3d/1"

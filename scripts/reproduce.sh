@@ -36,9 +36,10 @@ else
 fi
 total=$(( $(date +%s) - start ))
 python - "$ROOT/timing.json" "$total" "SEEDS='$SEEDS' STEPS=$STEPS TRAIN_PER_CLASS=$TRAIN_PER_CLASS bash scripts/reproduce.sh" <<'PY'
-import json, sys
+import json, os, sys
 path, total, command = sys.argv[1:]
-json.dump(dict(command=command, seconds=int(total)), open(path, "w"), indent=2)
+json.dump(dict(command=command, seconds=int(total),
+               load_average_at_end=[round(x, 2) for x in os.getloadavg()]), open(path, "w"), indent=2)
 PY
 python -m d3d_tf.report --quickstart_dir=runs/synthetic --seed_dirs="$ROOT/seed_*" \
   --inference_cost="$ROOT/inference_cost.jsonl" --output=docs/REPRODUCTION.md

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from d3d_tf import flagfiles
 from d3d_tf.data import datasets, records
 from d3d_tf.evaluation import report
 from d3d_tf.models import ENDPOINTS
@@ -68,19 +69,15 @@ class ProbeConfig:
   verbose: Optional[int] = None
 
   def to_flagfile(self) -> str:
-    lines = []
+    """The config as `d3d_tf.probe` flagfile lines (`models` is the `--model` flag)."""
+    items = []
     for field in dataclasses.fields(self):
       value = getattr(self, field.name)
       name = "model" if field.name == "models" else field.name
-      if value is None or name == "verbose" or (name == "model" and not value):
+      if name == "verbose" or (name == "model" and not value):
         continue
-      if isinstance(value, bool):
-        lines.append(f"--{name}" if value else f"--no{name}")
-      elif isinstance(value, (tuple, list)):
-        lines.append(f"--{name}={','.join(str(v) for v in value)}")
-      else:
-        lines.append(f"--{name}={value}")
-    return "\n".join(lines) + "\n"
+      items.append((name, value))
+    return flagfiles.to_flagfile(items)
 
 
 def validate(config: ProbeConfig):

@@ -20,7 +20,7 @@ def training_curves(path: str, runs: Dict[str, Sequence[Dict[str, List]]]) -> st
   seed (see `curves.model_curves`). Each seed is a thin line, their mean a thick one."""
   plt = _pyplot()
   panels = (("train/batch_label_loss", "training label loss (cross-entropy)"),
-            ("validation/video_top1", "validation top-1 (1 clip per video)"))
+            ("validation/video_top1", "validation top-1 during training (--eval_clips per video)"))
   fig, axes = plt.subplots(1, len(panels), figsize=(11, 4))
   for ax, (tag, title) in zip(axes, panels):
     for stream, seeds in runs.items():
