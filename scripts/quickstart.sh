@@ -19,7 +19,7 @@ fresh=0
 for arg in "$@"; do
   case $arg in
     --fresh) fresh=1 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "quickstart.sh: unknown argument '$arg'; the only option is --fresh." >&2; exit 2 ;;
   esac
 done

@@ -4,19 +4,18 @@
 # on the same data), the inference-cost benchmark on real clips, then the report.
 #
 # Usage: bash scripts/reproduce.sh [--fresh]
-# Environment: SEEDS="1 2 3", STEPS=600 (per model), TRAIN_PER_CLASS=60, ROOT=runs/reproduce.
+# Environment: SEEDS="1 2 3", STEPS=1200 (per model), TRAIN_PER_CLASS=60, ROOT=runs/reproduce.
 # Finished seeds and stages are kept on a rerun (see scripts/quickstart.sh); --fresh starts over.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=${ROOT:-runs/reproduce}
 SEEDS=${SEEDS:-1 2 3}
-STEPS=${STEPS:-600}
+STEPS=${STEPS:-1200}
 TRAIN_PER_CLASS=${TRAIN_PER_CLASS:-60}
-fresh=()
 for arg in "$@"; do
   case $arg in
     --fresh) rm -rf "$ROOT" ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "reproduce.sh: unknown argument '$arg'; the only option is --fresh." >&2; exit 2 ;;
   esac
 done
@@ -26,7 +25,7 @@ for seed in $SEEDS; do
   echo; echo "##### seed $seed ($(date +%H:%M:%S)) #####"
   RUN="$ROOT/seed_$seed" DATA="$ROOT/data" SEED="$seed" \
     DATA_FLAGS="--noclutter --train_per_class=$TRAIN_PER_CLASS --seed=1" \
-    TRAIN_FLAGS="--train_steps=$STEPS" bash scripts/quickstart.sh "${fresh[@]}"
+    TRAIN_FLAGS="--train_steps=$STEPS" bash scripts/quickstart.sh
 done
 echo; echo "##### inference cost on real clips ($(date +%H:%M:%S)) #####"
 if [ -f "$ROOT/inference_cost.jsonl" ]; then
