@@ -43,8 +43,13 @@ def aggregate(tables: Sequence[List[Dict]]) -> Dict:
               gap_closed=_stats(gaps) if gaps else None)
 
 
+# Two-sided 95% Student-t quantiles by degrees of freedom: with 2 or 3 seeds, "two standard
+# errors" would call a lucky pair of seeds a result.
+_T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
+
+
 def verdict(summary: Dict) -> str:
-  """One sentence: is D3D - RGB larger than seed noise (mean > 2 standard errors)?"""
+  """One sentence: is D3D - RGB larger than seed noise (a 95% t-interval that excludes 0)?"""
   d = summary["d3d_minus_rgb_top1"]
   n = summary["num_seeds"]
   wins = summary["d3d_beats_rgb_seeds"]
@@ -53,8 +58,11 @@ def verdict(summary: Dict) -> str:
           f"D3D is ahead in {wins} of {n} seeds.")
   if not d["stderr"] == d["stderr"]:
     return head + " One seed cannot show whether this exceeds seed noise."
-  if d["mean"] > 2 * d["stderr"]:
-    return head + " The gain is larger than two standard errors: larger than seed noise."
-  if d["mean"] < -2 * d["stderr"]:
-    return head + " D3D is worse than the RGB baseline by more than seed noise."
-  return head + " The difference is within two standard errors: not shown to exceed seed noise."
+  half_width = _T95.get(n - 1, 2.0) * d["stderr"]
+  interval = (f" The 95% t-interval is [{100 * (d['mean'] - half_width):+.1f}, "
+              f"{100 * (d['mean'] + half_width):+.1f}] points")
+  if d["mean"] - half_width > 0:
+    return head + interval + ": the gain is larger than seed noise."
+  if d["mean"] + half_width < 0:
+    return head + interval + ": D3D is worse than the RGB baseline by more than seed noise."
+  return head + interval + ": it includes 0, so the difference is not shown to exceed seed noise."
