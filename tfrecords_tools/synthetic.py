@@ -46,6 +46,8 @@ class ClipSpec:
   min_length: int = 16
   max_length: int = 24
   clutter: bool = True  # Distractors, camera shake, sensor noise, grainy background.
+  # Multiplies the actor's radius: a larger actor puts more of the frame in motion.
+  actor_scale: float = 1.0
 
   def rng(self) -> np.random.Generator:
     # Seeded by the clip's identity, not by generation order, so workers can run in any order.
@@ -188,7 +190,7 @@ def render_clip(spec: ClipSpec) -> np.ndarray:
     tiled = cv2.GaussianBlur(np.tile(background, (3, 3, 1)), (0, 0), 2.0 * unit)
     background = np.ascontiguousarray(tiled[size:2 * size, size:2 * size])
 
-  actor = _sprite(rng, rng.uniform(12, 16) * unit, background)
+  actor = _sprite(rng, rng.uniform(12, 16) * unit * spec.actor_scale, background)
   offset, angle, log_scale = _actor_motion(rng, CLASSES[spec.class_index], length, unit)
   actor_centre = rng.uniform(0, size, size=2)
   # Distractors drift slowly in random directions; they share the actor's appearance model.

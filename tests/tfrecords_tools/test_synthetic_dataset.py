@@ -136,3 +136,17 @@ def test_noclutter_keeps_only_the_actor_moving():
   assert still_fraction(True) < 0.6
   specs = synthetic.clip_specs(1, {"train": 1}, 64, 16, 16, clutter=False)
   assert all(not spec.clutter for spec in specs)
+
+
+def test_actor_scale_enlarges_the_moving_region():
+  """actor_scale=2 doubles the actor's radius: several times more pixels change per frame."""
+  def moving_fraction(actor_scale):
+    fractions = []
+    for index in range(4):
+      frames = synthetic.render_clip(synthetic.ClipSpec(
+          seed=5, split="train", class_index=0, index=index, clutter=False,
+          actor_scale=actor_scale))
+      change = np.abs(np.diff(frames.astype(np.float32), axis=0)).max(axis=-1)
+      fractions.append(np.mean(change >= 6))
+    return float(np.mean(fractions))
+  assert moving_fraction(2.0) > 2.0 * moving_fraction(1.0)
