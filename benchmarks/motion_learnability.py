@@ -4,14 +4,16 @@ The reproduction's RGB baseline and D3D student stay at chance on the synthetic 
 the flow teacher learns. This script separates "the data cannot be learned from RGB" from "this
 network does not learn it": it trains, on the same in-memory clips (no records, no flow), the
 tiny S3D-G of the quickstart, S3D-G cut after its first blocks, and a plain 3D CNN (the S3D-G
-stem, then three 3x3x3 conv layers) with Keras' default initialiser and with S3D-G's
-(truncated normal, stddev 0.01, as `s3dg.py`). Held-out accuracy above chance means motion was
+stem, then three 3x3x3 conv layers) alone and with one S3D-G trait added each: S3D-G's
+initialiser (truncated normal, stddev 0.01, as `s3dg.py`), its max-pool after the stem, its
+separable conv unit, its classifier head. Held-out accuracy above chance means motion was
 learned: a single frame carries no class by the benchmark's design.
 
 Prints one JSON object per line: `motion_learnability/<model>/val_top1@<step>` (held-out
 clips, centre window), `.../train_top1@<step>` (training clips, centre window, inference
 mode: high train and chance val is memorisation) and `.../train_loss@<step>`.
 Usage: python benchmarks/motion_learnability.py [--models s3dg,plain3d] [--steps 300]
+Default models: the first four, about 8 min on 2 cores; --models=all adds the rest.
 """
 
 import argparse
@@ -28,10 +30,13 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from d3d_tf.models import S3DGBackbone, S3DGClassifier  # noqa: E402
+from d3d_tf.models.s3dg_layers import STConv3D  # noqa: E402
 from d3d_tf.models.strided_conv import StridedConv3D  # noqa: E402
 from tfrecords_tools import synthetic  # noqa: E402
 
-MODELS = ("s3dg", "s3dg_conv2c", "plain3d", "plain3d_s3dg_init")
+# plain3d_<change> each add one of S3D-G's differences to plain3d, to find the one that stalls.
+MODELS = ("s3dg", "s3dg_conv2c", "plain3d", "plain3d_s3dg_init", "plain3d_maxpool",
+          "plain3d_separable", "plain3d_s3dg_head")
 
 
 def render_split(split, classes, per_class, args):
@@ -60,25 +65,42 @@ def windows(clips, indices, num_frames, rng=None):
   return np.stack(out).astype(np.float32) / 127.5 - 1.0
 
 
-def plain3d(num_classes, initializer):
-  """S3D-G's stem (3x7x7, stride 2), then three 3x3x3 conv > BN > ReLU > 1x2x2 max-pool."""
+def plain3d(num_classes, initializer="glorot_uniform", maxpool=False, separable=False,
+            s3dg_head=False):
+  """S3D-G's stem (3x7x7, stride 2), then three 3x3x3 conv > BN > ReLU > 1x2x2 max-pool.
+
+  The flags add one S3D-G trait each: `maxpool` its 1x3x3 stride-2 max-pool after the stem,
+  `separable` its separable conv unit (spatial conv > BN > ReLU, then an identity-initialised
+  temporal conv > ReLU), `s3dg_head` its classifier (dropout 0.2, 1x1x1 conv, mean).
+  """
   layers = keras.layers
   model = [StridedConv3D(16, (3, 7, 7), strides=2, padding="same", use_bias=False,
                          kernel_initializer=initializer),
            layers.BatchNormalization(momentum=0.9), layers.ReLU()]
+  if maxpool:
+    model.append(layers.MaxPooling3D((1, 3, 3), strides=(1, 2, 2), padding="same"))
   for filters in (16, 32, 64):
-    model += [layers.Conv3D(filters, 3, padding="same", use_bias=False,
-                            kernel_initializer=initializer),
-              layers.BatchNormalization(momentum=0.9), layers.ReLU(),
-              layers.MaxPooling3D((1, 2, 2))]
-  return keras.Sequential(model + [layers.GlobalAveragePooling3D(), layers.Dense(num_classes)])
+    if separable:
+      model.append(STConv3D(filters, (3, 3, 3), separable=True, bn_momentum=0.9))
+    else:
+      model += [layers.Conv3D(filters, 3, padding="same", use_bias=False,
+                              kernel_initializer=initializer),
+                layers.BatchNormalization(momentum=0.9), layers.ReLU()]
+    model.append(layers.MaxPooling3D((1, 2, 2)))
+  if s3dg_head:
+    model += [layers.Dropout(0.2), layers.Conv3D(num_classes, 1), layers.GlobalAveragePooling3D()]
+  else:
+    model += [layers.GlobalAveragePooling3D(), layers.Dense(num_classes)]
+  return keras.Sequential(model)
 
 
 def build(name, num_classes, args):
   if name.startswith("plain3d"):
-    initializer = (keras.initializers.TruncatedNormal(stddev=0.01) if name.endswith("s3dg_init")
+    change = name[len("plain3d_"):]
+    initializer = (keras.initializers.TruncatedNormal(stddev=0.01) if change == "s3dg_init"
                    else "glorot_uniform")
-    return plain3d(num_classes, initializer)
+    return plain3d(num_classes, initializer, maxpool=change == "maxpool",
+                   separable=change == "separable", s3dg_head=change == "s3dg_head")
   final = "Conv2d_2c_3x3" if name == "s3dg_conv2c" else "Mixed_5c"
   backbone = S3DGBackbone(input_channels=3, depth_multiplier=args.depth_multiplier,
                           bn_momentum=0.9, final_endpoint=final)
@@ -119,7 +141,8 @@ def run(name, data, args):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--models", default=",".join(MODELS), help=f"Comma-separated: {MODELS}.")
+  parser.add_argument("--models", default=",".join(MODELS[:4]),
+                      help=f"Comma-separated, or 'all': {MODELS}.")
   parser.add_argument("--classes", default="move_right,move_left,move_up,move_down",
                       help=f"Comma-separated synthetic classes, of {synthetic.CLASSES}.")
   parser.add_argument("--train_per_class", type=int, default=30)
@@ -136,7 +159,7 @@ def main():
   parser.add_argument("--depth_multiplier", type=float, default=0.125)
   parser.add_argument("--seed", type=int, default=0)
   args = parser.parse_args()
-  models = [m for m in args.models.split(",") if m]
+  models = list(MODELS) if args.models == "all" else [m for m in args.models.split(",") if m]
   unknown = [m for m in models if m not in MODELS]
   classes = [c for c in args.classes.split(",") if c]
   unknown_classes = [c for c in classes if c not in synthetic.CLASSES]
