@@ -50,10 +50,14 @@ def accuracy_cost(path: str, points: Sequence[Dict], title: str) -> str:
   for p in points:
     marker = "o" if not p.get("needs_flow") else "s"
     ax.errorbar(p["seconds"], 100 * p["top1"], yerr=100 * p.get("top1_err", 0.0), fmt=marker,
-                capsize=3, markersize=8)
-    ax.annotate(p["model"], (p["seconds"], 100 * p["top1"]), textcoords="offset points",
-                xytext=(6, 6), fontsize=9)
+                capsize=3, markersize=8, label=p["model"])
+  # A legend, not labels by the points: models of similar cost and accuracy would overlap.
+  ax.legend(fontsize=9, loc="best")
   ax.set_xscale("log")
+  from matplotlib import ticker  # pylint: disable=g-import-not-at-top
+  decimals = ticker.FormatStrFormatter("%g")
+  ax.xaxis.set_major_formatter(decimals)
+  ax.xaxis.set_minor_formatter(decimals)
   ax.set_xlabel("inference seconds per video, incl. optical flow (log)")
   ax.set_ylabel("top-1 %")
   ax.set_title(title)
