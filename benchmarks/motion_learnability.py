@@ -1,19 +1,21 @@
 """Can a network learn motion from RGB on the synthetic benchmark, within a CPU budget?
 
-The reproduction's RGB baseline and D3D student stay at chance on the synthetic benchmark, while
-the flow teacher learns. This script separates "the data cannot be learned from RGB" from "this
-network does not learn it": it trains, on the same in-memory clips (no records, no flow), the
-tiny S3D-G of the quickstart, S3D-G cut after its first blocks, and a plain 3D CNN (the S3D-G
-stem, then three 3x3x3 conv layers) alone and with one S3D-G trait added each: S3D-G's
-initialiser (truncated normal, stddev 0.01, as `s3dg.py`), its max-pool after the stem, its
-separable conv unit, its classifier head. Held-out accuracy above chance means motion was
-learned: a single frame carries no class by the benchmark's design.
+D3D can only help an RGB network that is able to learn some motion. This script separates "the
+data cannot be learned from RGB" from "this network does not learn it": it trains, on the same
+in-memory clips (no records, no flow), the tiny full S3D-G, S3D-G cut after Conv2d_2c_3x3 or
+after Mixed_3c (the quickstart's since 2026-12-01), and a plain 3D CNN (the S3D-G stem, then
+three 3x3x3 conv layers) alone and with one S3D-G trait added each: S3D-G's initialiser
+(truncated normal, stddev 0.01, as `s3dg.py`), its max-pool after the stem, its separable conv
+unit, its classifier head. Held-out accuracy above chance means motion was learned: a single
+frame carries no class by the benchmark's design. `--speed 2 --classes all` gives the clips of
+configs/synthetic_data.flags (actor scale 2 is the default here).
 
 Prints one JSON object per line: `motion_learnability/<model>/val_top1@<step>` (held-out
 clips, centre window), `.../train_top1@<step>` (training clips, centre window, inference
 mode: high train and chance val is memorisation) and `.../train_loss@<step>`.
 Usage: python benchmarks/motion_learnability.py [--models s3dg,plain3d] [--steps 300]
 Default models: the first four, about 8 min on 2 cores; --models=all adds the rest.
+The quickstart's choice: --models s3dg,s3dg_mixed3c --classes all --speed 2 --steps 2000.
 """
 
 import argparse
@@ -46,7 +48,7 @@ def render_split(split, classes, per_class, args):
     for index in range(per_class):
       spec = synthetic.ClipSpec(args.seed, split, synthetic.CLASSES.index(name), index,
                                 size=args.render_size, clutter=False,
-                                actor_scale=args.actor_scale)
+                                actor_scale=args.actor_scale, speed=args.speed)
       frames = synthetic.render_clip(spec)
       clips.append(np.stack([cv2.resize(f, (args.crop, args.crop), interpolation=cv2.INTER_AREA)
                              for f in frames]))
@@ -101,7 +103,7 @@ def build(name, num_classes, args):
                    else "glorot_uniform")
     return plain3d(num_classes, initializer, maxpool=change == "maxpool",
                    separable=change == "separable", s3dg_head=change == "s3dg_head")
-  final = "Conv2d_2c_3x3" if name == "s3dg_conv2c" else "Mixed_5c"
+  final = {"s3dg_conv2c": "Conv2d_2c_3x3", "s3dg_mixed3c": "Mixed_3c"}.get(name, "Mixed_5c")
   backbone = S3DGBackbone(input_channels=3, depth_multiplier=args.depth_multiplier,
                           bn_momentum=0.9, final_endpoint=final)
   return S3DGClassifier(backbone, num_classes)
@@ -144,11 +146,14 @@ def main():
   parser.add_argument("--models", default=",".join(MODELS[:4]),
                       help=f"Comma-separated, or 'all': {MODELS}.")
   parser.add_argument("--classes", default="move_right,move_left,move_up,move_down",
-                      help=f"Comma-separated synthetic classes, of {synthetic.CLASSES}.")
+                      help=f"Comma-separated synthetic classes, of {synthetic.CLASSES}, or "
+                      "'all'.")
   parser.add_argument("--train_per_class", type=int, default=30)
   parser.add_argument("--val_per_class", type=int, default=10)
   parser.add_argument("--actor_scale", type=float, default=2.0,
                       help="Actor radius multiplier (the quickstart's data use 1).")
+  parser.add_argument("--speed", type=float, default=1.0,
+                      help="Motion speed multiplier (configs/synthetic_data.flags uses 2).")
   parser.add_argument("--render_size", type=int, default=64, help="Rendered frame side.")
   parser.add_argument("--crop", type=int, default=32, help="Side the frames are resized to.")
   parser.add_argument("--frames", type=int, default=8)
@@ -161,7 +166,8 @@ def main():
   args = parser.parse_args()
   models = list(MODELS) if args.models == "all" else [m for m in args.models.split(",") if m]
   unknown = [m for m in models if m not in MODELS]
-  classes = [c for c in args.classes.split(",") if c]
+  classes = (list(synthetic.CLASSES) if args.classes == "all"
+             else [c for c in args.classes.split(",") if c])
   unknown_classes = [c for c in classes if c not in synthetic.CLASSES]
   if unknown or unknown_classes or len(classes) < 2:
     parser.error(f"--models must be of {MODELS} and --classes at least two of "

@@ -110,7 +110,10 @@ def main(argv):
       summary, markdown.read_timing(reproduce_root) if reproduce_root else None,
       markdown.read_json_lines(_INFERENCE_COST.value),
       _figures(_OUTPUT.value, seed_dirs, summary, quickstart_rows),
-      command="python -m d3d_tf.report " + " ".join(sys.argv[1:]), seed_dirs=seed_dirs)
+      command="python -m d3d_tf.report " + " ".join(sys.argv[1:]), seed_dirs=seed_dirs,
+      quickstart_data=(results_table.evaluated_on(_QUICKSTART_DIR.value)
+                       if quickstart_rows else ""),
+      seeds_data=results_table.evaluated_on(seed_dirs[0]) if seed_dirs else "")
   os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT.value)), exist_ok=True)
   with open(_OUTPUT.value, "w", encoding="utf-8") as f:
     f.write(text)

@@ -68,6 +68,11 @@ _STRIDE = flags.DEFINE_integer("stride", 1, "Temporal stride.", lower_bound=1)
 _CROP_SIZE = flags.DEFINE_integer("crop_size", 112, "Crop height and width.", lower_bound=8)
 _DEPTH_MULTIPLIER = flags.DEFINE_float("depth_multiplier", 1.0, "S3D-G width multiplier.",
                                        lower_bound=1e-3)
+_FINAL_ENDPOINT = flags.DEFINE_string(
+    "final_endpoint", "Mixed_5c",
+    "Last S3D-G endpoint before the logits head (the full network: Mixed_5c). A tiny S3D-G on "
+    "32-px clips learns motion from RGB in a few thousand steps only when cut after Mixed_3c "
+    "(configs/synthetic_*.flags; docs/BENCHMARK_NOTES.md).")
 _DROPOUT_KEEP_PROB = flags.DEFINE_float("dropout_keep_prob", 0.8, "Head dropout keep prob.",
                                         lower_bound=1e-3, upper_bound=1.0)
 _BN_MOMENTUM = flags.DEFINE_float(
@@ -122,6 +127,7 @@ def config_from_flags():
       distill_loss=_DISTILL_LOSS.value, temperature=_TEMPERATURE.value,
       batch_size=_BATCH_SIZE.value, num_frames=_NUM_FRAMES.value, stride=_STRIDE.value,
       crop_size=_CROP_SIZE.value, depth_multiplier=_DEPTH_MULTIPLIER.value,
+      final_endpoint=_FINAL_ENDPOINT.value,
       dropout_keep_prob=_DROPOUT_KEEP_PROB.value, bn_momentum=_BN_MOMENTUM.value,
       min_area=_MIN_AREA.value, flip=_FLIP.value, seed=_SEED.value,
       deterministic=_DETERMINISTIC.value, eval_clips=_EVAL_CLIPS.value,

@@ -22,7 +22,7 @@ from d3d_tf import flagfiles
 from d3d_tf.data import datasets
 from d3d_tf.data.label_map import read_label_map
 from d3d_tf.distill import D3DDistiller
-from d3d_tf.models import S3DGBackbone, S3DGClassifier
+from d3d_tf.models import ENDPOINTS, S3DGBackbone, S3DGClassifier
 from d3d_tf.training import callbacks as cbs
 from d3d_tf.training import optimizers, strategies, teachers as teachers_lib
 
@@ -65,6 +65,7 @@ class TrainConfig:
   stride: int = 1
   crop_size: int = 112
   depth_multiplier: float = 1.0
+  final_endpoint: str = "Mixed_5c"
   dropout_keep_prob: float = 0.8
   bn_momentum: float = 0.999
   min_area: float = 0.08
@@ -101,6 +102,8 @@ def validate(config: TrainConfig):
   check(config.train_steps % config.checkpoint_every == 0,
         f"--train_steps ({config.train_steps}) must be a multiple of --checkpoint_every "
         f"({config.checkpoint_every}).")
+  check(config.final_endpoint in ENDPOINTS,
+        f"--final_endpoint must be one of {', '.join(ENDPOINTS)}; got {config.final_endpoint!r}.")
   check(config.batch_size > 0, f"--batch_size must be > 0; got {config.batch_size}.")
   check(list(config.lr_boundaries) == sorted(config.lr_boundaries),
         f"--lr_boundaries must increase; got {list(config.lr_boundaries)}.")
@@ -138,7 +141,8 @@ def _build(config: TrainConfig, num_classes: int, teacher_models, teacher_keys):
   dtype = None if config.mixed_precision == "none" else config.mixed_precision
   channels = 2 if student_input(config) == "flow" else 3
   backbone = S3DGBackbone(input_channels=channels, depth_multiplier=config.depth_multiplier,
-                          bn_momentum=config.bn_momentum, dtype=dtype)
+                          final_endpoint=config.final_endpoint, bn_momentum=config.bn_momentum,
+                          dtype=dtype)
   student = S3DGClassifier(backbone, num_classes, dropout_keep_prob=config.dropout_keep_prob,
                            dtype=dtype, name=f"s3dg_{config.stream}")
   teacher = None

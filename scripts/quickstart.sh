@@ -10,7 +10,7 @@
 #   RUN=runs/synthetic   run directory (layout: WORKSPACE.md)
 #   DATA=$RUN/data       synthetic dataset directory (shared between seed runs)
 #   SEED=0               seed of every model's initialisation, data order and augmentation
-#   DATA_FLAGS=--noclutter  flags for tfrecords_tools.make_synthetic
+#   DATA_FLAGS=--flagfile=configs/synthetic_data.flags   flags for tfrecords_tools.make_synthetic
 #   TRAIN_FLAGS=""       extra flags for every d3d_tf.train run (e.g. --train_steps=800)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +26,7 @@ done
 RUN=${RUN:-runs/synthetic}
 DATA=${DATA:-$RUN/data}
 SEED=${SEED:-0}
-read -r -a data_flags <<< "${DATA_FLAGS---noclutter}"
+read -r -a data_flags <<< "${DATA_FLAGS---flagfile=configs/synthetic_data.flags}"
 read -r -a train_flags <<< "${TRAIN_FLAGS:-}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 [ "$fresh" = 1 ] && rm -rf "$RUN"
@@ -79,8 +79,14 @@ for stream in flow rgb d3d; do
   fi
 done
 
-stage "5/7 evaluate RGB, flow, two-stream, D3D and D3D + flow"
-eval_flags=(--eval_files="$records/val-*.tfrecord" --label_map="$records/label_map.txt"
+stage "5/7 evaluate RGB, flow, two-stream, D3D and D3D + flow on the test split"
+# Training watched the val split; the table comes from test clips no choice was made on.
+eval_files="$records/test-*.tfrecord"
+if ! compgen -G "$eval_files" > /dev/null; then
+  echo "note: $records has no test split (make_synthetic --test_per_class); the table uses val."
+  eval_files="$records/val-*.tfrecord"
+fi
+eval_flags=(--eval_files="$eval_files" --label_map="$records/label_map.txt"
             --num_clips=2 --num_frames=8 --crop_size=32)
 for pair in "two_stream rgb" "d3d_flow d3d"; do
   read -r name student <<< "$pair"

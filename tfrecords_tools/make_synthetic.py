@@ -9,8 +9,9 @@ real converter, so the benchmark exercises the same path as a real dataset.
 Usage:
 
   python -m tfrecords_tools.make_synthetic --output_dir=data/synthetic
-  # -> data/synthetic/videos/{train,val}/<class>/<class>_NNNN.mp4
-  #    data/synthetic/records/{train,val}-NNNNN-of-MMMMM.tfrecord, label_map.txt, ...
+  python -m tfrecords_tools.make_synthetic --flagfile=configs/synthetic_data.flags  # quickstart's
+  # -> data/synthetic/videos/{train,val,test}/<class>/<class>_NNNN.mp4
+  #    data/synthetic/records/{train,val,test}-NNNNN-of-MMMMM.tfrecord, label_map.txt, ...
 
 The same --seed and sizes always give the same clips (the same mp4 bytes) and the same
 records, byte for byte (unless --flow_timing stores measured seconds in them).
@@ -30,13 +31,22 @@ _OUTPUT_DIR = flags.DEFINE_string(
     "output_dir", "data/synthetic", "Writes videos/ (folder layout) and records/ here.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of every random choice; same seed, same data.")
 _TRAIN_PER_CLASS = flags.DEFINE_integer("train_per_class", 30, "Training clips per class.")
-_VAL_PER_CLASS = flags.DEFINE_integer("val_per_class", 10, "Validation clips per class.")
+_VAL_PER_CLASS = flags.DEFINE_integer(
+    "val_per_class", 10, "Validation clips per class (watched during training, for tuning).")
+_TEST_PER_CLASS = flags.DEFINE_integer(
+    "test_per_class", 0, "Test clips per class, for the final table only (never for tuning).")
 _SIZE = flags.DEFINE_integer("size", 64, "Frame height and width in pixels.")
 _MIN_LENGTH = flags.DEFINE_integer("min_length", 16, "Fewest frames in a clip.")
 _MAX_LENGTH = flags.DEFINE_integer("max_length", 24, "Most frames in a clip.")
 _CLUTTER = flags.DEFINE_bool(
     "clutter", True, "Distractors, camera shake, sensor noise and a grainy background; "
     "--noclutter leaves one textured actor on a smooth background.")
+_ACTOR_SCALE = flags.DEFINE_float(
+    "actor_scale", 1.0, "Multiplies the actor's radius (12-16 px at 64 px): a larger actor puts "
+    "more of the frame in motion. configs/synthetic_data.flags uses 2.")
+_SPEED = flags.DEFINE_float(
+    "speed", 1.0, "Multiplies every class's rate of motion (pixels, degrees or scale per frame). "
+    "configs/synthetic_data.flags uses 3, so that an RGB network can learn some of the motion.")
 _FPS = flags.DEFINE_integer("fps", 25, "Frame rate written into the mp4 files.")
 _WORKERS = flags.DEFINE_integer(
     "workers", os.cpu_count() or 1, "Processes rendering clips and converting them.")
@@ -55,12 +65,16 @@ _NUM_SHARDS = flags.DEFINE_integer(
 
 flags.register_validator("train_per_class", lambda v: v >= 1, message="must be at least 1")
 flags.register_validator("val_per_class", lambda v: v >= 0, message="must be 0 or more")
+flags.register_validator("test_per_class", lambda v: v >= 0, message="must be 0 or more")
 flags.register_validator("size", lambda v: v >= 32 and v % 2 == 0,
                          message="must be an even number >= 32, e.g. 64")
 flags.register_validator("min_length", lambda v: v >= 2, message="must be at least 2")
 flags.register_multi_flags_validator(
     ["min_length", "max_length"], lambda f: f["max_length"] >= f["min_length"],
     message="--max_length must be >= --min_length")
+flags.register_validator("actor_scale", lambda v: 0.25 <= v <= 4,
+                         message="must be in [0.25, 4], e.g. 1 or 2")
+flags.register_validator("speed", lambda v: 0 < v <= 8, message="must be in (0, 8], e.g. 1 or 3")
 flags.register_validator("fps", lambda v: v >= 1, message="must be at least 1, e.g. 25")
 flags.register_validator("workers", lambda v: v >= 1, message="must be at least 1")
 flags.register_validator("num_shards", lambda v: v >= 0, message="must be 0 (auto) or more")
@@ -75,8 +89,11 @@ def main(argv):
   counts = {"train": _TRAIN_PER_CLASS.value}
   if _VAL_PER_CLASS.value:
     counts["val"] = _VAL_PER_CLASS.value
+  if _TEST_PER_CLASS.value:
+    counts["test"] = _TEST_PER_CLASS.value
   specs = synthetic.clip_specs(_SEED.value, counts, _SIZE.value, _MIN_LENGTH.value,
-                               _MAX_LENGTH.value, _CLUTTER.value)
+                               _MAX_LENGTH.value, _CLUTTER.value, _ACTOR_SCALE.value,
+                               _SPEED.value)
   start = time.perf_counter()
   synthetic.write_videos(videos_dir, specs, _FPS.value, _WORKERS.value)
   print(f"make_synthetic: wrote {len(specs)} clips of {len(synthetic.CLASSES)} classes to "

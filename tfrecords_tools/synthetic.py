@@ -9,7 +9,8 @@ moving objects wrap around the frame). So an appearance model is at chance, whil
 RGB 3D CNN that learns motion, is not: the setting in which D3D's claim (distilling flow into an
 RGB network helps) can be tested.
 
-Classes (speeds are for 64-pixel frames and scale with the frame size):
+Classes (speeds are for 64-pixel frames and scale with the frame size; `ClipSpec.speed`
+multiplies every rate, and divides the shaking period, by the same factor):
   move_right/left/up/down   translate 1.2-2.2 px/frame
   rotate_cw/rotate_ccw      spin 8-14 degrees/frame about the actor's centre
   expand/contract           scale by exp(+-0.06..0.09) per frame, sizes 0.6-1.6x on a loop
@@ -48,6 +49,8 @@ class ClipSpec:
   clutter: bool = True  # Distractors, camera shake, sensor noise, grainy background.
   # Multiplies the actor's radius: a larger actor puts more of the frame in motion.
   actor_scale: float = 1.0
+  # Multiplies every class's rate of motion (pixels, degrees or log-scale per frame).
+  speed: float = 1.0
 
   def rng(self) -> np.random.Generator:
     # Seeded by the clip's identity, not by generation order, so workers can run in any order.
@@ -148,9 +151,10 @@ def _paste(canvas: np.ndarray, sprite: _Sprite, centre: np.ndarray, angle: float
 LOG_SCALE_RANGE = (np.log(0.6), np.log(1.6))
 
 
-def _actor_motion(rng: np.random.Generator, class_name: str, length: int, unit: float):
+def _actor_motion(rng: np.random.Generator, class_name: str, length: int, unit: float,
+                  speed: float = 1.0):
   """Per-frame (centre offset [T, 2], angle [T] degrees, log-scale [T]) of the actor."""
-  t = np.arange(length, dtype=np.float64)
+  t = np.arange(length, dtype=np.float64) * speed
   offset = np.zeros((length, 2))
   angle = rng.uniform(0, 360) + np.zeros(length)
   low, high = LOG_SCALE_RANGE
@@ -191,7 +195,8 @@ def render_clip(spec: ClipSpec) -> np.ndarray:
     background = np.ascontiguousarray(tiled[size:2 * size, size:2 * size])
 
   actor = _sprite(rng, rng.uniform(12, 16) * unit * spec.actor_scale, background)
-  offset, angle, log_scale = _actor_motion(rng, CLASSES[spec.class_index], length, unit)
+  offset, angle, log_scale = _actor_motion(rng, CLASSES[spec.class_index], length, unit,
+                                           spec.speed)
   actor_centre = rng.uniform(0, size, size=2)
   # Distractors drift slowly in random directions; they share the actor's appearance model.
   distractors = []
@@ -261,10 +266,12 @@ def write_clip(args: Tuple[str, ClipSpec, int]) -> str:
   return path
 
 
-def clip_specs(seed: int, counts: dict, size: int, min_length: int,
-               max_length: int, clutter: bool = True) -> List[ClipSpec]:
+def clip_specs(seed: int, counts: dict, size: int, min_length: int, max_length: int,
+               clutter: bool = True, actor_scale: float = 1.0,
+               speed: float = 1.0) -> List[ClipSpec]:
   """Specs of every clip: `counts` maps split -> clips per class."""
-  return [ClipSpec(seed, split, class_index, index, size, min_length, max_length, clutter)
+  return [ClipSpec(seed, split, class_index, index, size, min_length, max_length, clutter,
+                   actor_scale, speed)
           for split, per_class in counts.items()
           for class_index in range(len(CLASSES))
           for index in range(per_class)]

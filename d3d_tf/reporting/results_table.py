@@ -61,6 +61,14 @@ def collect(run_dir: str) -> List[Dict]:
   return rows
 
 
+def evaluated_on(run_dir: str) -> str:
+  """"N videos of `<eval_files>`": what the table of `run_dir` was measured on."""
+  report = _load(os.path.join(run_dir, TWO_STREAM, REPORT_JSON))
+  files = report["eval_files"]
+  files = files if isinstance(files, str) else ", ".join(files)
+  return f"{report['summary']['num_videos']} videos of `{files}`"
+
+
 def gap_closed(rows: List[Dict]) -> float:
   """Fraction of the RGB-to-two-stream top-1 gap that D3D closes (nan without a gap)."""
   by_name = {r["model"]: r for r in rows}

@@ -18,7 +18,8 @@ def _row(model, top1, top5, clips_per_second, flow_seconds=None):
               flow_seconds_per_video=flow_seconds)
 
 
-def write_run(run_dir, rgb, flow, two_stream, d3d, d3d_flow, num_clips=2, flow_seconds=0.5):
+def write_run(run_dir, rgb, flow, two_stream, d3d, d3d_flow, num_clips=2, flow_seconds=0.5,
+              eval_files="data/records/test-*.tfrecord", num_videos=300):
   """Two evaluation reports as quickstart.sh writes them (member rows, then the fusion)."""
   protocol = dict(num_clips=num_clips, num_crops=1)
   reports = {
@@ -31,7 +32,8 @@ def write_run(run_dir, rgb, flow, two_stream, d3d, d3d_flow, num_clips=2, flow_s
   for name, rows in reports.items():
     os.makedirs(os.path.join(run_dir, name), exist_ok=True)
     with open(os.path.join(run_dir, name, "report.json"), "w") as f:
-      json.dump(dict(protocol=protocol, rows=rows), f)
+      json.dump(dict(protocol=protocol, rows=rows, eval_files=eval_files,
+                     summary=dict(rows[-1], num_videos=num_videos)), f)
   return run_dir
 
 
@@ -53,6 +55,7 @@ def test_collect_rows_costs_and_gap(tmp_path):
   assert saved["gap_closed"] == pytest.approx(0.5) and len(saved["rows"]) == 5
   table = results_table.to_markdown(rows)
   assert "| D3D | no | 50.0 | 60.0 | 0.500 |" in table
+  assert results_table.evaluated_on(run) == "300 videos of `data/records/test-*.tfrecord`"
 
 
 def test_missing_report_names_the_file_and_the_fix(tmp_path):
@@ -106,6 +109,8 @@ def test_report_cli_writes_markdown_figures_and_results(tmp_path):
   assert "**83.7x** D3D" in text
   assert "75.9" in text and "theirs" in text
   assert "larger than seed noise" in text
+  assert "Measured on 300 videos of `data/records/test-*.tfrecord`." in text
+  assert "Each measured on 300 videos of" in text
   assert (tmp_path / "docs" / "figures" / "accuracy_cost.png").stat().st_size > 1000
   assert os.path.isfile(tmp_path / "reproduce" / "seed_1" / "results.json")
   assert "D3D closes 50% of the RGB-to-two-stream top-1 gap" in result.stdout

@@ -1,5 +1,6 @@
 """The synthetic motion benchmark: reproducible, no class in a single frame, class in the flow."""
 
+import dataclasses
 import os
 
 import cv2
@@ -150,3 +151,33 @@ def test_actor_scale_enlarges_the_moving_region():
       fractions.append(np.mean(change >= 6))
     return float(np.mean(fractions))
   assert moving_fraction(2.0) > 2.0 * moving_fraction(1.0)
+
+
+@pytest.mark.parametrize("class_name", ["move_right", "rotate_ccw", "expand", "shake_vertical"])
+def test_speed_plays_the_same_motion_faster(class_name):
+  """speed=2 is the motion of speed=1 sampled at every other frame, for every kind of class."""
+  def motion(speed, length):
+    rng = np.random.default_rng(11)  # Same draws: same direction, rate, phase and start.
+    return synthetic._actor_motion(rng, class_name, length, unit=1.0, speed=speed)
+  fast = motion(2.0, 8)
+  slow = motion(1.0, 16)
+  for fast_part, slow_part in zip(fast, slow):
+    np.testing.assert_allclose(fast_part, slow_part[::2], atol=1e-9)
+
+
+def test_speed_one_renders_the_original_clip():
+  spec = synthetic.ClipSpec(seed=2, split="val", class_index=6, index=0, clutter=False)
+  np.testing.assert_array_equal(synthetic.render_clip(spec),
+                                synthetic.render_clip(dataclasses.replace(spec, speed=1.0)))
+  faster = synthetic.render_clip(dataclasses.replace(spec, speed=2.0))
+  assert faster.shape == synthetic.render_clip(spec).shape
+  np.testing.assert_array_equal(faster[0], synthetic.render_clip(spec)[0])  # Same start.
+  assert not np.array_equal(faster[1:], synthetic.render_clip(spec)[1:])
+
+
+def test_clip_specs_pass_actor_scale_and_speed():
+  specs = synthetic.clip_specs(1, {"train": 2, "test": 1}, 64, 16, 16, clutter=False,
+                               actor_scale=2.0, speed=3.0)
+  assert len(specs) == 3 * NUM_CLASSES
+  assert {(s.actor_scale, s.speed) for s in specs} == {(2.0, 3.0)}
+  assert {s.split for s in specs} == {"train", "test"}

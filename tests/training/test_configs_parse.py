@@ -1,4 +1,4 @@
-"""Every shipped flagfile parses with the training CLI's flags and validators."""
+"""Every shipped flagfile parses with its CLI's flags and validators."""
 
 import glob
 import os
@@ -6,7 +6,9 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.flags")))
+# synthetic_data.flags is make_synthetic's; every other flagfile is d3d_tf.train's.
+DATA_CONFIG = os.path.join(ROOT, "configs", "synthetic_data.flags")
+CONFIGS = sorted(set(glob.glob(os.path.join(ROOT, "configs", "*.flags"))) - {DATA_CONFIG})
 
 _PARSE = """
 import sys
@@ -28,3 +30,21 @@ def test_all_configs_parse():
   assert len(lines) == len(CONFIGS)
   streams = {os.path.basename(line.split()[0]): line.split()[1] for line in lines}
   assert streams["synthetic_d3d.flags"] == "d3d" and streams["kinetics400_flow.flags"] == "flow"
+
+
+_PARSE_DATA = """
+import sys
+from absl import flags
+import tfrecords_tools.make_synthetic  # Defines the flags.
+flags.FLAGS(["make_synthetic", "--flagfile=" + sys.argv[1]])
+print(flags.FLAGS.clutter, flags.FLAGS.actor_scale, flags.FLAGS.speed, flags.FLAGS.test_per_class)
+"""
+
+
+def test_synthetic_data_config_parses():
+  result = subprocess.run([sys.executable, "-c", _PARSE_DATA, DATA_CONFIG], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr[-2000:]
+  clutter, actor_scale, speed, test_per_class = result.stdout.split()
+  assert clutter == "False" and float(actor_scale) == 2.0 and float(speed) == 2.0
+  assert int(test_per_class) > 0

@@ -78,6 +78,21 @@ def test_bad_teacher(data_dir, tmp_path, teacher_args, error, match):
     train_lib.train(_config(data_dir, tmp_path / "run", "d3d", teacher=path))
 
 
+def test_final_endpoint_cuts_the_backbone(data_dir, tmp_path):
+  metrics = train_lib.train(_config(data_dir, tmp_path, train_steps=1, eval_files="",
+                                    final_endpoint="Mixed_3c"))
+  assert metrics["step"] == 1
+  student = keras.saving.load_model(str(tmp_path / "student.keras"))
+  assert student.backbone.final_endpoint == "Mixed_3c"
+  assert "Mixed_4b" not in student.backbone.output
+  assert "--final_endpoint=Mixed_3c" in (tmp_path / "flags.txt").read_text()
+
+
+def test_bad_final_endpoint(data_dir, tmp_path):
+  with pytest.raises(ValueError, match="--final_endpoint must be one of .*Mixed_3c.*; got 'Mixed_9z'"):
+    train_lib.train(_config(data_dir, tmp_path, final_endpoint="Mixed_9z"))
+
+
 def test_d3d_without_teacher(data_dir, tmp_path):
   with pytest.raises(ValueError, match="--stream=d3d needs --teacher"):
     train_lib.train(_config(data_dir, tmp_path, "d3d"))
