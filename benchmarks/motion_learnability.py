@@ -38,7 +38,7 @@ from tfrecords_tools import synthetic  # noqa: E402
 
 # plain3d_<change> each add one of S3D-G's differences to plain3d, to find the one that stalls.
 MODELS = ("s3dg", "s3dg_conv2c", "plain3d", "plain3d_s3dg_init", "plain3d_maxpool",
-          "plain3d_separable", "plain3d_s3dg_head")
+          "plain3d_separable", "plain3d_s3dg_head", "s3dg_mixed3c")
 
 
 def render_split(split, classes, per_class, args):

@@ -46,7 +46,7 @@ _ACTOR_SCALE = flags.DEFINE_float(
     "more of the frame in motion. configs/synthetic_data.flags uses 2.")
 _SPEED = flags.DEFINE_float(
     "speed", 1.0, "Multiplies every class's rate of motion (pixels, degrees or scale per frame). "
-    "configs/synthetic_data.flags uses 3, so that an RGB network can learn some of the motion.")
+    "configs/synthetic_data.flags uses 2, so that an RGB network can learn some of the motion.")
 _FPS = flags.DEFINE_integer("fps", 25, "Frame rate written into the mp4 files.")
 _WORKERS = flags.DEFINE_integer(
     "workers", os.cpu_count() or 1, "Processes rendering clips and converting them.")

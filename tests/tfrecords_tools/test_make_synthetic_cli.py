@@ -13,7 +13,8 @@ def test_test_split_and_motion_flags(run_cli, read_records, tmp_path):
                    "--actor_scale=2", "--speed=2", "--workers=1")
   assert result.returncode == 0, result.stderr[-2000:]
   records = tmp_path / "records"
-  assert glob.glob(str(records / "train-*.tfrecord")) and glob.glob(str(records / "test-*.tfrecord"))
+  assert glob.glob(str(records / "train-*.tfrecord"))
+  assert glob.glob(str(records / "test-*.tfrecord"))
   assert not glob.glob(str(records / "val-*.tfrecord"))
   test_clips = read_records(glob.glob(str(records / "test-*.tfrecord"))[0])
   assert len(test_clips) == len(synthetic.CLASSES)

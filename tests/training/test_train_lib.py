@@ -89,7 +89,8 @@ def test_final_endpoint_cuts_the_backbone(data_dir, tmp_path):
 
 
 def test_bad_final_endpoint(data_dir, tmp_path):
-  with pytest.raises(ValueError, match="--final_endpoint must be one of .*Mixed_3c.*; got 'Mixed_9z'"):
+  with pytest.raises(ValueError,
+                     match="--final_endpoint must be one of .*Mixed_3c.*; got 'Mixed_9z'"):
     train_lib.train(_config(data_dir, tmp_path, final_endpoint="Mixed_9z"))
 
 
