@@ -42,6 +42,11 @@ def _minutes(timing: Optional[Dict]) -> str:
     text += f" (stages kept from an earlier run: {len(kept)})"
   if timing.get("load_average_at_end"):
     text += f" (1-minute load average at the end: {timing['load_average_at_end'][0]:.1f})"
+  if timing.get("seeds_kept"):  # A rerun of scripts/reproduce.sh that added seeds.
+    seeds = ", ".join(str(s) for s in timing["seeds_kept"])
+    earlier = timing.get("earlier")
+    text += f"; seeds {seeds} were kept from an earlier run"
+    text += f", which took {_minutes(earlier)}" if earlier else ""
   return text
 
 

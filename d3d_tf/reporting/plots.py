@@ -19,7 +19,9 @@ def training_curves(path: str, runs: Dict[str, Sequence[Dict[str, List]]]) -> st
   """Label loss and validation top-1 against step; `runs` maps stream -> one curve dict per
   seed (see `curves.model_curves`). Each seed is a thin line, their mean a thick one."""
   plt = _pyplot()
-  panels = (("train/batch_label_loss", "training label loss (cross-entropy)"),
+  # Keras logs a running mean that restarts each epoch (one checkpoint interval), hence steps.
+  panels = (("train/batch_label_loss",
+             "training label loss (cross-entropy;\nKeras' running mean, restarting each epoch)"),
             ("validation/video_top1", "validation top-1 during training (--eval_clips per video)"))
   fig, axes = plt.subplots(1, len(panels), figsize=(11, 4))
   for ax, (tag, title) in zip(axes, panels):

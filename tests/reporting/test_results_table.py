@@ -128,3 +128,12 @@ def test_read_json_lines_and_timing(tmp_path):
   assert markdown.read_json_lines(str(tmp_path / "absent")) == {}
   (tmp_path / "timing.json").write_text(json.dumps(dict(seconds=600, command="x")))
   assert markdown.read_timing(str(tmp_path))["seconds"] == 600
+
+
+def test_minutes_names_seeds_kept_from_an_earlier_run():
+  minutes = markdown._minutes  # pylint: disable=protected-access
+  earlier = dict(seconds=2454, load_average_at_end=[1.7])
+  text = minutes(dict(seconds=1680, seeds_kept=[1, 2, 3], earlier=earlier))
+  assert text == ("28.0 min; seeds 1, 2, 3 were kept from an earlier run, which took 40.9 min "
+                  "(1-minute load average at the end: 1.7)")
+  assert minutes(dict(seconds=60)) == "1.0 min"
