@@ -26,10 +26,8 @@ mkdir -p "$ROOT"
 start=$(date +%s)
 kept_seeds=""  # Seeds finished by an earlier run: their time is that run's, not this one's.
 for seed in $SEEDS; do
-  [ -f "$ROOT/seed_$seed/results.json" ] && kept_seeds="$kept_seeds $seed"
-done
-for seed in $SEEDS; do
   echo; echo "##### seed $seed ($(date +%H:%M:%S)) #####"
+  [ -f "$ROOT/seed_$seed/results.json" ] && kept_seeds="$kept_seeds $seed"
   RUN="$ROOT/seed_$seed" DATA="$ROOT/data" SEED="$seed" \
     DATA_FLAGS="--flagfile=configs/synthetic_data.flags --train_per_class=$TRAIN_PER_CLASS --seed=1" \
     TRAIN_FLAGS="--train_steps=$STEPS" bash scripts/quickstart.sh

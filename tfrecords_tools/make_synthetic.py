@@ -13,7 +13,7 @@ Usage:
   # -> data/synthetic/videos/{train,val,test}/<class>/<class>_NNNN.mp4
   #    data/synthetic/records/{train,val,test}-NNNNN-of-MMMMM.tfrecord, label_map.txt, ...
 
-The same --seed and sizes always give the same clips (the same mp4 bytes) and the same
+The same --seed and sizes always give the same clips (the same decoded pixels) and the same
 records, byte for byte (unless --flow_timing stores measured seconds in them).
 """
 
@@ -74,7 +74,7 @@ flags.register_multi_flags_validator(
     message="--max_length must be >= --min_length")
 flags.register_validator("actor_scale", lambda v: 0.25 <= v <= 4,
                          message="must be in [0.25, 4], e.g. 1 or 2")
-flags.register_validator("speed", lambda v: 0 < v <= 8, message="must be in (0, 8], e.g. 1 or 3")
+flags.register_validator("speed", lambda v: 0 < v <= 8, message="must be in (0, 8], e.g. 1 or 2")
 flags.register_validator("fps", lambda v: v >= 1, message="must be at least 1, e.g. 25")
 flags.register_validator("workers", lambda v: v >= 1, message="must be at least 1")
 flags.register_validator("num_shards", lambda v: v >= 0, message="must be 0 (auto) or more")

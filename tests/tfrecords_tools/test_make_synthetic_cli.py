@@ -26,7 +26,7 @@ def test_test_split_and_motion_flags(run_cli, read_records, tmp_path):
   rendered = synthetic.render_clip(spec)
   clip = by_id["move_right/move_right_0000"]
   assert clip.frames.shape == rendered.shape
-  # mp4 (near-lossless) then JPEG: close to the rendered pixels, not equal.
+  # mp4 (lossless but 4:2:0) then JPEG: close to the rendered pixels, not equal.
   assert abs(clip.frames.astype(float) - rendered).mean() < 6
 
 
