@@ -33,6 +33,17 @@ _KEEP_CHECKPOINTS = flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kep
 _TEACHER = flags.DEFINE_string(
     "teacher", "", "d3d: .keras file, model dir (its student.keras) or SavedModel dir; two "
     "comma-separated paths = two-stream teacher (input by channels: 3 rgb, 2 flow).")
+_INIT_FROM = flags.DEFINE_string(
+    "init_from", "", "Start from pretrained weights: a .keras file (e.g. from "
+    "d3d_tf.convert_weights), a model dir, a TF-Slim checkpoint prefix or a torchvision .pth. "
+    "The architecture is the source's (--depth_multiplier and --final_endpoint are ignored); "
+    "an RGB source can start a flow model and the reverse.")
+_RESET_HEAD = flags.DEFINE_boolean(
+    "reset_head", False, "With --init_from: a fresh logits head even when the class count "
+    "matches (a different count always gets one).")
+_FREEZE_UNTIL = flags.DEFINE_string(
+    "freeze_until", "", "With --init_from: freeze the backbone up to this endpoint, e.g. "
+    "Mixed_4f (its batch norm runs in inference mode); '' trains everything.")
 _STRATEGY = flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],
                               "tf.distribute strategy; multi_worker reads TF_CONFIG.")
 _TPU = flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
@@ -105,6 +116,10 @@ flags.register_multi_flags_validator(
     ["stream", "teacher"], lambda f: f["stream"] != "d3d" or bool(f["teacher"]),
     message="--stream=d3d needs --teacher (a flow model).")
 flags.register_multi_flags_validator(
+    ["init_from", "reset_head", "freeze_until"],
+    lambda f: bool(f["init_from"]) or not (f["reset_head"] or f["freeze_until"]),
+    message="--reset_head and --freeze_until need --init_from.")
+flags.register_multi_flags_validator(
     ["deterministic", "seed"], lambda f: not f["deterministic"] or f["seed"] is not None,
     message="--deterministic needs --seed.")
 
@@ -116,7 +131,8 @@ def config_from_flags():
       stream=_STREAM.value, train_files=_TRAIN_FILES.value, model_dir=_MODEL_DIR.value,
       eval_files=_EVAL_FILES.value, label_map=_LABEL_MAP.value, train_steps=_TRAIN_STEPS.value,
       checkpoint_every=_CHECKPOINT_EVERY.value, keep_checkpoints=_KEEP_CHECKPOINTS.value,
-      teacher=_TEACHER.value, strategy=_STRATEGY.value, tpu=_TPU.value,
+      teacher=_TEACHER.value, init_from=_INIT_FROM.value, reset_head=_RESET_HEAD.value,
+      freeze_until=_FREEZE_UNTIL.value, strategy=_STRATEGY.value, tpu=_TPU.value,
       mixed_precision=_MIXED_PRECISION.value, jit_compile=_JIT_COMPILE.value,
       optimizer=_OPTIMIZER.value, learning_rate=_LEARNING_RATE.value, momentum=_MOMENTUM.value,
       weight_decay=_WEIGHT_DECAY.value, lr_schedule=_LR_SCHEDULE.value,

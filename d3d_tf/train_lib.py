@@ -25,6 +25,7 @@ from d3d_tf.distill import D3DDistiller
 from d3d_tf.models import ENDPOINTS, S3DGBackbone, S3DGClassifier
 from d3d_tf.training import callbacks as cbs
 from d3d_tf.training import optimizers, strategies, teachers as teachers_lib
+from d3d_tf.weights import init_from
 
 STREAMS = ("rgb", "flow", "d3d")
 PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
@@ -42,6 +43,9 @@ class TrainConfig:
   checkpoint_every: int = 100
   keep_checkpoints: int = 3
   teacher: str = ""
+  init_from: str = ""
+  reset_head: bool = False
+  freeze_until: str = ""
   strategy: str = "default"
   tpu: str = ""
   mixed_precision: str = "none"
@@ -104,6 +108,10 @@ def validate(config: TrainConfig):
         f"({config.checkpoint_every}).")
   check(config.final_endpoint in ENDPOINTS,
         f"--final_endpoint must be one of {', '.join(ENDPOINTS)}; got {config.final_endpoint!r}.")
+  check(not config.freeze_until or config.freeze_until in ENDPOINTS,
+        f"--freeze_until must be one of {', '.join(ENDPOINTS)}; got {config.freeze_until!r}.")
+  check(config.init_from or not (config.reset_head or config.freeze_until),
+        "--reset_head and --freeze_until need --init_from.")
   check(config.batch_size > 0, f"--batch_size must be > 0; got {config.batch_size}.")
   check(list(config.lr_boundaries) == sorted(config.lr_boundaries),
         f"--lr_boundaries must increase; got {list(config.lr_boundaries)}.")
@@ -136,15 +144,28 @@ def _environment(strategy) -> dict:
   }
 
 
-def _build(config: TrainConfig, num_classes: int, teacher_models, teacher_keys):
-  """Student, distiller and optimizer (call under the strategy scope)."""
+def _student(config: TrainConfig, num_classes: int, init_source=None):
+  """The student: from scratch, or with `init_source`'s architecture and weights."""
   dtype = None if config.mixed_precision == "none" else config.mixed_precision
   channels = 2 if student_input(config) == "flow" else 3
+  if init_source is not None:
+    student, notes = init_from.build_from_source(
+        init_source, channels, num_classes, reset_head=config.reset_head,
+        freeze_until=config.freeze_until, bn_momentum=config.bn_momentum,
+        dropout_keep_prob=config.dropout_keep_prob, dtype=dtype, name=f"s3dg_{config.stream}")
+    print(f"Initialised from {config.init_from}: {'; '.join(notes)}.", flush=True)
+    return student
   backbone = S3DGBackbone(input_channels=channels, depth_multiplier=config.depth_multiplier,
                           final_endpoint=config.final_endpoint, bn_momentum=config.bn_momentum,
                           dtype=dtype)
-  student = S3DGClassifier(backbone, num_classes, dropout_keep_prob=config.dropout_keep_prob,
-                           dtype=dtype, name=f"s3dg_{config.stream}")
+  return S3DGClassifier(backbone, num_classes, dropout_keep_prob=config.dropout_keep_prob,
+                        dtype=dtype, name=f"s3dg_{config.stream}")
+
+
+def _build(config: TrainConfig, num_classes: int, teacher_models, teacher_keys,
+           init_source=None):
+  """Student, distiller and optimizer (call under the strategy scope)."""
+  student = _student(config, num_classes, init_source)
   teacher = None
   if teacher_models:
     teacher = teacher_models if len(teacher_models) > 1 else teacher_models[0]
@@ -215,12 +236,15 @@ def train(config: TrainConfig, flags_text: Optional[str] = None) -> dict:
   if config.deterministic:
     tf.config.experimental.enable_op_determinism()
 
+  # Read only, so outside the strategy scope: its variables need no replicas.
+  init_source = init_from.load_source(config.init_from) if config.init_from else None
   with strategy.scope():
     teacher_models, teacher_keys = [], []
     if teacher_paths:
       teacher_models, teacher_keys = teachers_lib.load_teachers(
           teacher_paths, len(labels), student_input(config))
-    student, distiller, optimizer = _build(config, len(labels), teacher_models, teacher_keys)
+    student, distiller, optimizer = _build(config, len(labels), teacher_models, teacher_keys,
+                                           init_source)
 
   os.makedirs(config.model_dir, exist_ok=True)
   ckpt_dir = os.path.join(config.model_dir, "checkpoints")

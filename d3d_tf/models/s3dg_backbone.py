@@ -2,7 +2,8 @@
 
 import keras
 
-from d3d_tf.models.s3dg_layers import BN_EPSILON, BN_MOMENTUM, InceptionBlock3D, STConv3D
+from d3d_tf.models.s3dg_layers import (
+    BN_EPSILON, BN_MOMENTUM, InceptionBlock3D, STConv3D, SymmetricMaxPooling3D)
 
 # The endpoints of `s3dg_base`, in order.
 ENDPOINTS = (
@@ -34,6 +35,13 @@ MAX_POOLS = {
 # Only these endpoints can start temporal convs or gating (the reference's valid blocks).
 STARTABLE = ENDPOINTS[3:4] + tuple(name for name in ENDPOINTS if name.startswith("Mixed"))
 
+VARIANTS = ("slim", "torchvision")
+# torchvision's S3D normalises [0, 1] frames with these (its `VideoClassification` preset).
+TORCHVISION_MEAN = (0.43216, 0.394666, 0.37645)
+TORCHVISION_STD = (0.22803, 0.22145, 0.216989)
+# Per variant: gating and the first conv's temporal kernel when the caller does not say.
+_VARIANT_DEFAULTS = {"slim": (True, 3), "torchvision": (False, 7)}
+
 
 @keras.saving.register_keras_serializable(package="d3d_tf")
 class S3DGBackbone(keras.Model):
@@ -47,12 +55,20 @@ class S3DGBackbone(keras.Model):
   from `Conv2d_1a_7x7` up to `final_endpoint`. Input is `[batch, T, H, W, C]`, any T >= 1 and
   any H, W; the pipeline feeds RGB in [-1, 1] and flow in [-1, 1].
 
+  `variant="torchvision"` is the layout of `torchvision.models.video.s3d` instead, so that its
+  Kinetics-400 weights load exactly: a separable first conv (1x7x7 then 7x1x1), BN with a gamma
+  after every conv including the temporal ones (no temporal bias), PyTorch's symmetric padding
+  for the strided convs and pools, no gating, and torchvision's per-channel input normalisation
+  as the first layer, so the model still takes [-1, 1] frames like every other in d3d_tf.
+
   Paper: "Rethinking Spatiotemporal Feature Learning", https://arxiv.org/abs/1712.04851.
 
   Args:
     input_channels: int. 3 for RGB, 2 for optical flow. Defaults to 3.
-    gating: bool. `False` gives plain S3D (no self-gating anywhere). Defaults to `True`.
-    first_temporal_kernel_size: int. One of 1, 3, 5, 7. Defaults to 3.
+    gating: bool or None. `False` gives plain S3D (no self-gating anywhere). Defaults to the
+      variant's: `True` for slim, `False` for torchvision.
+    first_temporal_kernel_size: int or None. One of 1, 3, 5, 7. Defaults to the variant's: 3
+      for slim, 7 for torchvision.
     temporal_conv_startat: str or None. First block with temporal convs; earlier blocks are 2D
       (1xkxk). `None` makes every block 2D. Defaults to `"Conv2d_2c_3x3"`.
     gating_startat: str or None. First block with self-gating. Defaults to `"Conv2d_2c_3x3"`.
@@ -62,6 +78,11 @@ class S3DGBackbone(keras.Model):
     min_depth: int. Lower bound of channels when `depth_multiplier < 1`. Defaults to 16.
     bn_momentum: float. Defaults to 0.999.
     bn_epsilon: float. Defaults to 1e-3.
+    variant: str. `"slim"` (TF-Slim's `s3dg.py`, the D3D release) or `"torchvision"`.
+      Defaults to `"slim"`.
+    input_mean, input_std: tuples of `input_channels` floats or None. Normalise the [-1, 1]
+      input as `((x + 1) / 2 - mean) / std` first. Default: torchvision's for the torchvision
+      variant with 3 channels, none otherwise.
     **kwargs: Standard model arguments (`name`, `dtype`, `trainable`).
 
   Examples:
@@ -72,10 +93,25 @@ class S3DGBackbone(keras.Model):
   ```
   """
 
-  def __init__(self, input_channels=3, gating=True, first_temporal_kernel_size=3,
+  def __init__(self, input_channels=3, gating=None, first_temporal_kernel_size=None,
                temporal_conv_startat="Conv2d_2c_3x3", gating_startat="Conv2d_2c_3x3",
                final_endpoint="Mixed_5c", depth_multiplier=1.0, min_depth=16,
-               bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, **kwargs):
+               bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, variant="slim",
+               input_mean=None, input_std=None, **kwargs):
+    if variant not in VARIANTS:
+      raise ValueError(f"variant must be one of {VARIANTS}. Received: variant={variant!r}")
+    default_gating, default_kernel = _VARIANT_DEFAULTS[variant]
+    gating = default_gating if gating is None else bool(gating)
+    if first_temporal_kernel_size is None:
+      first_temporal_kernel_size = default_kernel
+    if input_mean is None and input_std is None and variant == "torchvision" and (
+        input_channels == 3):
+      input_mean, input_std = TORCHVISION_MEAN, TORCHVISION_STD
+    if (input_mean is None) != (input_std is None) or (input_mean is not None and not (
+        len(input_mean) == len(input_std) == input_channels)):
+      raise ValueError(
+          f"input_mean and input_std need {input_channels} values each, or both None. "
+          f"Received: input_mean={input_mean}, input_std={input_std}")
     if first_temporal_kernel_size not in (1, 3, 5, 7):
       raise ValueError(
           "first_temporal_kernel_size must be 1, 3, 5 or 7. Received: "
@@ -97,13 +133,17 @@ class S3DGBackbone(keras.Model):
     def depth(channels):
       return max(int(channels * depth_multiplier), min_depth)
 
-    bn = {"bn_momentum": bn_momentum, "bn_epsilon": bn_epsilon, "dtype": dtype}
+    torch_layout = variant == "torchvision"
+    bn = {"bn_momentum": bn_momentum, "bn_epsilon": bn_epsilon, "dtype": dtype,
+          "bn_scale": torch_layout, "temporal_batch_norm": torch_layout}
 
     # === Layers ===
     layers = {}
-    # Separable conv is slow as the first layer (s3dg.py), so Conv2d_1a_7x7 is a full conv.
+    # Separable conv is slow as the first layer (s3dg.py), so Conv2d_1a_7x7 is a full conv;
+    # torchvision's S3D makes it separable.
     layers["Conv2d_1a_7x7"] = STConv3D(
-        depth(64), (first_temporal_kernel_size, 7, 7), strides=2, name="Conv2d_1a_7x7", **bn)
+        depth(64), (first_temporal_kernel_size, 7, 7), strides=2, separable=torch_layout,
+        padding="symmetric" if torch_layout else "same", name="Conv2d_1a_7x7", **bn)
     layers["Conv2d_2b_1x1"] = STConv3D(depth(64), (1, 1, 1), name="Conv2d_2b_1x1", **bn)
     temporal, gated = False, False
     for name in STARTABLE:
@@ -118,12 +158,21 @@ class S3DGBackbone(keras.Model):
         layers[name] = InceptionBlock3D(
             filters, temporal_kernel_size=t, gating=gated, name=name, **bn)
     for name, (pool_size, strides) in MAX_POOLS.items():
-      layers[name] = keras.layers.MaxPooling3D(
-          pool_size, strides=strides, padding="same", name=name, dtype=dtype)
+      if torch_layout:
+        layers[name] = SymmetricMaxPooling3D(pool_size, strides, name=name, dtype=dtype)
+      else:
+        layers[name] = keras.layers.MaxPooling3D(
+            pool_size, strides=strides, padding="same", name=name, dtype=dtype)
 
     # === Functional Model ===
     inputs = keras.Input(shape=(None, None, None, input_channels), name="video")
     x = inputs
+    if input_mean is not None:
+      # ((x + 1) / 2 - mean) / std, written as Normalization's (x - m) / sqrt(v).
+      x = keras.layers.Normalization(
+          axis=-1, mean=[2.0 * m - 1.0 for m in input_mean],
+          variance=[(2.0 * s) ** 2 for s in input_std], name="input_normalization",
+          dtype=dtype)(x)
     endpoints = {}
     for name in ENDPOINTS:
       x = layers[name](x)
@@ -143,6 +192,9 @@ class S3DGBackbone(keras.Model):
     self.min_depth = min_depth
     self.bn_momentum = bn_momentum
     self.bn_epsilon = bn_epsilon
+    self.variant = variant
+    self.input_mean = None if input_mean is None else tuple(float(m) for m in input_mean)
+    self.input_std = None if input_std is None else tuple(float(v) for v in input_std)
 
   @property
   def output_channels(self):
@@ -164,6 +216,9 @@ class S3DGBackbone(keras.Model):
         "min_depth": self.min_depth,
         "bn_momentum": self.bn_momentum,
         "bn_epsilon": self.bn_epsilon,
+        "variant": self.variant,
+        "input_mean": self.input_mean,
+        "input_std": self.input_std,
     }
 
   @classmethod

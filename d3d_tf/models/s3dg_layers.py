@@ -64,8 +64,9 @@ class STConv3D(keras.layers.Layer):
   Full (`separable=False` or a temporal kernel of 1): conv (no bias) > BN > ReLU. Separable, as
   `i3d_utils.conv3d_spatiotemporal`: spatial 1xkxk conv (no bias) > BN > ReLU, then temporal
   kx1x1 conv with a bias and ReLU but no BN, initialised to identity in time.
-  `temporal_batch_norm=True` puts BN after the temporal conv instead of its bias (the
-  torchvision S3D layout).
+  `temporal_batch_norm=True` puts BN after the temporal conv instead of its bias, and
+  `padding="symmetric"` pads `(k - 1) // 2` on both sides of every axis where TF's SAME pads
+  the extra row after (they differ for strided convs): both as torchvision's S3D.
 
   Args:
     filters: int. Output channels.
@@ -75,14 +76,17 @@ class STConv3D(keras.layers.Layer):
     gating: bool. Apply `SelfGating` to the output. Defaults to `False`.
     temporal_batch_norm: bool. BN (instead of a bias) after the temporal conv. Defaults to
       `False`.
+    padding: str. `"same"` (TF-Slim) or `"symmetric"` (PyTorch's). Defaults to `"same"`.
+    bn_scale: bool. BN learns a gamma (PyTorch's BN does; slim's default does not). Defaults
+      to `False`.
     bn_momentum: float. Moving-average decay. Defaults to 0.999 (s3dg.py).
     bn_epsilon: float. Defaults to 1e-3 (s3dg.py).
     **kwargs: Standard layer arguments.
   """
 
   def __init__(self, filters, kernel_size, strides=1, separable=False, gating=False,
-               temporal_batch_norm=False, bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON,
-               **kwargs):
+               temporal_batch_norm=False, padding="same", bn_scale=False,
+               bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, **kwargs):
     super().__init__(**kwargs)
     kernel_size = tuple(int(k) for k in kernel_size)
     strides = (int(strides),) * 3 if isinstance(strides, int) else tuple(strides)
@@ -90,23 +94,26 @@ class STConv3D(keras.layers.Layer):
       raise ValueError(
           f"kernel_size and strides need 3 values (t, h, w). Received: "
           f"kernel_size={kernel_size}, strides={strides}")
+    if padding not in ("same", "symmetric"):
+      raise ValueError(f"padding must be 'same' or 'symmetric'. Received: padding={padding!r}")
 
     # === Layers ===
     self.is_separable = separable and kernel_size[0] > 1
     spatial_kernel = (1,) + kernel_size[1:] if self.is_separable else kernel_size
     spatial_strides = (1,) + strides[1:] if self.is_separable else strides
     sub = {"dtype": self.dtype_policy}
-    bn_args = dict(momentum=bn_momentum, epsilon=bn_epsilon, scale=False, **sub)
+    bn_args = dict(momentum=bn_momentum, epsilon=bn_epsilon, scale=bn_scale, **sub)
+    conv_padding = "same" if padding == "same" else "valid"
     # As slim.batch_norm: beta but no gamma (scale=False), and no conv bias before BN.
     self.conv = StridedConv3D(
-        filters, spatial_kernel, spatial_strides, padding="same", use_bias=False,
+        filters, spatial_kernel, spatial_strides, padding=conv_padding, use_bias=False,
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.01), name="conv", **sub)
     self.bn = keras.layers.BatchNormalization(name="bn", **bn_args)
     self.conv_temporal = None
     self.bn_temporal = None
     if self.is_separable:
       self.conv_temporal = keras.layers.Conv3D(
-          filters, (kernel_size[0], 1, 1), (strides[0], 1, 1), padding="same",
+          filters, (kernel_size[0], 1, 1), (strides[0], 1, 1), padding=conv_padding,
           use_bias=not temporal_batch_norm, kernel_initializer=CenterInitializer(),
           name="conv_temporal", **sub)
       if temporal_batch_norm:
@@ -120,25 +127,34 @@ class STConv3D(keras.layers.Layer):
     self.separable = separable
     self.gating = gating
     self.temporal_batch_norm = temporal_batch_norm
+    self.padding = padding
+    self.bn_scale = bn_scale
     self.bn_momentum = bn_momentum
     self.bn_epsilon = bn_epsilon
 
+  def _pad(self, inputs, kernel):
+    if self.padding == "same":
+      return inputs
+    return symmetric_pad(inputs, kernel, 0.0)
+
   def build(self, input_shape):
-    self.conv.build(input_shape)
-    shape = self.conv.compute_output_shape(input_shape)
+    # Kernels depend on channels only: build with unknown sizes, padded or not.
+    shape = (None, None, None, None, input_shape[-1])
+    self.conv.build(shape)
+    shape = shape[:-1] + (self.filters,)
     self.bn.build(shape)
     if self.conv_temporal is not None:
       self.conv_temporal.build(shape)
-      shape = self.conv_temporal.compute_output_shape(shape)
       if self.bn_temporal is not None:
         self.bn_temporal.build(shape)
     if self.self_gating is not None:
       self.self_gating.build(shape)
 
   def call(self, inputs, training=None):
-    x = ops.relu(self.bn(self.conv(inputs), training=training))
+    x = self.conv(self._pad(inputs, self.conv.kernel_size))
+    x = ops.relu(self.bn(x, training=training))
     if self.conv_temporal is not None:
-      x = self.conv_temporal(x)
+      x = self.conv_temporal(self._pad(x, self.conv_temporal.kernel_size))
       if self.bn_temporal is not None:
         x = self.bn_temporal(x, training=training)
       x = ops.relu(x)
@@ -147,17 +163,21 @@ class STConv3D(keras.layers.Layer):
     return x
 
   def compute_output_shape(self, input_shape):
-    shape = self.conv.compute_output_shape(input_shape)
-    if self.conv_temporal is not None:
-      shape = self.conv_temporal.compute_output_shape(shape)
-    return shape
+    # Symmetric padding keeps SAME's output sizes, ceil(size / stride), for odd kernels.
+    shape = list(input_shape)
+    for axis, stride in enumerate(self.strides, start=1):
+      if shape[axis] is not None:
+        shape[axis] = -(-shape[axis] // stride)
+    shape[-1] = self.filters
+    return tuple(shape)
 
   def get_config(self):
     config = super().get_config()
     config.update({
         "filters": self.filters, "kernel_size": self.kernel_size, "strides": self.strides,
         "separable": self.separable, "gating": self.gating,
-        "temporal_batch_norm": self.temporal_batch_norm, "bn_momentum": self.bn_momentum,
+        "temporal_batch_norm": self.temporal_batch_norm, "padding": self.padding,
+        "bn_scale": self.bn_scale, "bn_momentum": self.bn_momentum,
         "bn_epsilon": self.bn_epsilon})
     return config
 
@@ -175,12 +195,13 @@ class InceptionBlock3D(keras.layers.Layer):
     temporal_kernel_size: int. 1 (2D) or 3 (separable 3D) for the 3x3 convs.
     gating: bool. Self-gating on each branch's output. Defaults to `True`.
     temporal_batch_norm: bool. See `STConv3D`. Defaults to `False`.
+    bn_scale: bool. See `STConv3D`. Defaults to `False`.
     bn_momentum, bn_epsilon: float. Batch-norm settings, as `STConv3D`.
     **kwargs: Standard layer arguments.
   """
 
   def __init__(self, filters, temporal_kernel_size=3, gating=True, temporal_batch_norm=False,
-               bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, **kwargs):
+               bn_scale=False, bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, **kwargs):
     super().__init__(**kwargs)
     filters = tuple(int(f) for f in filters)
     if len(filters) != 6:
@@ -191,7 +212,7 @@ class InceptionBlock3D(keras.layers.Layer):
     def unit(channels, kernel, name, last=False):
       return STConv3D(
           channels, kernel, separable=True, gating=gating and last,
-          temporal_batch_norm=temporal_batch_norm,
+          temporal_batch_norm=temporal_batch_norm, bn_scale=bn_scale,
           bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, name=name, dtype=self.dtype_policy)
 
     t = temporal_kernel_size
@@ -212,6 +233,7 @@ class InceptionBlock3D(keras.layers.Layer):
     self.temporal_kernel_size = temporal_kernel_size
     self.gating = gating
     self.temporal_batch_norm = temporal_batch_norm
+    self.bn_scale = bn_scale
     self.bn_momentum = bn_momentum
     self.bn_epsilon = bn_epsilon
 
@@ -244,5 +266,49 @@ class InceptionBlock3D(keras.layers.Layer):
     config.update({
         "filters": self.filters, "temporal_kernel_size": self.temporal_kernel_size,
         "gating": self.gating, "temporal_batch_norm": self.temporal_batch_norm,
-        "bn_momentum": self.bn_momentum, "bn_epsilon": self.bn_epsilon})
+        "bn_scale": self.bn_scale, "bn_momentum": self.bn_momentum,
+        "bn_epsilon": self.bn_epsilon})
+    return config
+
+
+def symmetric_pad(inputs, kernel_size, value):
+  """Pads `(k - 1) // 2` before and after each of T, H, W, as PyTorch's `padding=k // 2`."""
+  pads = [[0, 0]] + [[(k - 1) // 2] * 2 for k in kernel_size] + [[0, 0]]
+  if not any(p for p, _ in pads):
+    return inputs
+  return ops.pad(inputs, pads, constant_values=value)
+
+
+@keras.saving.register_keras_serializable(package="d3d_tf")
+class SymmetricMaxPooling3D(keras.layers.Layer):
+  """Max pool after padding `(k - 1) // 2` of -inf on both sides, as PyTorch's `MaxPool3d`.
+
+  TF's SAME puts the extra padding after; PyTorch pads before and drops what does not fit, so
+  strided pools see other windows. The output size is PyTorch's.
+
+  Args:
+    pool_size: tuple of 3 ints.
+    strides: tuple of 3 ints.
+    **kwargs: Standard layer arguments.
+  """
+
+  def __init__(self, pool_size, strides, **kwargs):
+    super().__init__(**kwargs)
+    self.pool_size = tuple(int(p) for p in pool_size)
+    self.strides = tuple(int(s) for s in strides)
+
+  def call(self, inputs):
+    padded = symmetric_pad(inputs, self.pool_size, float("-inf"))
+    return ops.max_pool(padded, self.pool_size, self.strides, padding="valid")
+
+  def compute_output_shape(self, input_shape):
+    shape = list(input_shape)
+    for axis, (k, s) in enumerate(zip(self.pool_size, self.strides), start=1):
+      if shape[axis] is not None:
+        shape[axis] = (shape[axis] + 2 * ((k - 1) // 2) - k) // s + 1
+    return tuple(shape)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update({"pool_size": self.pool_size, "strides": self.strides})
     return config

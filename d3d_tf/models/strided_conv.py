@@ -41,13 +41,19 @@ def _dilate(grad, strides, sizes):
 def strided_conv3d_same(inputs, kernel, strides):
   """`tf.nn.conv3d(inputs, kernel, strides, "SAME")` with a CPU-friendly kernel gradient."""
   strides = tuple(int(s) for s in strides)
-  # Read a variable outside the custom gradient, which then sees only tensors.
-  kernel = tf.convert_to_tensor(kernel)
   ksize = kernel.shape[:3]
   shape = tf.shape(inputs)
   paddings = [[0, 0]] + [list(_same_padding(shape[i + 1], ksize[i], strides[i]))
                          for i in range(3)] + [[0, 0]]
-  padded = tf.pad(inputs, paddings)
+  return strided_conv3d_valid(tf.pad(inputs, paddings), kernel, strides)
+
+
+def strided_conv3d_valid(inputs, kernel, strides):
+  """`tf.nn.conv3d(inputs, kernel, strides, "VALID")` with a CPU-friendly kernel gradient."""
+  strides = tuple(int(s) for s in strides)
+  # Read a variable outside the custom gradient, which then sees only tensors.
+  kernel = tf.convert_to_tensor(kernel)
+  ksize = kernel.shape[:3]
 
   @tf.custom_gradient
   def conv(x, w):
@@ -66,15 +72,17 @@ def strided_conv3d_same(inputs, kernel, strides):
 
     return y, grad
 
-  return conv(padded, kernel)
+  return conv(inputs, kernel)
 
 
 @keras.saving.register_keras_serializable(package="d3d_tf")
 class StridedConv3D(keras.layers.Conv3D):
-  """`keras.layers.Conv3D` (SAME padding) that trains fast on CPU when strided; same weights."""
+  """`keras.layers.Conv3D` (SAME or VALID) that trains fast on CPU when strided; same weights."""
 
   def convolution_op(self, inputs, kernel):
-    if (max(self.strides) == 1 or self.padding != "same" or max(self.dilation_rate) > 1
+    if (max(self.strides) == 1 or max(self.dilation_rate) > 1
         or keras.backend.backend() != "tensorflow" or tf.config.list_logical_devices("GPU")):
       return super().convolution_op(inputs, kernel)
-    return strided_conv3d_same(inputs, kernel, self.strides)
+    if self.padding == "same":
+      return strided_conv3d_same(inputs, kernel, self.strides)
+    return strided_conv3d_valid(inputs, kernel, self.strides)
