@@ -9,8 +9,6 @@ gating, no temporal convs), so a source tensor it does not name is an unused ten
 
 import numpy as np
 
-from d3d_tf.models.s3dg_backbone import ENDPOINTS
-
 SLIM_SCOPE = "InceptionV1"
 
 # Conv units outside the Inception blocks: Keras layer, TF-Slim scope, torchvision prefix.
@@ -122,7 +120,3 @@ def torchvision_table(classifier, head=True):
              (f"{TORCH_HEAD}.bias", conv.bias, torch_kernel)]
   return rows
 
-
-def block_names():
-  """The endpoints that hold variables, in order (for messages and architecture inference)."""
-  return tuple(name for name in ENDPOINTS if name.startswith(("Conv2d", "Mixed")))

@@ -156,18 +156,28 @@ def load_slim_classifier(prefix, use_ema=False, dtype=None, name=None):
                       "architecture": kwargs, "num_classes": num_classes, "prefix": prefix}
 
 
-def save_slim_checkpoint(classifier, prefix, extra=None):
-  """Writes a slim-layout classifier as a TF1 name-based checkpoint that `s3dg.py` restores.
 
-  The inverse of `load_slim_classifier`, written with `SaveV2` (the format of TF1's
-  `tf.train.Saver`). `extra`: more {name: array} to store, e.g. optimizer slots.
-  """
+def slim_tensors(classifier):
+  """{TF-Slim name: array} of a slim-layout classifier, shaped as `s3dg.py` stores them."""
   tensors = {}
   for name, variable, _ in name_tables.slim_table(classifier):
     value = variable.numpy()
     tensors[name] = value.reshape((1, 1, 1) + value.shape) if value.ndim == 2 else value
-  tensors.update(extra or {})
+  return tensors
+
+
+def write_name_based_checkpoint(prefix, tensors):
+  """Writes {name: array} with `SaveV2`, the format of TF1's `tf.train.Saver`."""
   names = sorted(tensors)
   tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
                     tensors=[tf.constant(tensors[n]) for n in names])
   return prefix
+
+
+def save_slim_checkpoint(classifier, prefix, extra=None):
+  """Writes a slim-layout classifier as a TF1 checkpoint that `s3dg.py` restores.
+
+  The inverse of `load_slim_classifier`. `extra`: more {name: array} to store, e.g. optimizer
+  slots.
+  """
+  return write_name_based_checkpoint(prefix, {**slim_tensors(classifier), **(extra or {})})

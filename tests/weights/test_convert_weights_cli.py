@@ -7,10 +7,9 @@ import sys
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from d3d_tf.models import S3DGBackbone, S3DGClassifier
-from d3d_tf.weights.slim_checkpoint import save_slim_checkpoint
+from d3d_tf.weights.slim_checkpoint import save_slim_checkpoint, write_name_based_checkpoint
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -46,10 +45,8 @@ def test_converts_a_400_class_flow_checkpoint_with_the_kinetics_label_map(checkp
 
 
 def _inception_v1_2d(path):
-  names = ["InceptionV1/Conv2d_1a_7x7/weights"]
-  tf.raw_ops.SaveV2(prefix=path, tensor_names=names, shape_and_slices=[""],
-                    tensors=[tf.zeros((7, 7, 3, 64))])
-  return path
+  return write_name_based_checkpoint(
+      path, {"InceptionV1/Conv2d_1a_7x7/weights": np.zeros((7, 7, 3, 64), np.float32)})
 
 
 def _truncated(path, checkpoint):

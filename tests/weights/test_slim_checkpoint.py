@@ -1,15 +1,17 @@
 """TF-Slim checkpoints: architecture from shapes, training state ignored, clear errors."""
 
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from d3d_tf.models import S3DGBackbone, S3DGClassifier
 from d3d_tf.weights import WeightsError, load_slim_classifier
-from d3d_tf.weights.slim_checkpoint import save_slim_checkpoint
+from d3d_tf.weights.slim_checkpoint import (
+    save_slim_checkpoint, slim_tensors, write_name_based_checkpoint)
 
 CLIP = np.random.default_rng(0).uniform(-1, 1, (2, 8, 32, 32, 3)).astype(np.float32)
 
@@ -49,10 +51,7 @@ def test_training_state_is_ignored_and_ema_is_chosen_by_flag(tmp_path):
   model = _randomise(S3DGClassifier(S3DGBackbone(depth_multiplier=0.125), 4))
   extra = {"global_step": np.int64(1234), "InceptionV1/Logits/Conv2d_0c_1x1/biases/Momentum":
            np.ones(4, np.float32)}
-  from d3d_tf.weights.name_tables import slim_table  # pylint: disable=g-import-not-at-top
-  for name, variable, _ in slim_table(model):
-    value = variable.numpy()
-    value = value.reshape((1, 1, 1) + value.shape) if value.ndim == 2 else value
+  for name, value in slim_tensors(model).items():
     extra[name + "/ExponentialMovingAverage"] = value + 0.01
   prefix = save_slim_checkpoint(model, str(tmp_path / "model.ckpt"), extra)
   raw, info = load_slim_classifier(prefix)
@@ -64,15 +63,8 @@ def test_training_state_is_ignored_and_ema_is_chosen_by_flag(tmp_path):
                              rtol=1e-6)
 
 
-def _save(path, tensors):
-  names = sorted(tensors)
-  tf.raw_ops.SaveV2(prefix=path, tensor_names=names, shape_and_slices=[""] * len(names),
-                    tensors=[tf.constant(tensors[n]) for n in names])
-  return path
-
-
 def test_2d_inception_v1_is_told_apart(tmp_path):
-  prefix = _save(str(tmp_path / "inception_v1.ckpt"), {
+  prefix = write_name_based_checkpoint(str(tmp_path / "inception_v1.ckpt"), {
       "InceptionV1/Conv2d_1a_7x7/weights": np.zeros((7, 7, 3, 64), np.float32),
       "InceptionV1/Mixed_3b/Branch_0/Conv2d_0a_1x1/weights": np.zeros((1, 1, 192, 64),
                                                                        np.float32)})
@@ -111,7 +103,6 @@ def test_converted_file_loads_after_plain_import(tmp_path):
   path = str(tmp_path / "m.keras")
   model.save(path)
   code = ("import d3d_tf, keras; m = keras.models.load_model(%r); print(type(m).__name__)" % path)
-  import subprocess, sys  # pylint: disable=g-import-not-at-top,multiple-imports
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
   assert out.stdout.strip().splitlines()[-1] == "S3DGClassifier", out.stderr[-2000:]
