@@ -18,7 +18,7 @@ setup(
     package_data={"d3d_tf.weights": ["label_maps/*.txt"]},
     install_requires=[
         "tensorflow>=2.21,<2.22",
-        "keras>=3.12",  # keras.distillation.
+        "keras>=3.15,<3.16",  # keras.distillation; private trainer hooks in distill/distiller.py.
         "absl-py>=2.1",
         "tensorboard>=2.21,<2.22",
         "numpy>=1.26",

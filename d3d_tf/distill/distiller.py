@@ -9,76 +9,21 @@ size and regularization by the replica count, so N replicas produce the
 same update as one device with the same global batch.
 """
 
-import math
-
 import keras
 import tensorflow as tf
 
+from d3d_tf.distill import validation
 from d3d_tf.distill.losses import get_distill_loss, label_cross_entropy
 
 
-def _is_multi_worker(strategy) -> bool:
-  """Whether Keras reduces this strategy's step outputs across workers (see `_update_metrics`)."""
+def _keras_reduces_across_workers(strategy) -> bool:
+  """Whether Keras reduces step outputs across workers (see `_step_logs`).
+
+  Keras 3.15 asks `strategy.extended._in_multi_worker_mode()`; in public API that is "more
+  replicas than this worker has devices" (replicas = workers x local devices).
+  """
   return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-          and strategy.extended._in_multi_worker_mode())  # pylint: disable=protected-access
-
-
-def _num_classes(model):
-  """Last output dimension of a (built, functional) model, else None."""
-  outputs = getattr(model, "outputs", None)
-  if outputs:
-    dim = outputs[0].shape[-1]
-    return int(dim) if dim is not None else None
-  return None
-
-
-def _check_weight(name, value):
-  if (
-    isinstance(value, bool)
-    or not isinstance(value, (int, float))
-    or not math.isfinite(value)
-    or value < 0
-  ):
-    raise ValueError(f"`{name}` must be a finite number >= 0; received {name}={value!r}.")
-  return float(value)
-
-
-def _resolve_teachers(student, teacher, teacher_input):
-  """Validates ``teacher``/``teacher_input``; returns (list of teachers, list of input keys)."""
-  if teacher is None:
-    teachers = []
-  elif isinstance(teacher, (list, tuple)):
-    teachers = list(teacher)
-    if not teachers:
-      raise ValueError("`teacher` must be None, a keras.Model or a non-empty list; got [].")
-  else:
-    teachers = [teacher]
-  for i, t in enumerate(teachers):
-    if not isinstance(t, keras.Model):
-      raise ValueError(
-        f"`teacher` must be a keras.Model or a list of them; received element {i} "
-        f"of type {type(t).__name__}."
-      )
-    if t is student:
-      raise ValueError("`teacher` must not be the `student` model itself.")
-  if isinstance(teacher_input, str):
-    if len(teachers) > 1:
-      raise ValueError(
-        f"`teacher` is a list of {len(teachers)} models, so `teacher_input` must be a "
-        f"list of {len(teachers)} keys; received teacher_input={teacher_input!r}."
-      )
-    return teachers, [teacher_input] * max(len(teachers), 1)
-  if isinstance(teacher_input, (list, tuple)) and all(isinstance(k, str) for k in teacher_input):
-    if teachers and len(teacher_input) != len(teachers):
-      raise ValueError(
-        f"`teacher_input` must have one key per teacher ({len(teachers)}); "
-        f"received teacher_input={teacher_input!r}."
-      )
-    return teachers, list(teacher_input)
-  raise ValueError(
-    f"`teacher_input` must be a string key or a list of keys; "
-    f"received teacher_input={teacher_input!r}."
-  )
+          and strategy.num_replicas_in_sync > len(strategy.extended.worker_devices))
 
 
 @keras.saving.register_keras_serializable(package="d3d_tf")
@@ -116,9 +61,21 @@ class D3DDistiller(keras.Model):
           per teacher) when ``teacher`` is a list.
       **kwargs: Forwarded to ``keras.Model`` (e.g. ``name``).
 
-  Metrics (``self.metrics``): ``loss`` (total objective), ``label_loss``,
-  ``distill_loss`` (0 when no teacher), ``top1``, ``top5`` (k =
-  ``min(5, num_classes)``) and ``teacher_top1`` (only with a teacher).
+  Metrics (``self.metrics``): ``loss`` (total objective), ``label_loss``, ``top1``,
+  ``top5`` (k = ``min(5, num_classes)``); with a teacher also ``distill_loss`` and
+  ``teacher_top1``; then those of ``compile(metrics=..., weighted_metrics=...)``, computed on
+  the student's logits against ``y`` (``weighted_metrics`` with ``sample_weight``).
+  ``compile`` takes no ``loss``: the objective above is set by the constructor.
+
+  ``evaluate`` does not need the teacher's input: on batches without it (``x`` without the
+  ``teacher_input`` keys, or a plain tensor) ``distill_loss`` and ``teacher_top1`` are left
+  out of the results rather than reported as 0, and ``loss`` is ``label_weight * CE`` plus
+  regularization.
+
+  ``evaluate`` is CLIP-level: every clip of the dataset counts once (a video with K clips
+  K times, its clips' logits not averaged), unlike the paper's video-level numbers. For those
+  use ``d3d_tf.evaluation.evaluate_lib.evaluate`` (``python -m d3d_tf.evaluate``) after
+  training and ``d3d_tf.training.callbacks.VideoValidation`` during it.
 
   Examples:
 
@@ -153,38 +110,13 @@ class D3DDistiller(keras.Model):
       raise ValueError(
         f"`student` must be a keras.Model; received student of type {type(student).__name__}."
       )
-    teachers, teacher_inputs = _resolve_teachers(student, teacher, teacher_input)
-    label_weight = _check_weight("label_weight", label_weight)
-    distill_weight = _check_weight("distill_weight", distill_weight)
-    if (
-      isinstance(temperature, bool)
-      or not isinstance(temperature, (int, float))
-      or not temperature > 0
-    ):
-      raise ValueError(f"`temperature` must be a number > 0; received temperature={temperature!r}.")
-    if (
-      isinstance(label_smoothing, bool)
-      or not isinstance(label_smoothing, (int, float))
-      or not 0.0 <= label_smoothing < 1.0
-    ):
-      raise ValueError(
-        f"`label_smoothing` must be a number in [0, 1); "
-        f"received label_smoothing={label_smoothing!r}."
-      )
-    if not isinstance(student_input, str):
-      raise ValueError(
-        f"`student_input` must be a string key; received student_input={student_input!r}."
-      )
+    teachers, teacher_inputs = validation.resolve_teachers(student, teacher, teacher_input)
+    label_weight = validation.check_weight("label_weight", label_weight)
+    distill_weight = validation.check_weight("distill_weight", distill_weight)
+    validation.check_scalars(temperature, label_smoothing, student_input)
     # Raises ValueError listing the allowed values.
     distill_fn = get_distill_loss(distill_loss, temperature=temperature)
-    num_classes = _num_classes(student)
-    for i, t in enumerate(teachers):
-      t_classes = _num_classes(t)
-      if num_classes is not None and t_classes is not None and t_classes != num_classes:
-        raise ValueError(
-          f"Student and teacher must predict the same classes: student has {num_classes} "
-          f"output classes but teacher {i} ({t.name!r}) has {t_classes}."
-        )
+    num_classes = validation.check_same_classes(student, teachers)
 
     super().__init__(**kwargs)
     self.student = student
@@ -206,9 +138,10 @@ class D3DDistiller(keras.Model):
     k = min(5, num_classes) if num_classes else 5
     self.loss_tracker = keras.metrics.Mean(name="loss")
     self.label_loss_tracker = keras.metrics.Mean(name="label_loss")
-    self.distill_loss_tracker = keras.metrics.Mean(name="distill_loss")
     self.top1 = keras.metrics.SparseCategoricalAccuracy(name="top1")
     self.top5 = keras.metrics.SparseTopKCategoricalAccuracy(k=k, name="top5")
+    # No teacher, no teacher metrics (rather than zeros).
+    self.distill_loss_tracker = keras.metrics.Mean(name="distill_loss") if teachers else None
     self.teacher_top1 = (
       keras.metrics.SparseCategoricalAccuracy(name="teacher_top1") if teachers else None
     )
@@ -225,28 +158,69 @@ class D3DDistiller(keras.Model):
 
   @property
   def metrics(self):
+    # Keras' own `loss` tracker (made by compile) stays out: `loss_tracker` holds our objective.
     metrics = [
       self.loss_tracker,
       self.label_loss_tracker,
       self.distill_loss_tracker,
       self.top1,
       self.top5,
+      self.teacher_top1,
+      self._compile_metrics,  # compile(metrics=...) or None; private Keras 3.15 attribute
     ]
-    if self.teacher_top1 is not None:
-      metrics.append(self.teacher_top1)
-    return metrics
+    return [m for m in metrics if m is not None]
+
+  def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
+              weighted_metrics=None, **kwargs):
+    """``keras.Model.compile`` without ``loss``/``loss_weights`` (the constructor sets the
+    objective; passing them raises). ``metrics``/``weighted_metrics`` are computed on the
+    student's logits against ``y``."""
+    validation.check_compile_args(loss, loss_weights)
+    super().compile(optimizer=optimizer, metrics=metrics, weighted_metrics=weighted_metrics,
+                    **kwargs)
+
+  def compile_from_config(self, config):
+    # Keras skips compile() when loading a model that overrides it; ours takes the saved config.
+    self.compile(**keras.saving.deserialize_keras_object(config))
+    if self.built:
+      self.optimizer.build(self.trainable_variables)  # Slots exist before the weights load.
+
+  def get_metrics_result(self):
+    """Keras' results, without the teacher's metrics if no batch since the last reset had the
+    teacher's input (RGB-only evaluation): absent, not 0.
+
+    Keras' fit/evaluate return these epoch aggregates only when a step's logs have the same
+    keys, else the last step's logs (under tf.distribute the mean of the replicas' running
+    means, not the epoch mean); `_step_logs` leaves out the same two.
+    """
+    results = super().get_metrics_result()
+    # Eagerly only: Keras' symbolic build calls this in a graph, where counts have no value.
+    if self.distill_loss_tracker is not None and tf.executing_eagerly():
+      if not keras.ops.convert_to_numpy(self.distill_loss_tracker.count) > 0:
+        results.pop(self.distill_loss_tracker.name, None)
+        results.pop(self.teacher_top1.name, None)
+    return results
 
   def call(self, inputs, training=None):
     return self.student(self._student_x(inputs), training=training)
 
   def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-    # Keras' TF trainer first averages a sample batch over replicas to build the model
-    # symbolically; under MultiWorkerMirroredStrategy that reduce fails on dict inputs. Our
-    # student and teachers are built in __init__, so with a built optimizer nothing is left
-    # to build and the sample batch is not needed.
-    if self.built and self.optimizer is not None and self.optimizer.built:
+    # Private Keras hook (keras 3.15 TF trainer; hence the pin in setup.py). Under a strategy,
+    # Keras averages one distributed batch with `strategy.reduce("MEAN", batch)` only to learn
+    # its shapes; MultiWorkerMirroredStrategy rejects a nested batch ({"rgb": ..}, labels):
+    # "Attempt to convert a value ({'rgb': PerReplica ..}) with an unsupported type (dict)".
+    # One replica's part has the same shapes. Usually everything is built (student and
+    # teachers in __init__, optimizer by the caller, no compile metrics): no batch is drawn.
+    compiled = self._compile_metrics
+    optimizer_built = self.optimizer is None or self.optimizer.built
+    if self.built and optimizer_built and (compiled is None or compiled.built):
       return
-    super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+    if iterator is not None:
+      local = self.distribute_strategy.experimental_local_results
+      for _, _, it in iterator:
+        data_batch = keras.tree.map_structure(lambda v: local(v)[0], next(it))
+        break
+    super()._maybe_symbolic_build(data_batch=data_batch)
 
   # -------------------------------------------------------------- helpers
   def _student_x(self, x):
@@ -271,14 +245,12 @@ class D3DDistiller(keras.Model):
     return tf.stop_gradient(mean)
 
   def _per_example_losses(self, y, student_logits, teacher_logits):
+    """(total, CE, distillation or None without teacher logits), each [batch] float32."""
     ce = label_cross_entropy(y, student_logits, self.label_smoothing)
-    if teacher_logits is not None:
-      d = tf.cast(self.distill_fn(teacher_logits, student_logits), tf.float32)
-      total = self.label_weight * ce + self.distill_weight * d
-    else:
-      d = tf.zeros_like(ce)
-      total = self.label_weight * ce
-    return total, ce, d
+    if teacher_logits is None:
+      return self.label_weight * ce, ce, None
+    d = tf.cast(self.distill_fn(teacher_logits, student_logits), tf.float32)
+    return self.label_weight * ce + self.distill_weight * d, ce, d
 
   def _regularization(self):
     """Sum of the student's regularization losses (weights and activity), float32."""
@@ -295,17 +267,37 @@ class D3DDistiller(keras.Model):
   def _update_metrics(self, y, student_logits, teacher_logits, total, ce, d, reg, sample_weight):
     if sample_weight is not None:
       w = tf.cast(tf.reshape(sample_weight, [-1]), tf.float32)
-      total, ce, d = total * w, ce * w, d * w
+      total, ce = total * w, ce * w
+      d = d * w if d is not None else None
     # Trackers hold the replica-local mean; Keras averages replica results.
     self.loss_tracker.update_state(total + reg)
     self.label_loss_tracker.update_state(ce)
-    self.distill_loss_tracker.update_state(d)
     self.top1.update_state(y, student_logits, sample_weight=sample_weight)
     self.top5.update_state(y, student_logits, sample_weight=sample_weight)
-    if teacher_logits is not None and self.teacher_top1 is not None:
+    if teacher_logits is not None:
+      self.distill_loss_tracker.update_state(d)
       self.teacher_top1.update_state(y, teacher_logits, sample_weight=sample_weight)
-    logs = {m.name: m.result() for m in self.metrics}
-    if _is_multi_worker(self.distribute_strategy):
+    if self._compile_metrics is not None:
+      self._compile_metrics.update_state(y, student_logits, sample_weight)
+    return self._step_logs(with_teacher=teacher_logits is not None)
+
+  def _step_logs(self, with_teacher):
+    """Results of `self.metrics` like `get_metrics_result`, less the teacher's without it."""
+    skip = () if with_teacher else (id(self.distill_loss_tracker), id(self.teacher_top1))
+    logs = {}
+    for metric in self.metrics:
+      if id(metric) in skip:
+        continue
+      result = metric.result()
+      results = result if isinstance(result, dict) else {metric.name: result}
+      clash = sorted(set(results) & set(logs))
+      if clash:
+        raise ValueError(
+          f"compile() metric names {clash} clash with D3DDistiller's own metrics "
+          f"{[m.name for m in self.metrics if m is not self._compile_metrics]}; rename them."
+        )
+      logs.update(results)
+    if _keras_reduces_across_workers(self.distribute_strategy):
       # Keras 3 averages multi-worker logs with `strategy.reduce("MEAN", v, axis=0)`, which
       # fails on scalars (tensorflow/tensorflow#72388); a leading axis of 1 reduces to the mean.
       logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}

@@ -1,7 +1,8 @@
 """Run by test_distiller.py in a subprocess: 1 replica vs MirroredStrategy on 2 logical CPUs.
 
 Splitting the CPU into logical devices must happen before TensorFlow initializes its devices,
-hence a separate process. Prints one JSON line with both runs' losses and final weights.
+hence a separate process. Prints one JSON line with both runs' losses, final weights and
+evaluate results.
 """
 
 import json
@@ -31,15 +32,15 @@ def tiny(channels, seed, name, l2=0.0):
   return keras.Model(inputs, keras.layers.Dense(NUM_CLASSES, kernel_regularizer=reg)(h), name=name)
 
 
-def data():
+def data(n=GLOBAL_BATCH * STEPS, batch_size=GLOBAL_BATCH, keys=("rgb", "flow")):
   rng = np.random.default_rng(0)
-  n = GLOBAL_BATCH * STEPS
   x = {
     "rgb": rng.normal(size=(n, 4, 8, 8, 3)).astype("float32"),
     "flow": rng.normal(size=(n, 4, 8, 8, 2)).astype("float32"),
   }
   y = rng.integers(0, NUM_CLASSES, size=n).astype("int32")
-  return tf.data.Dataset.from_tensor_slices((x, y)).batch(GLOBAL_BATCH)
+  x = {k: v for k, v in x.items() if k in keys}
+  return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
 
 
 def run(strategy, student_w, teacher_w):
@@ -49,13 +50,20 @@ def run(strategy, student_w, teacher_w):
     student.set_weights(student_w)
     teacher.set_weights(teacher_w)
     distiller = D3DDistiller(student, teacher, label_weight=0.5, distill_weight=2.0)
-    distiller.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9))
+    distiller.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9), metrics=["accuracy"])
   losses = []
   cb = keras.callbacks.LambdaCallback(
     on_train_batch_end=lambda b, logs: losses.append(float(logs["loss"]))
   )
   distiller.fit(data(), epochs=1, verbose=0, callbacks=[cb])
-  return losses, [w.tolist() for w in student.get_weights()], strategy.num_replicas_in_sync
+  # 11 clips in batches of 4: the last batch splits 2 + 1 over two replicas, so the mean of
+  # the replicas' running means is not the epoch mean that evaluate must return.
+  evals = {
+    name: distiller.evaluate(data(11, 4, keys), verbose=0, return_dict=True)
+    for name, keys in (("full", ("rgb", "flow")), ("rgb", ("rgb",)))
+  }
+  weights = [w.tolist() for w in student.get_weights()]
+  return losses, weights, strategy.num_replicas_in_sync, evals
 
 
 def main():
@@ -68,6 +76,7 @@ def main():
     {
       "replicas": [one[2], two[2]],
       "losses": [one[0], two[0]],
+      "evals": [one[3], two[3]],
       "max_weight_diff": max(
         float(np.abs(np.array(a) - np.array(b)).max()) for a, b in zip(one[1], two[1], strict=True)
       ),

@@ -1,10 +1,11 @@
 """D3DDistiller: loss arithmetic, frozen teacher, parity with plain training, replicas,
-mixed precision, XLA and saving."""
+mixed precision, XLA, saving, and Keras' compile/evaluate contract (metrics, RGB-only eval)."""
 
 import json
 import os
 import subprocess
 import sys
+import warnings
 
 import keras
 import numpy as np
@@ -152,6 +153,13 @@ def test_mirrored_two_replicas_match_one_replica():
   np.testing.assert_allclose(result["losses"][0], result["losses"][1], rtol=1e-5)
   assert result["max_weight_change"] > 1e-2  # the runs really trained (L2-regularized student)
   assert result["max_weight_diff"] < 1e-5
+  # evaluate: the same epoch aggregates with 2 replicas; RGB-only has no teacher metrics.
+  one, two = result["evals"]
+  assert sorted(one["rgb"]) == ["accuracy", "label_loss", "loss", "top1", "top5"]
+  assert sorted(one["full"]) == sorted([*one["rgb"], "distill_loss", "teacher_top1"])
+  for name in ("full", "rgb"):
+    assert two[name] == pytest.approx(one[name], rel=1e-5)
+    assert one[name]["accuracy"] == pytest.approx(one[name]["top1"])
 
 
 def test_two_stream_teacher_averages_logits():
@@ -186,9 +194,9 @@ def test_evaluate_predict_and_callbacks():
       "val_teacher_top1",
     ]
   )
-  # RGB only at evaluation: no distillation term, loss == label loss.
+  # RGB only at evaluation: no distillation term (absent, not 0), loss == label loss.
   rgb_only = distiller.evaluate({"rgb": x["rgb"]}, y, verbose=0, return_dict=True)
-  assert rgb_only["distill_loss"] == 0.0
+  assert sorted(rgb_only) == ["label_loss", "loss", "top1", "top5"]
   assert rgb_only["loss"] == pytest.approx(rgb_only["label_loss"])
   expected = distiller.student.predict(x["rgb"], verbose=0)
   np.testing.assert_allclose(distiller.predict({"rgb": x["rgb"]}, verbose=0), expected, rtol=1e-6)
@@ -197,13 +205,69 @@ def test_evaluate_predict_and_callbacks():
   )  # bare tensor
   # Supervised stream (no teacher): no teacher metric at all.
   flow_trainer = D3DDistiller(tiny(2, 1, "flow"), student_input="flow")
-  assert [m.name for m in flow_trainer.metrics] == [
-    "loss",
-    "label_loss",
-    "distill_loss",
-    "top1",
-    "top5",
-  ]
+  assert [m.name for m in flow_trainer.metrics] == ["loss", "label_loss", "top1", "top5"]
+  flow_trainer.compile(optimizer="sgd")
+  history = flow_trainer.fit({"flow": x["flow"]}, y, batch_size=4, verbose=0).history
+  assert sorted(history) == ["label_loss", "loss", "top1", "top5"]
+
+
+def test_evaluate_returns_epoch_aggregates_without_absent_teacher_metrics():
+  student, teacher = tiny(3, 0, "student"), tiny(2, 1, "teacher")
+  x, y = batch(12)
+  s = student.predict(x["rgb"], verbose=0).astype("float64")
+  t = teacher.predict(x["flow"], verbose=0).astype("float64")
+  ce = -np.log(np_softmax(s)[np.arange(12), y])
+  d = ((s - t) ** 2).mean(-1)
+  assert abs(ce[8:].mean() - ce.mean()) > 1e-2  # the last of 3 batches alone would differ
+  assert abs(d[8:].mean() - d.mean()) > 1e-3
+  top1 = np.mean(s.argmax(-1) == y)
+  rgb_expected = {"loss": ce.mean(), "label_loss": ce.mean(), "top1": top1, "top5": 1.0}
+  full_expected = dict(rgb_expected, loss=(ce + 0.5 * d).mean(), distill_loss=d.mean(),
+                       teacher_top1=np.mean(t.argmax(-1) == y))
+  distiller = D3DDistiller(student, teacher, distill_weight=0.5)
+  distiller.compile(optimizer=keras.optimizers.SGD(0.0))
+
+  def evaluate(inputs):
+    return distiller.evaluate(inputs, y, batch_size=4, verbose=0, return_dict=True)
+
+  # Full, RGB-only (dict and bare tensor), then full again: keys follow the inputs.
+  assert evaluate(x) == pytest.approx(full_expected, rel=1e-5)
+  assert evaluate({"rgb": x["rgb"]}) == pytest.approx(rgb_expected, rel=1e-5)
+  assert evaluate(x["rgb"]) == pytest.approx(rgb_expected, rel=1e-5)
+  assert evaluate(x) == pytest.approx(full_expected, rel=1e-5)
+  # fit with RGB-only validation: training keeps the teacher's metrics, validation has none.
+  history = distiller.fit(x, y, batch_size=4, validation_data=({"rgb": x["rgb"]}, y),
+                          validation_batch_size=4, shuffle=False, verbose=0).history
+  assert {k: v[0] for k, v in history.items()} == pytest.approx(
+    {**full_expected, **{f"val_{k}": v for k, v in rgb_expected.items()}}, rel=1e-5)
+
+
+def test_compile_rejects_loss_and_honours_metrics():
+  student = tiny(3, 0, "student")
+  distiller = D3DDistiller(student, tiny(2, 1, "teacher"))
+  for bad in ({"loss": "sparse_categorical_crossentropy"}, {"loss_weights": [1.0]}):
+    with pytest.raises(ValueError, match="label_weight, distill_weight, distill_loss"):
+      distiller.compile(optimizer="sgd", **bad)
+  distiller.compile(optimizer=keras.optimizers.SGD(1.0, momentum=0.9), metrics=["accuracy"],
+                    weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="w_acc")])
+  x, y = batch(12)
+  w = np.array([1.0, 0.0, 2.0] * 4, dtype="float32")
+  history = distiller.fit(x, y, sample_weight=w, batch_size=4, epochs=4, shuffle=False,
+                          verbose=0).history
+  assert len(set(history["top1"])) > 1  # accuracy changes between epochs ...
+  # ... and w_acc (the same metric as our weighted top1) follows it: reset every epoch.
+  np.testing.assert_allclose(history["w_acc"], history["top1"], rtol=1e-6)
+  assert np.all(np.isfinite(history["accuracy"]))
+  assert [m.name for m in distiller.metrics[-1].metrics] == ["accuracy", "w_acc"]
+  correct = student.predict(x["rgb"], verbose=0).argmax(-1) == y
+  logs = distiller.evaluate(x, y, sample_weight=w, batch_size=4, verbose=0, return_dict=True)
+  assert logs["accuracy"] == pytest.approx(correct.mean())  # `metrics`: unweighted
+  assert logs["w_acc"] == pytest.approx((w * correct).sum() / w.sum())
+  assert logs["w_acc"] == pytest.approx(logs["top1"])
+  # A compile metric may not shadow one of ours.
+  distiller.compile(optimizer="sgd", metrics=[keras.metrics.SparseCategoricalAccuracy("top1")])
+  with pytest.raises(ValueError, match="clash"):
+    distiller.evaluate(x, y, verbose=0)
 
 
 def test_top5_uses_min_of_5_and_num_classes():
@@ -272,13 +336,18 @@ def test_save_and_load_keras_file(tmp_path):
     temperature=2.0,
     distill_weight=0.3,
   )
-  distiller.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+  distiller.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), metrics=["accuracy"])
   x, y = batch(8)
   distiller.fit(x, y, batch_size=4, epochs=1, verbose=0)
   path = str(tmp_path / "d3d.keras")
   distiller.save(path)
-  loaded = keras.models.load_model(path)
+  with warnings.catch_warnings():
+    warnings.simplefilter("error", UserWarning)  # e.g. Keras' "compile() was not called"
+    loaded = keras.models.load_model(path)
   assert isinstance(loaded, D3DDistiller)
+  # Compiled again from the saved config, compile() metrics included.
+  assert loaded.evaluate(x, y, verbose=0, return_dict=True) == pytest.approx(
+    distiller.evaluate(x, y, verbose=0, return_dict=True))
   assert isinstance(loaded.student, keras.Model)
   np.testing.assert_array_equal(
     loaded.student.predict(x["rgb"], verbose=0), distiller.student.predict(x["rgb"], verbose=0)
