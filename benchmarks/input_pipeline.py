@@ -23,7 +23,7 @@ synthetic 64x64 records built here) against a few real training steps of its mod
 depth_multiplier 0.125, AdamW, jit_compile=False) on the same machine.
 
 `host_allocator_pooled` says whether TensorFlow ran with its pooling CPU allocator, which
-importing `d3d_tf.data` asks for (see `d3d_tf/data/host_memory.py`); ceiling and pipelines
+this script asks for as the CLIs do (see `d3d_tf/data/host_memory.py`); ceiling and pipelines
 share the process, so they share the allocator. `load_average_1m` is the machine's load before
 each group of measurements.
 
@@ -52,6 +52,8 @@ from d3d_tf.data import host_memory
 from d3d_tf.data import optical_flow
 from d3d_tf.data import records
 from d3d_tf.data import video_io
+
+host_memory.request_pooled_allocator()  # As the CLIs do, before TensorFlow's first op.
 
 SAMPLE_CLIPS = ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4",
                 "carphone_distorted.mp4")

@@ -13,7 +13,10 @@ Usage:
       --checkpoint=~/.cache/torch/hub/checkpoints/s3d-d76dad2f.pth --output=pretrained/s3d.keras
 
 Writes FILE.keras and, when the class count is Kinetics-400's, label_map.txt beside it (the
-400 classes in the order both sources use). Bad input ends with one line naming the file and
+400 classes in the order both sources use). The model stores the source's inference geometry
+(`SOURCE_GEOMETRY`: the release's 64 frames, centre 224 crop of the 224 short side;
+torchvision's 128-frame clips, 224 crop of 256) and the class names, which evaluate, export and
+predict then use unless told otherwise. Bad input ends with one line naming the file and
 what is wrong, exit code 2.
 """
 
@@ -45,6 +48,12 @@ flags.register_multi_flags_validator(
     ["source", "use_ema"], lambda f: f["source"] == "slim" or not f["use_ema"],
     message="--use_ema applies to --source=slim only.")
 
+# How each source's models were evaluated: princeton-vl/d3dhelper's notebook (64 frames, short
+# side 224, centre crop 224) and torchvision's S3D_Weights (clip_len 128, resize 256, crop 224).
+SOURCE_GEOMETRY = {
+    "slim": dict(num_frames=64, crop_size=224, crop_fraction=1.0),
+    "torchvision": dict(num_frames=128, crop_size=224, crop_fraction=0.875),
+}
 KINETICS400_LABEL_MAP = os.path.join(os.path.dirname(__file__), "weights", "label_maps",
                                      "kinetics400.txt")
 
@@ -53,6 +62,7 @@ def convert(source, checkpoint, output, use_ema=False, label_map=""):
   """Converts and saves; returns (classifier, info). Raises WeightsError or FileNotFoundError."""
   from d3d_tf import weights  # pylint: disable=g-import-not-at-top  (TensorFlow: after flags)
   from d3d_tf.data.label_map import read_label_map, write_label_map  # pylint: disable=g-import-not-at-top
+  from d3d_tf.models import ClipGeometry  # pylint: disable=g-import-not-at-top
   checkpoint = os.path.expanduser(checkpoint)
   if source == "slim":
     model, info = weights.load_slim_classifier(checkpoint, use_ema=use_ema)
@@ -66,6 +76,9 @@ def convert(source, checkpoint, output, use_ema=False, label_map=""):
   if names is not None and len(names) != info["num_classes"]:
     raise weights.WeightsError(f"--label_map={label_map!r} has {len(names)} classes but the "
                                f"checkpoint predicts {info['num_classes']}.")
+  modality = "rgb" if model.input_shape[-1] == 3 else "flow"
+  model.clip_geometry = ClipGeometry(**SOURCE_GEOMETRY[source], modality=modality,
+                                     labels=names)
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   model.save(output)
   if names is not None:
@@ -91,7 +104,7 @@ def main(argv):
   if info.get("ema_available") and not info.get("used_ema"):
     print("The checkpoint also holds ExponentialMovingAverage shadows; --use_ema loads those.")
   label_note = f"; label map {info['label_map']}" if info["label_map"] else ""
-  print(f"Wrote {_OUTPUT.value}{label_note}.")
+  print(f"Wrote {_OUTPUT.value}{label_note}; clips: {model.clip_geometry.describe()}.")
 
 
 def run():

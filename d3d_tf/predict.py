@@ -5,8 +5,10 @@ Usage:
   python -m d3d_tf.predict --model=/tmp/d3d/student.keras --video=/videos/ \
     --sliding_window=2.0 --json
 `--model` is a SavedModel export (a version directory or the model directory holding
-versions) or a `.keras` file (labels from --label_map or label_map.txt beside it). Failures
-(unreadable video, missing model, no label map) print one line and exit with code 2.
+versions) or a `.keras` file. Clip length, stride, crop and labels are the ones the model was
+trained with (stored in it); --num_frames and, for `.keras` files, --crop_size and
+--crop_fraction override them, and say so. Failures (unreadable video, missing model, no label
+map) print one line and exit with code 2.
 """
 
 import json
@@ -15,19 +17,29 @@ import sys
 from absl import app
 from absl import flags
 
+from d3d_tf.data import host_memory
+
 from d3d_tf import predict_lib
 
 _MODEL = flags.DEFINE_string("model", None, "SavedModel export or .keras file.")
 _VIDEO = flags.DEFINE_string("video", None, "A video file, or a folder of videos.")
-_LABEL_MAP = flags.DEFINE_string("label_map", None, "Label map (for .keras models).")
+_LABEL_MAP = flags.DEFINE_string(
+    "label_map", None, "Label map; default: the model's class names, else label_map.txt "
+    "beside a .keras file.")
 _SLIDING_WINDOW = flags.DEFINE_float(
     "sliding_window", None, "Also predict per window of this many seconds.")
 _JSON = flags.DEFINE_bool("json", False, "Print one JSON object per video.")
-_NUM_FRAMES = flags.DEFINE_integer("num_frames", 16, "Frames per clip.", lower_bound=1)
+_NUM_FRAMES = flags.DEFINE_integer("num_frames", None, "Frames per clip; default: the model's.",
+                                   lower_bound=1)
+_STRIDE = flags.DEFINE_integer("stride", None, "Temporal stride; only for models that do not "
+                               "store theirs (it must match training).", lower_bound=1)
 _NUM_CLIPS = flags.DEFINE_integer("num_clips", 4, "Clips per video (logits averaged).",
                                   lower_bound=1)
-_CROP_SIZE = flags.DEFINE_integer("crop_size", 112, "Model input side (.keras models).",
-                                  lower_bound=1)
+_CROP_SIZE = flags.DEFINE_integer(
+    "crop_size", None, "Model input side (.keras models); default: the model's.", lower_bound=1)
+_CROP_FRACTION = flags.DEFINE_float(
+    "crop_fraction", None, "Centre crop side / short side (.keras models); default: the "
+    "model's.", lower_bound=0.01, upper_bound=1.0)
 _SHORT_SIDE = flags.DEFINE_integer("short_side", 256, "Resize frames' short side first "
                                    "(as the records store them); 0 keeps the size.",
                                    lower_bound=0)
@@ -46,10 +58,15 @@ def _fail(message: str):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  host_memory.request_pooled_allocator()  # Before the first TensorFlow op.
   try:
-    predictor = predict_lib.load_predictor(_MODEL.value, _LABEL_MAP.value, _CROP_SIZE.value)
+    predictor = predict_lib.load_predictor(
+        _MODEL.value, _LABEL_MAP.value, crop_size=_CROP_SIZE.value,
+        crop_fraction=_CROP_FRACTION.value, num_frames=_NUM_FRAMES.value, stride=_STRIDE.value)
   except predict_lib.PredictError as e:
     _fail(str(e))
+  for note in predictor.notes:
+    print(f"note: {note}", file=sys.stderr)
   videos = predict_lib.list_videos(_VIDEO.value)
   if not videos:
     _fail(f"No video files in {_VIDEO.value!r}.")
@@ -57,7 +74,7 @@ def main(argv):
   for path in videos:
     try:
       result = predict_lib.predict_video(
-          predictor, path, num_frames=_NUM_FRAMES.value, num_clips=_NUM_CLIPS.value,
+          predictor, path, num_clips=_NUM_CLIPS.value,
           short_side=_SHORT_SIDE.value or None, window_seconds=_SLIDING_WINDOW.value,
           k=_TOP_K.value)
     except predict_lib.PredictError as e:

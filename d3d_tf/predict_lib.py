@@ -4,18 +4,23 @@ per sliding window.
 Frames are decoded with PyAV and resized to the records' short side (as the converter stores
 them), clips are placed as in evaluation (`builders.eval_clip_indices`) and preprocessed by the
 one shared function (`serving.preprocess`), in the SavedModel's graph or here for `.keras`.
+Clip length, stride, crop and labels are the model's (`ClipGeometry`, stored in the `.keras`
+file or the export); arguments override them where that is meaningful.
 """
 
 import dataclasses
+import json
 import os
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from d3d_tf import model_geometry
 from d3d_tf.data import builders
 from d3d_tf.data import label_map as label_map_lib
 from d3d_tf.data import video_io
+from d3d_tf.models import clip_geometry as geometry_lib
 from d3d_tf.serving import preprocess
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv",
@@ -28,9 +33,15 @@ class PredictError(Exception):
 
 @dataclasses.dataclass
 class Predictor:
-  """`logits_fn(uint8 [B, T, H, W, 3]) -> float32 [B, C]` and the class names."""
+  """`logits_fn(uint8 [B, T, H, W, 3]) -> float32 [B, C]`, the class names and the clip shape.
+
+  `notes` are the overrides of the model's geometry, for the CLI to echo.
+  """
   logits_fn: Callable[[np.ndarray], np.ndarray]
   labels: List[str]
+  num_frames: int = 16
+  stride: int = 1
+  notes: List[str] = dataclasses.field(default_factory=list)
 
 
 def _saved_model_dir(path: str) -> Optional[str]:
@@ -42,53 +53,94 @@ def _saved_model_dir(path: str) -> Optional[str]:
   return os.path.join(path, max(versions, key=int)) if versions else None
 
 
+def _export_geometry(directory: str, loaded) -> Optional[geometry_lib.ClipGeometry]:
+  """The geometry an export serves: in its graph, else (older exports) its metadata's frames."""
+  text = loaded.clip_geometry.numpy().decode("utf-8") if hasattr(loaded, "clip_geometry") else ""
+  if text:
+    return geometry_lib.ClipGeometry.from_dict(json.loads(text))
+  metadata = os.path.join(directory, "assets.extra", "d3d_export.json")
+  if os.path.isfile(metadata):
+    with open(metadata, encoding="utf-8") as f:
+      meta = json.load(f)
+    return geometry_lib.ClipGeometry(num_frames=meta["num_frames"], crop_size=meta["crop_size"],
+                                     crop_fraction=meta["crop_fraction"])
+  return None
+
+
+def _load_saved_model(directory: str, label_map: Optional[str], overrides) -> Predictor:
+  loaded = tf.saved_model.load(directory)
+  serve = loaded.signatures["serving_default"]
+  if label_map:
+    labels = label_map_lib.read_label_map(label_map)
+  elif hasattr(loaded, "labels"):
+    labels = [s.decode("utf-8") for s in loaded.labels.numpy()]
+  else:
+    raise PredictError(f"SavedModel {directory!r} has no labels; pass --label_map.")
+  geometry = _export_geometry(directory, loaded)
+  for name in ("crop_size", "crop_fraction"):  # The graph has them baked in.
+    given = overrides[name]
+    if given is not None and (geometry is None or given != getattr(geometry, name)):
+      raise PredictError(f"--{name} is baked into the SavedModel {directory!r}; leave it out, "
+                         f"or re-export with d3d_tf.export --{name}={given}.")
+  values, notes = geometry_lib.resolve(
+      geometry, {"num_frames": overrides["num_frames"], "stride": overrides["stride"]},
+      directory, required=("num_frames",))
+  return Predictor(lambda x: serve(frames=tf.constant(x))["logits"].numpy(), labels,
+                   values["num_frames"], values["stride"], notes)
+
+
 def load_predictor(model_path: str, label_map: Optional[str] = None,
-                   crop_size: int = preprocess.DEFAULT_CROP_SIZE,
-                   crop_fraction: float = preprocess.DEFAULT_CROP_FRACTION) -> Predictor:
-  """Loads a SavedModel export (labels baked in) or a `.keras` file plus its label map."""
+                   crop_size: Optional[int] = None, crop_fraction: Optional[float] = None,
+                   num_frames: Optional[int] = None, stride: Optional[int] = None) -> Predictor:
+  """Loads a SavedModel export (labels baked in) or a `.keras` file.
+
+  The geometry arguments left None are the model's; a `.keras` file without stored geometry
+  needs `num_frames` and `crop_size`. Labels: `label_map`, else the model's, else the
+  label_map.txt beside a `.keras` file.
+
+  Raises:
+    PredictError: a missing model, labels or geometry, or an override that cannot apply.
+  """
+  overrides = {"num_frames": num_frames, "stride": stride, "crop_size": crop_size,
+               "crop_fraction": crop_fraction}
   if not os.path.exists(model_path):
     raise PredictError(f"Model {model_path!r} does not exist.")
-  if os.path.isdir(model_path):
-    directory = _saved_model_dir(model_path)
-    if directory is None:
-      raise PredictError(f"{model_path!r} is neither a SavedModel nor a directory of versions.")
-    loaded = tf.saved_model.load(directory)
-    serve = loaded.signatures["serving_default"]
-    if label_map:
-      labels = label_map_lib.read_label_map(label_map)
-    elif hasattr(loaded, "labels"):
-      labels = [s.decode("utf-8") for s in loaded.labels.numpy()]
-    else:
-      raise PredictError(f"SavedModel {directory!r} has no labels; pass --label_map.")
-    return Predictor(lambda x: serve(frames=tf.constant(x))["logits"].numpy(), labels)
-  if not label_map:
-    label_map = os.path.join(os.path.dirname(os.path.abspath(model_path)), "label_map.txt")
-    if not os.path.isfile(label_map):
-      raise PredictError(f"No label map for {model_path!r}: pass --label_map or put "
-                         f"label_map.txt beside the model.")
   try:
-    labels = label_map_lib.read_label_map(label_map)
+    if os.path.isdir(model_path):
+      directory = _saved_model_dir(model_path)
+      if directory is None:
+        raise PredictError(f"{model_path!r} is neither a SavedModel nor a directory of versions.")
+      return _load_saved_model(directory, label_map, overrides)
+    return _load_keras(model_path, label_map, overrides)
   except (FileNotFoundError, ValueError) as e:
     raise PredictError(str(e)) from None
+
+
+def _load_keras(model_path: str, label_map: Optional[str], overrides) -> Predictor:
   import keras  # pylint: disable=g-import-not-at-top
   import d3d_tf.models  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
   try:
     model = keras.saving.load_model(model_path, compile=False)
   except Exception as e:  # pylint: disable=broad-except  (any load failure is one line)
     raise PredictError(f"Cannot load model {model_path!r}: {e}") from None
+  geometry = geometry_lib.geometry_of(model)
+  labels, labels_from = model_geometry.resolve_labels(label_map, geometry, model_path)
   if len(labels) != model.output_shape[-1]:
-    raise PredictError(f"{label_map} lists {len(labels)} classes; the model outputs "
+    raise PredictError(f"{labels_from} lists {len(labels)} classes; the model outputs "
                        f"{model.output_shape[-1]}.")
   if model.input_shape[-1] != 3:
     raise PredictError(f"{model_path!r} is not an RGB model (it takes "
                        f"{model.input_shape[-1]} input channels).")
+  values, notes = geometry_lib.resolve(geometry, overrides, model_path)
+  crop_size, crop_fraction = values["crop_size"], values["crop_fraction"]
 
   @tf.function(input_signature=[tf.TensorSpec([None, None, None, None, 3], tf.uint8)])
   def logits_fn(frames):
     return model(preprocess.preprocess_frames(frames, crop_size, crop_fraction),
                  training=False)
 
-  return Predictor(lambda x: logits_fn(tf.constant(x)).numpy(), labels)
+  return Predictor(lambda x: logits_fn(tf.constant(x)).numpy(), labels, values["num_frames"],
+                   values["stride"], notes)
 
 
 def list_videos(path: str) -> List[str]:
@@ -99,9 +151,10 @@ def list_videos(path: str) -> List[str]:
   return [path]
 
 
-def clip_indices(num_frames: int, clip_length: int, num_clips: int) -> np.ndarray:
+def clip_indices(num_frames: int, clip_length: int, num_clips: int,
+                 stride: int = 1) -> np.ndarray:
   """[K, T] frame indices of K evenly spaced clips, exactly as evaluation places them."""
-  config = builders.ClipConfig(num_frames=clip_length, num_clips=num_clips)
+  config = builders.ClipConfig(num_frames=clip_length, num_clips=num_clips, stride=stride)
   return builders.eval_clip_indices(num_frames, config).numpy()
 
 
@@ -110,16 +163,16 @@ def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int = 5) -> List[
   return [{"label": labels[i], "index": int(i), "score": float(probabilities[i])} for i in order]
 
 
-def classify_frames(predictor: Predictor, frames: np.ndarray, num_frames: int,
-                    num_clips: int, k: int = 5) -> List[Dict]:
+def classify_frames(predictor: Predictor, frames: np.ndarray, num_clips: int,
+                    k: int = 5) -> List[Dict]:
   """Top-k of frames [N, H, W, 3]: K clips' logits averaged, then softmax."""
-  idx = clip_indices(len(frames), num_frames, num_clips)
+  idx = clip_indices(len(frames), predictor.num_frames, num_clips, predictor.stride)
   logits = predictor.logits_fn(frames[idx]).mean(axis=0)
   e = np.exp(logits - logits.max())
   return top_k(e / e.sum(), predictor.labels, k)
 
 
-def predict_video(predictor: Predictor, path: str, *, num_frames: int = 16, num_clips: int = 4,
+def predict_video(predictor: Predictor, path: str, *, num_clips: int = 4,
                   short_side: Optional[int] = 256, window_seconds: Optional[float] = None,
                   k: int = 5) -> Dict:
   """{"video", "top_k"} for the whole video, plus "windows" with `window_seconds`.
@@ -132,14 +185,14 @@ def predict_video(predictor: Predictor, path: str, *, num_frames: int = 16, num_
   except video_io.VideoReadError as e:
     raise PredictError(f"Cannot read video {e}") from None
   result = {"video": path, "num_frames": int(len(frames)), "fps": fps,
-            "top_k": classify_frames(predictor, frames, num_frames, num_clips, k)}
+            "top_k": classify_frames(predictor, frames, num_clips, k)}
   if window_seconds:
     step = max(int(round(window_seconds * fps)), 1)
     windows = []
     for start in range(0, len(frames), step):
       chunk = frames[start:start + step]
       windows.append({"start_seconds": start / fps, "end_seconds": (start + len(chunk)) / fps,
-                      "top_k": classify_frames(predictor, chunk, num_frames, 1, k)})
+                      "top_k": classify_frames(predictor, chunk, 1, k)})
     result["windows"] = windows
   return result
 

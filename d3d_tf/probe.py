@@ -11,7 +11,7 @@ Usage:
   python -m d3d_tf.probe --model=runs/synthetic/rgb,runs/synthetic/d3d,runs/synthetic/flow \
     --random_init --train_files='runs/synthetic/data/records/train-*.tfrecord' \
     --eval_files='runs/synthetic/data/records/val-*.tfrecord' \
-    --endpoints=Conv2d_2c_3x3,Mixed_3c,Mixed_4f,Mixed_5c --output_dir=runs/synthetic/probe
+    --output_dir=runs/synthetic/probe
 
 Writes probe.json ({model: {endpoint: {epe, zero_epe, mean_epe, train_epe}}, plus "_meta"),
 probe_epe.png (bars), probe_flow.png (predicted vs true flow), flags.txt and checkpoints/;
@@ -24,10 +24,8 @@ import sys
 from absl import app
 from absl import flags
 
+from d3d_tf.data import host_memory
 
-# features.DEFAULT_ENDPOINTS, spelled out: importing d3d_tf.probing loads TensorFlow, which
-# should wait until the flags parse (so --help and flag errors are instant).
-_DEFAULT_ENDPOINTS = ["Conv2d_2c_3x3", "Mixed_3c", "Mixed_4f", "Mixed_5c"]
 
 _MODEL = flags.DEFINE_list(
     "model", [], "Models to probe: model dirs of d3d_tf.train (their student.keras) or .keras "
@@ -42,7 +40,9 @@ _DEPTH_MULTIPLIER = flags.DEFINE_float(
     lower_bound=1e-3)
 _TRAIN_FILES = flags.DEFINE_string("train_files", None, "Glob of TFRecords the probes fit on.")
 _EVAL_FILES = flags.DEFINE_string("eval_files", None, "Glob of held-out TFRecords scored.")
-_ENDPOINTS = flags.DEFINE_list("endpoints", _DEFAULT_ENDPOINTS, "Endpoints to probe.")
+_ENDPOINTS = flags.DEFINE_list(
+    "endpoints", [], "Endpoints to probe; default: those of Conv2d_2c_3x3, Mixed_3c, Mixed_4f, "
+    "Mixed_5c that every model has (a model cut after Mixed_3c gets the first two).")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where probe.json, PNGs, checkpoints go.")
 _STEPS = flags.DEFINE_integer("steps", 300, "Optimizer steps (all probes train together).",
                               lower_bound=1)
@@ -52,7 +52,8 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", 8, "Clips per batch.", lower_bo
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 0.01, "Adam peak rate (cosine decay).",
                                     lower_bound=0)
 _NUM_FRAMES = flags.DEFINE_integer(
-    "num_frames", None, "Frames per clip (even); default: the first model's flags.txt, else 16.",
+    "num_frames", None, "Frames per clip (even); default: the first model's (stored in it, or "
+    "its model dir's flags.txt), else 16.",
     lower_bound=2)
 _STRIDE = flags.DEFINE_integer("stride", None, "Temporal stride; default as --num_frames, else 1.",
                                lower_bound=1)
@@ -101,6 +102,7 @@ def config_from_flags():
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  host_memory.request_pooled_allocator()  # Before the first TensorFlow op.
   from d3d_tf.probing import probe_lib  # pylint: disable=g-import-not-at-top
   try:
     probe_lib.run_probe(config_from_flags(), flags.FLAGS.flags_into_string())

@@ -2,10 +2,11 @@
 
 Kept apart from the absl CLI so tests and notebooks can call `train(TrainConfig(...))`. A run
 validates everything (files, label map, teacher) before building a model, checkpoints every
-`checkpoint_every` steps (one Keras epoch) and resumes from its last checkpoint when relaunched.
+`checkpoint_every` steps (one Keras epoch), resumes from its last checkpoint when relaunched and
+is left as it was once finished. Called from Python it sets no process-wide state (global
+seeds, op determinism) unless asked to, as the CLI does (`process_wide=True`).
 """
 
-import dataclasses
 import json
 import os
 import platform
@@ -15,106 +16,25 @@ import time
 from typing import Optional
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from d3d_tf import flagfiles
-from d3d_tf.data import datasets
+from d3d_tf import train_config
+from d3d_tf.data import datasets, records
 from d3d_tf.data.label_map import read_label_map
 from d3d_tf.distill import D3DDistiller
-from d3d_tf.models import ENDPOINTS, S3DGBackbone, S3DGClassifier
+from d3d_tf.models import S3DGBackbone, S3DGClassifier
 from d3d_tf.training import callbacks as cbs
-from d3d_tf.training import optimizers, strategies, teachers as teachers_lib
+from d3d_tf.training import optimizers, run_geometry, strategies, teachers as teachers_lib
 from d3d_tf.weights import init_from
 
-STREAMS = ("rgb", "flow", "d3d")
-PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
-
-
-@dataclasses.dataclass
-class TrainConfig:
-  """One training run; field names and meanings are those of `d3d_tf.train`'s flags."""
-  stream: str
-  train_files: str
-  model_dir: str
-  eval_files: str = ""
-  label_map: str = ""
-  train_steps: int = 1000
-  checkpoint_every: int = 100
-  keep_checkpoints: int = 3
-  teacher: str = ""
-  init_from: str = ""
-  reset_head: bool = False
-  freeze_until: str = ""
-  strategy: str = "default"
-  tpu: str = ""
-  mixed_precision: str = "none"
-  jit_compile: bool = False
-  optimizer: str = "sgd"
-  learning_rate: float = 0.1
-  momentum: float = 0.9
-  weight_decay: float = 0.0
-  lr_schedule: str = "cosine"
-  warmup_steps: int = 0
-  lr_boundaries: tuple = ()
-  lr_decay: float = 0.1
-  clip_norm: float = 0.0
-  label_smoothing: float = 0.0
-  label_weight: float = 1.0
-  distill_weight: float = 1.0
-  distill_loss: str = "mse"
-  temperature: float = 1.0
-  batch_size: int = 8
-  num_frames: int = 16
-  stride: int = 1
-  crop_size: int = 112
-  depth_multiplier: float = 1.0
-  final_endpoint: str = "Mixed_5c"
-  dropout_keep_prob: float = 0.8
-  bn_momentum: float = 0.999
-  min_area: float = 0.08
-  flip: bool = True
-  seed: Optional[int] = None
-  deterministic: bool = False
-  eval_clips: int = 4
-  shuffle_buffer: int = 256
-  verbose: Optional[int] = None
-
-  def to_flagfile(self) -> str:
-    """The config as flagfile lines (`--name=value`), read back by `d3d_tf.train`."""
-    return flagfiles.to_flagfile(
-        (field.name, getattr(self, field.name)) for field in dataclasses.fields(self))
+# Re-exported: callers build and check configs through this module.
+TrainConfig = train_config.TrainConfig
+validate = train_config.validate
+STREAMS, PRECISIONS = train_config.STREAMS, train_config.PRECISIONS
 
 
 def student_input(config: TrainConfig) -> str:
   return "flow" if config.stream == "flow" else "rgb"
-
-
-def validate(config: TrainConfig):
-  """Checks values that need no files; raises ValueError naming the flag."""
-  def check(ok, message):
-    if not ok:
-      raise ValueError(message)
-  check(config.stream in STREAMS, f"--stream must be one of {STREAMS}; got {config.stream!r}.")
-  check(config.stream != "d3d" or config.teacher,
-        "--stream=d3d needs --teacher (a flow model: .keras file, model dir or SavedModel).")
-  check(config.mixed_precision in PRECISIONS,
-        f"--mixed_precision must be one of {PRECISIONS}; got {config.mixed_precision!r}.")
-  check(config.train_steps > 0, f"--train_steps must be > 0; got {config.train_steps}.")
-  check(config.checkpoint_every > 0,
-        f"--checkpoint_every must be > 0; got {config.checkpoint_every}.")
-  check(config.train_steps % config.checkpoint_every == 0,
-        f"--train_steps ({config.train_steps}) must be a multiple of --checkpoint_every "
-        f"({config.checkpoint_every}).")
-  check(config.final_endpoint in ENDPOINTS,
-        f"--final_endpoint must be one of {', '.join(ENDPOINTS)}; got {config.final_endpoint!r}.")
-  check(not config.freeze_until or config.freeze_until in ENDPOINTS,
-        f"--freeze_until must be one of {', '.join(ENDPOINTS)}; got {config.freeze_until!r}.")
-  check(config.init_from or not (config.reset_head or config.freeze_until),
-        "--reset_head and --freeze_until need --init_from.")
-  check(config.batch_size > 0, f"--batch_size must be > 0; got {config.batch_size}.")
-  check(list(config.lr_boundaries) == sorted(config.lr_boundaries),
-        f"--lr_boundaries must increase; got {list(config.lr_boundaries)}.")
 
 
 def check_train_files(pattern: str):
@@ -144,28 +64,29 @@ def _environment(strategy) -> dict:
   }
 
 
-def _student(config: TrainConfig, num_classes: int, init_source=None):
-  """The student: from scratch, or with `init_source`'s architecture and weights."""
+def _student(config: TrainConfig, geometry, init_source=None):
+  """The student, storing `geometry`: from scratch, or with `init_source`'s architecture and
+  weights. Returns (student, notes on what the start kept; empty from scratch)."""
   dtype = None if config.mixed_precision == "none" else config.mixed_precision
-  channels = 2 if student_input(config) == "flow" else 3
+  num_classes = len(geometry.labels)
   if init_source is not None:
     student, notes = init_from.build_from_source(
-        init_source, channels, num_classes, reset_head=config.reset_head,
+        init_source, geometry.channels, num_classes, reset_head=config.reset_head,
         freeze_until=config.freeze_until, bn_momentum=config.bn_momentum,
         dropout_keep_prob=config.dropout_keep_prob, dtype=dtype, name=f"s3dg_{config.stream}")
-    print(f"Initialised from {config.init_from}: {'; '.join(notes)}.", flush=True)
-    return student
-  backbone = S3DGBackbone(input_channels=channels, depth_multiplier=config.depth_multiplier,
+    student.clip_geometry = geometry
+    return student, notes
+  backbone = S3DGBackbone(input_channels=geometry.channels,
+                          depth_multiplier=config.depth_multiplier,
                           final_endpoint=config.final_endpoint, bn_momentum=config.bn_momentum,
                           dtype=dtype)
   return S3DGClassifier(backbone, num_classes, dropout_keep_prob=config.dropout_keep_prob,
-                        dtype=dtype, name=f"s3dg_{config.stream}")
+                        clip_geometry=geometry, dtype=dtype, name=f"s3dg_{config.stream}"), []
 
 
-def _build(config: TrainConfig, num_classes: int, teacher_models, teacher_keys,
-           init_source=None):
-  """Student, distiller and optimizer (call under the strategy scope)."""
-  student = _student(config, num_classes, init_source)
+def _build(config: TrainConfig, geometry, teacher_models, teacher_keys, init_source=None):
+  """Student, distiller, optimizer and the init notes (call under the strategy scope)."""
+  student, notes = _student(config, geometry, init_source)
   teacher = None
   if teacher_models:
     teacher = teacher_models if len(teacher_models) > 1 else teacher_models[0]
@@ -182,21 +103,49 @@ def _build(config: TrainConfig, num_classes: int, teacher_models, teacher_keys,
       loss_scale=config.mixed_precision == "mixed_float16")
   optimizer.build(student.trainable_variables)  # Variables exist before a restore.
   distiller.compile(optimizer=optimizer, jit_compile=config.jit_compile)
-  return student, distiller, optimizer
+  return student, distiller, optimizer, notes
 
 
-def train(config: TrainConfig, flags_text: Optional[str] = None) -> dict:
+def _op_determinism_enabled() -> bool:
+  """Whether TF's op determinism is on (no public API asks; if the private one goes, yes)."""
+  try:
+    from tensorflow.python.framework import config  # pylint: disable=g-import-not-at-top
+    return config.is_op_determinism_enabled()
+  except (ImportError, AttributeError):
+    return True
+
+
+def train(config: TrainConfig, flags_text: Optional[str] = None, *,
+          process_wide: bool = False) -> dict:
   """Runs (or resumes) one training run; returns the final metrics (also in final_metrics.json).
+
+  A run whose final_metrics.json already reached `config.train_steps` is left as it was: its
+  metrics are returned and nothing in `model_dir` is rewritten.
 
   Args:
     config: The run.
     flags_text: Flagfile text saved as `model_dir/flags.txt`; default `config.to_flagfile()`.
+    process_wide: What `d3d_tf.train` passes: once the datasets exist (their seeds are
+      explicit), seed Python, NumPy, TensorFlow and Keras globally with `config.seed`
+      (`keras.utils.set_random_seed`) and, with `config.deterministic`, call
+      `tf.config.experimental.enable_op_determinism()`; both outlast the call. False (the
+      default) leaves the process alone: `config.seed` then seeds the data only (weights draw
+      from the caller's global RNG: seed it for reproducible weights), and
+      `config.deterministic` needs the caller to have enabled op determinism.
 
   Raises:
     ValueError, FileNotFoundError: Bad flags, files, label map or teacher; the message names
       the problem.
+    FloatingPointError: The final loss is not finite (a finished run's too).
   """
   validate(config)
+  finished = train_config.finished_run(config)
+  if finished is not None:
+    return finished
+  if config.deterministic and not process_wide and not _op_determinism_enabled():
+    raise ValueError("--deterministic needs TensorFlow's op determinism: call "
+                     "tf.config.experimental.enable_op_determinism() first, or pass "
+                     "process_wide=True.")
   # First: a multi-worker strategy configures collective ops, which must precede any TF op.
   strategy = strategies.make_strategy(config.strategy, config.tpu)
   files = check_train_files(config.train_files)
@@ -208,8 +157,8 @@ def train(config: TrainConfig, flags_text: Optional[str] = None) -> dict:
   if config.stream != "d3d":
     teacher_paths = []
 
-  # Datasets before the global seed: their seeds are explicit, and tf.data's shuffle fails on
-  # a tensor seed once a global seed of 0 is set.
+  # Datasets before the global seed (process_wide): their seeds are explicit, and tf.data's
+  # shuffle fails on a tensor seed once a global seed of 0 is set.
   keys = {"rgb", "flow"} if config.stream == "d3d" else {student_input(config)}
 
   def make_train_dataset():
@@ -231,20 +180,28 @@ def train(config: TrainConfig, flags_text: Optional[str] = None) -> dict:
         stride=config.stride, crop_size=config.crop_size,
         with_rgb=student_input(config) == "rgb", with_flow=student_input(config) == "flow",
         batch_size=config.batch_size)
-  if config.seed is not None:
+  if process_wide and config.seed is not None:
     keras.utils.set_random_seed(config.seed)
-  if config.deterministic:
+  if process_wide and config.deterministic:
     tf.config.experimental.enable_op_determinism()
 
   # Read only, so outside the strategy scope: its variables need no replicas.
   init_source = init_from.load_source(config.init_from) if config.init_from else None
+  geometry = run_geometry.run_geometry(config, labels, student_input(config))
   with strategy.scope():
     teacher_models, teacher_keys = [], []
     if teacher_paths:
       teacher_models, teacher_keys = teachers_lib.load_teachers(
           teacher_paths, len(labels), student_input(config))
-    student, distiller, optimizer = _build(config, len(labels), teacher_models, teacher_keys,
-                                           init_source)
+      bound = records.flow_bound_of("train_files", config.train_files) \
+          if "flow" in teacher_keys else None
+      clip = dict(num_frames=config.num_frames, stride=config.stride,
+                  crop_size=config.crop_size)
+      for note in teachers_lib.check_geometry(teacher_paths, teacher_models, clip, labels,
+                                              bound):
+        print(f"note: {note}", flush=True)
+    student, distiller, optimizer, init_notes = _build(
+        config, geometry, teacher_models, teacher_keys, init_source)
 
   os.makedirs(config.model_dir, exist_ok=True)
   ckpt_dir = os.path.join(config.model_dir, "checkpoints")
@@ -258,6 +215,11 @@ def train(config: TrainConfig, flags_text: Optional[str] = None) -> dict:
   if manager.latest_checkpoint:
     checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
   step = int(optimizer.iterations.numpy())
+  if manager.latest_checkpoint and config.init_from:
+    print(f"Resumed from {manager.latest_checkpoint} (step {step}): its weights replace those "
+          f"of --init_from.", flush=True)
+  elif config.init_from:
+    print(f"Initialised from {config.init_from}: {'; '.join(init_notes)}.", flush=True)
   initial_epoch = step // config.checkpoint_every
   epochs = config.train_steps // config.checkpoint_every
 
@@ -317,6 +279,5 @@ def train(config: TrainConfig, flags_text: Optional[str] = None) -> dict:
     student.save(os.path.join(config.model_dir, "student.keras"))
     with open(os.path.join(config.model_dir, "final_metrics.json"), "w") as f:
       json.dump(final, f, indent=2)
-  if not np.isfinite(final.get("loss", 0.0)):
-    raise FloatingPointError(f"Training diverged: final loss {final['loss']}.")
+  train_config.check_finite(final)
   return final

@@ -5,7 +5,9 @@
 # TF Serving, and print the results table (also written to $RUN/results.json).
 #
 # Usage: bash scripts/quickstart.sh [--fresh]
-#   A rerun keeps every stage whose outputs exist (and says so); --fresh starts over.
+#   A rerun keeps every stage made with the same settings (and says so); a stage made with
+#   other settings stops the run with what differs (use --fresh, or another RUN); --fresh starts
+#   over. Each stage's settings are in <its output dir>/.made_with.
 # Environment (scripts/reproduce.sh uses these; the defaults are the quickstart):
 #   RUN=runs/synthetic   run directory (layout: WORKSPACE.md)
 #   DATA=$RUN/data       synthetic dataset directory (shared between seed runs)
@@ -51,32 +53,61 @@ stage() {
   kept=0
   printf '\n=== %s (%s) ===\n' "$1" "$(date +%H:%M:%S)"
 }
-keep() { echo "kept: $1 exists (--fresh, or delete it, to redo this stage)"; kept=1; }
+keep() { echo "kept: $1 exists, made with these settings (--fresh to redo)"; kept=1; }
+
+# run_stage DIR MARKER INPUTS -- COMMAND...: runs COMMAND, then records it in DIR/.made_with
+# with INPUTS (the .made_with files of the stages it reads) and the time. When MARKER exists the
+# stage is kept if the record (time aside) matches, else the run stops and shows the difference;
+# an input stage redone since then differs in its time, so its readers are not silently kept.
+run_stage() {
+  local dir=$1 marker=$2 inputs=() made
+  shift 2
+  while [ "$1" != "--" ]; do inputs+=("$1"); shift; done
+  shift
+  made=$(printf '%s\n' "$@"; for f in "${inputs[@]}"; do echo "## input $f"; cat "$f"; done)
+  if [ -e "$marker" ]; then
+    if [ -f "$dir/.made_with" ] && [ "$(sed '$d' "$dir/.made_with")" = "$made" ]; then
+      keep "$marker"
+      return
+    fi
+    echo "quickstart.sh: $dir exists but was made with other settings than asked for now:" >&2
+    if [ -f "$dir/.made_with" ]; then
+      diff <(sed '$d' "$dir/.made_with") <(echo "$made") \
+        | sed -n 's/^</  then:/p; s/^>/  now: /p' >&2 || true
+    else
+      echo "  (no $dir/.made_with: made by an older quickstart.sh)" >&2
+    fi
+    echo "Run with --fresh to redo every stage, or pick another RUN=<dir>." >&2
+    exit 2
+  fi
+  "$@"
+  { echo "$made"; echo "## made at $(date +%Y-%m-%dT%H:%M:%S.%N)"; } > "$dir/.made_with"
+}
 
 stage "1/7 synthetic motion benchmark: clips, optical flow, TFRecords"
-if [ -f "$DATA/records/summary.json" ]; then
-  keep "$DATA/records/summary.json"
-else
+run_stage "$DATA" "$DATA/records/summary.json" -- \
   python -m tfrecords_tools.make_synthetic --output_dir="$DATA" "${data_flags[@]}"
-fi
 
 records="$DATA/records"
 common=(--train_files="$records/train-*.tfrecord" --eval_files="$records/val-*.tfrecord"
         --label_map="$records/label_map.txt" --seed="$SEED")
+mkdir -p "$RUN/flow" "$RUN/rgb" "$RUN/d3d" "$RUN/eval/two_stream" "$RUN/eval/d3d_flow" \
+  "$RUN/export/d3d"
 for stream in flow rgb d3d; do
   case $stream in
     flow) stage "2/7 train the flow teacher" ;;
     rgb) stage "3/7 train the RGB baseline" ;;
     d3d) stage "4/7 train the D3D student (distilled from the flow teacher)" ;;
   esac
-  if [ -f "$RUN/$stream/final_metrics.json" ]; then
-    keep "$RUN/$stream/final_metrics.json"
-  else
-    teacher=()
-    [ "$stream" = d3d ] && teacher=(--teacher="$RUN/flow")
+  teacher=()
+  inputs=("$DATA/.made_with")
+  if [ "$stream" = d3d ]; then
+    teacher=(--teacher="$RUN/flow")
+    inputs+=("$RUN/flow/.made_with")
+  fi
+  run_stage "$RUN/$stream" "$RUN/$stream/final_metrics.json" "${inputs[@]}" -- \
     python -m d3d_tf.train --flagfile="configs/synthetic_$stream.flags" "${common[@]}" \
       --model_dir="$RUN/$stream" "${teacher[@]}" "${train_flags[@]}"
-  fi
 done
 
 stage "5/7 evaluate RGB, flow, two-stream, D3D and D3D + flow on the test split"
@@ -86,25 +117,19 @@ if ! compgen -G "$eval_files" > /dev/null; then
   echo "note: $records has no test split (make_synthetic --test_per_class); the table uses val."
   eval_files="$records/val-*.tfrecord"
 fi
-eval_flags=(--eval_files="$eval_files" --label_map="$records/label_map.txt"
-            --num_clips=2 --num_frames=8 --crop_size=32)
+# The clip geometry (8 frames x 32 px) and the class names come from the models themselves.
 for pair in "two_stream rgb" "d3d_flow d3d"; do
   read -r name student <<< "$pair"
-  if [ -f "$RUN/eval/$name/report.json" ]; then
-    keep "$RUN/eval/$name/report.json"
-  else
+  run_stage "$RUN/eval/$name" "$RUN/eval/$name/report.json" "$RUN/$student/.made_with" \
+    "$RUN/flow/.made_with" -- \
     python -m d3d_tf.evaluate --models="$RUN/$student/student.keras,$RUN/flow/student.keras" \
-      --output_dir="$RUN/eval/$name" "${eval_flags[@]}"
-  fi
+      --output_dir="$RUN/eval/$name" --eval_files="$eval_files" --num_clips=2
 done
 
 stage "6/7 export the D3D student for TF Serving"
-if [ -f "$RUN/export/d3d/1/saved_model.pb" ]; then
-  keep "$RUN/export/d3d/1"
-else
-  python -m d3d_tf.export --model="$RUN/d3d/student.keras" --label_map="$records/label_map.txt" \
-    --export_base="$RUN/export" --name=d3d --version=1 --crop_size=32 --num_frames=8 --overwrite
-fi
+run_stage "$RUN/export/d3d" "$RUN/export/d3d/1/saved_model.pb" "$RUN/d3d/.made_with" -- \
+  python -m d3d_tf.export --model="$RUN/d3d/student.keras" --export_base="$RUN/export" \
+    --name=d3d --version=1 --overwrite
 
 stage "7/7 results table"
 python -m d3d_tf.report --quickstart_dir="$RUN" --table_only
@@ -112,13 +137,23 @@ end_stage
 
 total=$(( $(date +%s) - start ))
 python - "$RUN/timing.json" "$total" "bash scripts/quickstart.sh $*" "${timings[@]}" <<'PY'
+# A kept stage keeps the seconds measured when it was made (from the previous timing.json).
 import json, os, sys
 path, total, command, *stages = sys.argv[1:]
-rows = [dict(stage=s.split("|")[0], seconds=int(s.split("|")[1]), kept=s.split("|")[2] == "1")
-        for s in stages]
-json.dump(dict(command=command, seconds=int(total), stages=rows,
-               load_average_at_end=[round(x, 2) for x in os.getloadavg()]),
-          open(path, "w"), indent=2)
+before = {}
+if os.path.isfile(path):
+  with open(path) as f:
+    before = {row["stage"]: row for row in json.load(f).get("stages", [])}
+rows = []
+for item in stages:
+  name, seconds, kept = item.split("|")
+  row = dict(stage=name, seconds=int(seconds), kept=kept == "1")
+  if row["kept"]:
+    row["seconds"] = before.get(name, {}).get("seconds")  # None: made before timing.json.
+  rows.append(row)
+with open(path, "w") as f:
+  json.dump(dict(command=command, seconds=int(total), stages=rows,
+                 load_average_at_end=[round(x, 2) for x in os.getloadavg()]), f, indent=2)
 PY
 echo
 echo "Done in ${total} s. Results: $RUN/results.json; reports: $RUN/eval/*/; SavedModel: $RUN/export/d3d/1"

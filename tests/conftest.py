@@ -24,3 +24,21 @@ def sample_clip(name="bikes.mp4"):
 @pytest.fixture
 def bikes_mp4():
   return sample_clip("bikes.mp4")
+
+
+def run_absl_main(name, main, argv, capsys):
+  """Parses `argv` into absl's flags and runs a CLI's `main` in this process.
+
+  Returns (exit code, captured output); the flags are restored afterwards.
+  """
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
+  flags.FLAGS.unparse_flags()
+  with flagsaver.flagsaver():
+    flags.FLAGS([name] + list(argv))
+    try:
+      main([name])
+      code = 0
+    except SystemExit as e:
+      code = e.code
+  return code, capsys.readouterr()

@@ -1,6 +1,5 @@
-"""Video data: the record schema, label maps and tf.data pipelines."""
+"""Video data: the record schema, label maps and tf.data pipelines.
 
-from d3d_tf.data import host_memory
-
-# Before TensorFlow's first op: pooled host memory makes big clips cheap (see host_memory).
-host_memory.request_pooled_allocator()
+Importing it changes no process-wide setting; the CLIs ask for pooled host memory themselves
+(`host_memory.request_pooled_allocator`, before TensorFlow's first op).
+"""

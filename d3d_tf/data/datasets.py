@@ -4,8 +4,8 @@ Records are read with interleaved parallel `TFRecordDataset`s and only the sampl
 decoded, in-graph. RGB and flow of a clip share the frame indices, crop box and flip (see
 `builders`), so the D3D flow teacher and RGB student see the same clip.
 
-Importing `d3d_tf.data` turns on TensorFlow's pooling CPU allocator (see `host_memory`): without
-it every multi-megabyte clip tensor costs fresh, page-faulted memory.
+The CLIs turn on TensorFlow's pooling CPU allocator (`host_memory.request_pooled_allocator`):
+without it every multi-megabyte clip tensor costs fresh, page-faulted memory.
 
 Damaged data never hangs the pipeline and is always reported with its file (see `shards`):
 with `ignore_errors=False` an error names the file (and record index); with
@@ -36,6 +36,8 @@ LABEL = records.LABEL
 VIDEO_INDEX = builders.VIDEO_INDEX
 VIDEO_ID = builders.VIDEO_ID
 VIEW_INDEX = builders.VIEW_INDEX
+# Evaluation centre crop: side / short side (the Inception / I3D convention, 224 of 256).
+EVAL_CROP_FRACTION = 0.875
 
 def _resolve_seed(seed: Optional[int]) -> int:
   """`seed`, or a fresh random one: every random op then gets an explicit Python-int seed.
@@ -230,7 +232,7 @@ def eval_dataset(
     with_rgb: bool = True,
     with_flow: bool = False,
     batch_size: Optional[int] = None,
-    crop_fraction: float = 0.875,
+    crop_fraction: float = EVAL_CROP_FRACTION,
     ignore_errors: bool = False,
     skip_counter: Optional[SkipCounter] = None,
 ) -> tf.data.Dataset:
@@ -287,7 +289,7 @@ def full_video_dataset(
     with_rgb: bool = True,
     with_flow: bool = False,
     min_frames: int = 16,
-    crop_fraction: float = 0.875,
+    crop_fraction: float = EVAL_CROP_FRACTION,
     ignore_errors: bool = False,
     skip_counter: Optional[SkipCounter] = None,
 ) -> tf.data.Dataset:
@@ -329,7 +331,7 @@ def raw_video_dataset(
     aspect_ratio_range: Tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0),
     num_clips: int = 1,
     num_crops: int = 1,
-    crop_fraction: float = 0.875,
+    crop_fraction: float = EVAL_CROP_FRACTION,
     flow_algorithm: str = "dis",
     flow_bound: float = records.DEFAULT_FLOW_BOUND,
     ignore_errors: bool = False,

@@ -6,10 +6,13 @@ pages for every clip and faults and zeroes them in as they are first written: on
 benchmark machine that cost more than the bilinear resize itself (issue #5). The BFC allocator
 keeps freed memory and reuses it, as it does on GPUs.
 
-TensorFlow reads the switch once, when it creates its CPU device (its first op), so importing
-`d3d_tf.data` sets it; an explicit `TF_CPU_ALLOCATOR_USE_BFC` in the environment wins (`false`
-turns pooling off). The price: memory freed by TensorFlow stays reserved by the process, so its
-resident size stays at its peak.
+TensorFlow reads the switch once, when it creates its CPU device (its first op), so a program
+asks before that: the CLIs (`d3d_tf.train`) call `request_pooled_allocator()` first thing in
+their main; importing `d3d_tf.data` does not, since the setting is the whole process's (a
+script that imports the library keeps TensorFlow's default unless it asks). An explicit
+`TF_CPU_ALLOCATOR_USE_BFC` in the environment wins (`false` turns pooling off). The price:
+memory freed by TensorFlow stays reserved by the process, so its resident size stays at its
+peak.
 """
 
 import os

@@ -150,3 +150,30 @@ def parse_sequence_example(serialized: tf.Tensor, with_flow: bool = True):
   context, sequence = tf.io.parse_single_sequence_example(
       serialized, context_features=CONTEXT_SPEC, sequence_features=sequence_spec)
   return context, sequence
+
+
+def flow_bound_of(flag: str, pattern: str) -> float:
+  """The flow bound B of the records of `pattern`, from the first record of every shard.
+
+  The pipeline divides flow by B, so a model sees flow in units of B: one B for all records is
+  required (the converter writes one, its --flow_bound). `flag` names the files in errors.
+  """
+  files = sorted(tf.io.gfile.glob(pattern))
+  if not files:
+    raise FileNotFoundError(f"No files match --{flag}={pattern!r}.")
+  spec = {FLOW_BOUND: CONTEXT_SPEC[FLOW_BOUND],
+          FLOW_ALGORITHM: CONTEXT_SPEC[FLOW_ALGORITHM]}
+  bounds = set()
+  for path in files:
+    for serialized in tf.data.TFRecordDataset(path).take(1):
+      context, _ = tf.io.parse_single_sequence_example(serialized, context_features=spec)
+      if context[FLOW_ALGORITHM].numpy() == b"none":
+        raise ValueError(f"--{flag}: {path} holds no optical flow (flow/algorithm is none); "
+                         "convert the videos with flow (tfrecords_tools.build_tfrecords --flow).")
+      bounds.add(round(float(context[FLOW_BOUND].numpy()), 6))
+  if not bounds:
+    raise ValueError(f"--{flag}={pattern!r} matches {len(files)} file(s) with no records.")
+  if len(bounds) > 1:
+    raise ValueError(f"--{flag}={pattern!r}: records have different flow bounds {sorted(bounds)};"
+                     " one is needed (re-convert with one --flow_bound).")
+  return bounds.pop()

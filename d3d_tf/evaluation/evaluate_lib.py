@@ -1,7 +1,8 @@
 """Evaluates one model or a late-fusion ensemble on a record split and writes the reports.
 
 A model's input modality comes from its input channels (3: RGB, 2: flow); one eval dataset
-provides every modality the ensemble needs, so all members see the same views.
+provides every modality the ensemble needs, so all members see the same views. The clip
+geometry is the one the models store (`ClipGeometry`); `EvalConfig`'s geometry fields override it.
 """
 
 import dataclasses
@@ -12,24 +13,33 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from d3d_tf import model_geometry
 from d3d_tf.data import datasets
-from d3d_tf.data import label_map as label_map_lib
 from d3d_tf.data import records
 from d3d_tf.evaluation import ensemble
 from d3d_tf.evaluation import metrics
 from d3d_tf.evaluation import report
+from d3d_tf.models.clip_geometry import geometry_of
 
 
 @dataclasses.dataclass
 class EvalConfig:
-  """Evaluation protocol: K clips x crops (num_clips=0: whole videos), clip shape, batching."""
+  """Evaluation protocol: K clips x crops (num_clips=0: whole videos), clip shape, batching.
+
+  The clip shape fields left None come from the models' stored geometry; a value given
+  overrides it where that is meaningful (`clip_geometry.OVERRIDABLE`).
+  """
   num_clips: int = 4
   num_crops: int = 1
-  num_frames: int = 16
-  stride: int = 1
-  crop_size: int = 112
-  crop_fraction: float = 0.875
+  num_frames: Optional[int] = None
+  stride: Optional[int] = None
+  crop_size: Optional[int] = None
+  crop_fraction: Optional[float] = None
   batch_size: Optional[int] = None
+
+  def geometry_overrides(self) -> Dict[str, Optional[float]]:
+    return {"num_frames": self.num_frames, "stride": self.stride, "crop_size": self.crop_size,
+            "crop_fraction": self.crop_fraction}
 
 
 def _converter_flow_seconds(files) -> float:
@@ -57,6 +67,19 @@ def flow_seconds_per_video(file_pattern) -> Dict[str, float]:
           for c in ds}
 
 
+def _check_flow_bound(stored, eval_files):
+  """A flow model must see flow in the units it was trained on (pixels / its records' bound)."""
+  bounds = {path: g.flow_bound for path, g in stored if g is not None and g.flow_bound}
+  if not bounds or not isinstance(eval_files, str):
+    return
+  records_bound = records.flow_bound_of("eval_files", eval_files)
+  for path, bound in bounds.items():
+    if abs(bound - records_bound) > 1e-6:
+      raise ValueError(f"{path} was trained on flow clipped to {bound:g} px, but "
+                       f"--eval_files={eval_files!r} stores flow with bound {records_bound:g}: "
+                       f"re-convert with --flow_bound={bound:g}.")
+
+
 def _inputs(modalities) -> str:
   return " + ".join(m for m in ("RGB", "flow") if m.lower() in modalities)
 
@@ -74,21 +97,22 @@ def evaluate(model_paths: Sequence[str], eval_files, output_dir: str,
   config = config or EvalConfig()
   if not model_paths:
     raise ValueError("Pass at least one model.")
-  if not label_map_path:
-    label_map_path = os.path.join(os.path.dirname(os.path.abspath(model_paths[0])),
-                                  "label_map.txt")
-  class_names = label_map_lib.read_label_map(label_map_path)
   members = ensemble.load_members(model_paths, fusion_weights)
+  stored = [(m.path, geometry_of(m.model)) for m in members]
+  geometry, notes = model_geometry.resolve_for_models(stored, config.geometry_overrides())
+  class_names, labels_from = model_geometry.resolve_labels(
+      label_map_path, next((g for _, g in stored if g is not None), None), members[0].path)
   num_classes = int(members[0].model.output_shape[-1])
   if num_classes != len(class_names):
-    raise ValueError(f"The models output {num_classes} classes but {label_map_path} lists "
+    raise ValueError(f"The models output {num_classes} classes but {labels_from} lists "
                      f"{len(class_names)}.")
   modalities = {m.modality for m in members}
+  if ensemble.FLOW in modalities:
+    _check_flow_bound(stored, eval_files)
   ds = datasets.eval_dataset(
       eval_files, num_clips=config.num_clips, num_crops=config.num_crops,
-      num_frames=config.num_frames, stride=config.stride, crop_size=config.crop_size,
       with_rgb=ensemble.RGB in modalities, with_flow=ensemble.FLOW in modalities,
-      batch_size=config.batch_size, crop_fraction=config.crop_fraction)
+      batch_size=config.batch_size, **geometry)
   out = ensemble.run_views(members, ds)
   labels = out["labels"]
   flow_seconds = None
@@ -121,7 +145,8 @@ def evaluate(model_paths: Sequence[str], eval_files, output_dir: str,
       models=[m.path for m in members], fusion_weights=[m.weight for m in members],
       fusion="weighted mean of per-model softmax of view-averaged logits",
       eval_files=eval_files if isinstance(eval_files, str) else list(eval_files),
-      protocol=dataclasses.asdict(config), num_classes=num_classes,
+      protocol=dict(dataclasses.asdict(config), **geometry), geometry_notes=notes,
+      labels_from=labels_from, num_classes=num_classes,
       summary=rows[-1], rows=rows, confusion_matrix=matrix.tolist(), outputs=paths)
   report.write_json(paths["json"], result)
   report.write_predictions_csv(paths["csv"], out["video_ids"], labels, scores, class_names)

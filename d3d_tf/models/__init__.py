@@ -1,10 +1,11 @@
 """S3D-G models: layers, the endpoint backbone and the classifier."""
 
+from d3d_tf.models.clip_geometry import ClipGeometry, geometry_of
 from d3d_tf.models.s3dg_backbone import ENDPOINTS, S3DGBackbone
 from d3d_tf.models.s3dg_classifier import LogitsPool3D, S3DGClassifier
 from d3d_tf.models.s3dg_layers import InceptionBlock3D, SelfGating, STConv3D
 
 __all__ = [
-    "ENDPOINTS", "InceptionBlock3D", "LogitsPool3D", "S3DGBackbone", "S3DGClassifier",
+    "ClipGeometry", "ENDPOINTS", "geometry_of", "InceptionBlock3D", "LogitsPool3D", "S3DGBackbone", "S3DGClassifier",
     "SelfGating", "STConv3D",
 ]

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from d3d_tf.models import clip_geometry as geometry_lib
+
 
 def _window_weights(length, window):
   """Weight of each position in the mean of a VALID, stride-1 average pool over one axis.
@@ -74,6 +76,8 @@ class S3DGClassifier(keras.Model):
     backbone: `S3DGBackbone`. Its `final_endpoint` feeds the head.
     num_classes: int. Number of classes.
     dropout_keep_prob: float. Probability to keep an activation. Defaults to 0.8.
+    clip_geometry: `ClipGeometry` (or its dict) of the clips it is trained on, or None. Saved
+      in the config, so evaluation, export and serving read it from the `.keras` file.
     **kwargs: Standard model arguments (`name`, `dtype`, `trainable`).
 
   Examples:
@@ -84,7 +88,8 @@ class S3DGClassifier(keras.Model):
   ```
   """
 
-  def __init__(self, backbone, num_classes, dropout_keep_prob=0.8, **kwargs):
+  def __init__(self, backbone, num_classes, dropout_keep_prob=0.8, clip_geometry=None,
+               **kwargs):
     if num_classes < 1:
       raise ValueError(f"num_classes must be >= 1. Received: num_classes={num_classes}")
     if not 0.0 < dropout_keep_prob <= 1.0:
@@ -109,6 +114,24 @@ class S3DGClassifier(keras.Model):
     self.backbone = backbone
     self.num_classes = num_classes
     self.dropout_keep_prob = dropout_keep_prob
+    self.clip_geometry = clip_geometry
+
+  @property
+  def clip_geometry(self):
+    """The `ClipGeometry` it was trained with (None when unknown)."""
+    return self._clip_geometry
+
+  @clip_geometry.setter
+  def clip_geometry(self, value):
+    value = geometry_lib.coerce(value)
+    channels = self.input_shape[-1]
+    if value is not None and value.channels != channels:
+      raise ValueError(f"clip_geometry.modality={value.modality!r} needs {value.channels} "
+                       f"input channels; this model takes {channels}.")
+    if value is not None and value.labels is not None and len(value.labels) != self.num_classes:
+      raise ValueError(f"clip_geometry lists {len(value.labels)} labels; this model predicts "
+                       f"{self.num_classes} classes.")
+    self._clip_geometry = value
 
   def get_config(self):
     return {
@@ -118,6 +141,7 @@ class S3DGClassifier(keras.Model):
         "backbone": keras.saving.serialize_keras_object(self.backbone),
         "num_classes": self.num_classes,
         "dropout_keep_prob": self.dropout_keep_prob,
+        "clip_geometry": self._clip_geometry.to_dict() if self._clip_geometry else None,
     }
 
   @classmethod

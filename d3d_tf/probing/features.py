@@ -7,16 +7,16 @@ logits only, so their endpoints cannot be tapped.
 """
 
 import os
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import keras
 
-from d3d_tf.models import ENDPOINTS, S3DGBackbone
+from d3d_tf.models import ENDPOINTS, ClipGeometry, S3DGBackbone, geometry_of
 from d3d_tf.training.teachers import CHANNELS_TO_INPUT
 
 DEFAULT_ENDPOINTS = ("Conv2d_2c_3x3", "Mixed_3c", "Mixed_4f", "Mixed_5c")
 RANDOM_INIT = "random_init"
-# Clip geometry a probe takes from the first model's flags.txt unless given.
+# Clip geometry a probe takes from the first model's flags.txt unless given or stored in it.
 CLIP_FLAGS = ("num_frames", "stride", "crop_size", "min_area")
 
 
@@ -36,14 +36,21 @@ def model_file(path: str) -> str:
   return path
 
 
-def load_backbone(path: str) -> S3DGBackbone:
-  """The S3D-G backbone of the model at `path` (an S3DGClassifier's, or the model itself)."""
+def load_backbone(path: str) -> Tuple[S3DGBackbone, Optional[ClipGeometry]]:
+  """The S3D-G backbone of the model at `path` (an S3DGClassifier's, or the model itself) and
+  the clip geometry the model stores (None for a bare backbone or an older file)."""
   model = keras.saving.load_model(model_file(path), compile=False)
   backbone = model if isinstance(model, S3DGBackbone) else getattr(model, "backbone", None)
   if not isinstance(backbone, S3DGBackbone):
     raise ValueError(f"--model {path!r} is a {type(model).__name__} with no S3DGBackbone; the "
                      "probe taps S3D-G endpoints (S3DGClassifier or S3DGBackbone).")
-  return backbone
+  return backbone, geometry_of(model)
+
+
+def default_endpoints(backbones: Sequence[S3DGBackbone]) -> List[str]:
+  """`DEFAULT_ENDPOINTS` that every backbone has (a model cut after Mixed_3c has two)."""
+  last = min(ENDPOINTS.index(b.final_endpoint) for b in backbones)
+  return [e for e in DEFAULT_ENDPOINTS if ENDPOINTS.index(e) <= last]
 
 
 def random_backbone(like: Optional[S3DGBackbone], input_channels: int,

@@ -42,8 +42,9 @@ _CLIP_DEFAULTS = {"num_frames": 16, "stride": 1, "crop_size": 112, "min_area": 0
 class ProbeConfig:
   """One probe run; field names and meanings are those of `d3d_tf.probe`'s flags.
 
-  `num_frames`, `stride`, `crop_size` and `min_area` left as None come from the first model's
-  flags.txt (the clips it was trained on), else `_CLIP_DEFAULTS`.
+  `num_frames`, `stride` and `crop_size` left as None come from the clip geometry the first
+  model stores, else (older models, and `min_area` always) its model dir's flags.txt, else
+  `_CLIP_DEFAULTS`.
   """
   train_files: str
   eval_files: str
@@ -52,7 +53,7 @@ class ProbeConfig:
   random_init: bool = False
   random_init_input: str = "rgb"
   depth_multiplier: float = 1.0
-  endpoints: Sequence[str] = features_lib.DEFAULT_ENDPOINTS
+  endpoints: Sequence[str] = ()  # Empty: the standard endpoints every model has.
   steps: int = 300
   checkpoint_every: int = 100
   batch_size: int = 8
@@ -88,7 +89,6 @@ def validate(config: ProbeConfig):
   check(config.models or config.random_init,
         "Nothing to probe: give --model (comma-separated model dirs or .keras files) and/or "
         "--random_init.")
-  check(config.endpoints, f"--endpoints is empty; choose from {list(ENDPOINTS)}.")
   bad = [e for e in config.endpoints if e not in ENDPOINTS]
   check(not bad, f"--endpoints {bad} are not S3D-G endpoints; choose from {list(ENDPOINTS)}.")
   check(len(set(config.endpoints)) == len(config.endpoints),
@@ -105,9 +105,12 @@ def validate(config: ProbeConfig):
   check(config.num_panels >= 0, f"--num_panels must be >= 0; got {config.num_panels}.")
 
 
-def _clip_geometry(config: ProbeConfig) -> Dict[str, float]:
+def _clip_geometry(config: ProbeConfig, stored) -> Dict[str, float]:
   """num_frames, stride, crop_size, min_area: the flags, else the first model's, else defaults."""
   inherited = features_lib.training_flags(config.models[0]) if config.models else {}
+  if stored is not None:
+    inherited.update(num_frames=stored.num_frames, stride=stored.stride,
+                     crop_size=stored.crop_size)
   geometry = {}
   for name, default in _CLIP_DEFAULTS.items():
     value = getattr(config, name)
@@ -121,37 +124,11 @@ def _clip_geometry(config: ProbeConfig) -> Dict[str, float]:
   return geometry
 
 
-def flow_bound(flag: str, pattern: str) -> float:
-  """The flow bound B of the records of `pattern`, from the first record of every shard.
-
-  The pipeline divides flow by B; the probe multiplies it back to pixels, so one B for all
-  records is required (the converter writes one, its --flow_bound).
-  """
-  files = sorted(tf.io.gfile.glob(pattern))
-  if not files:
-    raise FileNotFoundError(f"No files match --{flag}={pattern!r}.")
-  spec = {records.FLOW_BOUND: records.CONTEXT_SPEC[records.FLOW_BOUND],
-          records.FLOW_ALGORITHM: records.CONTEXT_SPEC[records.FLOW_ALGORITHM]}
-  bounds = set()
-  for path in files:
-    for serialized in tf.data.TFRecordDataset(path).take(1):
-      context, _ = tf.io.parse_single_sequence_example(serialized, context_features=spec)
-      if context[records.FLOW_ALGORITHM].numpy() == b"none":
-        raise ValueError(f"--{flag}: {path} holds no optical flow (flow/algorithm is none); "
-                         "convert the videos with flow (tfrecords_tools.build_tfrecords --flow).")
-      bounds.add(round(float(context[records.FLOW_BOUND].numpy()), 6))
-  if not bounds:
-    raise ValueError(f"--{flag}={pattern!r} matches {len(files)} file(s) with no records.")
-  if len(bounds) > 1:
-    raise ValueError(f"--{flag}={pattern!r}: records have different flow bounds {sorted(bounds)};"
-                     " the probe needs one (re-convert with one --flow_bound).")
-  return bounds.pop()
-
-
 def _load_models(config: ProbeConfig):
   """Names, backbones and input keys of the models, the random-init control last."""
   names = features_lib.model_names(config.models) if config.models else []
-  backbones = [features_lib.load_backbone(p) for p in config.models]
+  loaded = [features_lib.load_backbone(p) for p in config.models]
+  backbones = [backbone for backbone, _ in loaded]
   if config.random_init:
     if features_lib.RANDOM_INIT in names:
       raise ValueError(f"--model names a model {features_lib.RANDOM_INIT!r}, the name of the "
@@ -165,7 +142,8 @@ def _load_models(config: ProbeConfig):
     if name.startswith("_"):
       raise ValueError(f"Model name {name!r} starts with '_', reserved for {META!r} in "
                        f"{PROBE_JSON}; rename its dir.")
-  return names, backbones, [features_lib.input_key(b) for b in backbones]
+  first_geometry = loaded[0][1] if loaded else None
+  return names, backbones, [features_lib.input_key(b) for b in backbones], first_geometry
 
 
 def fit_statistics(trainer: FlowProbeTrainer, dataset, num_batches: int):
@@ -223,13 +201,15 @@ def run_probe(config: ProbeConfig, flags_text: Optional[str] = None) -> Dict:
     ValueError, FileNotFoundError: Bad flags, files or models; the message names the flag.
   """
   validate(config)
-  bound = flow_bound("train_files", config.train_files)
-  eval_bound = flow_bound("eval_files", config.eval_files)
+  bound = records.flow_bound_of("train_files", config.train_files)
+  eval_bound = records.flow_bound_of("eval_files", config.eval_files)
   if eval_bound != bound:
     raise ValueError(f"--train_files records have flow bound {bound} but --eval_files records "
                      f"{eval_bound}; the probe needs one.")
-  names, backbones, keys = _load_models(config)
-  geometry = _clip_geometry(config)
+  names, backbones, keys, stored = _load_models(config)
+  if not config.endpoints:
+    config = dataclasses.replace(config, endpoints=tuple(features_lib.default_endpoints(backbones)))
+  geometry = _clip_geometry(config, stored)
   grid = targets.target_shape(geometry["num_frames"], geometry["crop_size"],
                               config.space_stride)
 

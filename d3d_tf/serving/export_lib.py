@@ -1,22 +1,28 @@
 """Writes a trained classifier as a SavedModel in TF Serving's `<base>/<name>/<version>/` layout.
 
 The export is self-contained: preprocessing, weights, class names (in the graph) and warm-up
-requests; `assets.extra/d3d_export.json` records how it was made, for humans and `predict`.
+requests. The clip geometry comes from the model (`ClipGeometry`, flags override it) and is
+kept in the graph (`clip_geometry`, JSON) and as `assets/clip_geometry.json`;
+`assets.extra/d3d_export.json` records how the export was made, for humans and `predict`.
 """
 
+import dataclasses
 import json
 import os
 import shutil
+import tempfile
 from typing import Optional, Sequence
 
 import keras
 import tensorflow as tf
 
-from d3d_tf.data import label_map as label_map_lib
+from d3d_tf import model_geometry
+from d3d_tf.models import clip_geometry as geometry_lib
 from d3d_tf.serving import module as module_lib
 from d3d_tf.serving import warmup
 
 METADATA_FILE = "d3d_export.json"
+GEOMETRY_ASSET = "clip_geometry.json"
 
 
 def load_keras_model(path: str) -> keras.Model:
@@ -32,9 +38,11 @@ def export_dir(export_base: str, name: str, version: int) -> str:
 
 
 def export(model: keras.Model, labels: Sequence[str], export_base: str, name: str,
-           version: int, *, crop_size: int = 112, crop_fraction: float = 0.875,
-           num_frames: int = 16, top_k: int = 5, quantize: str = "none",
-           overwrite: bool = False, warmup_size: Optional[Sequence[int]] = None) -> str:
+           version: int, *, crop_size: Optional[int] = None,
+           crop_fraction: Optional[float] = None, num_frames: Optional[int] = None,
+           top_k: int = 5, quantize: str = "none", overwrite: bool = False,
+           warmup_size: Optional[Sequence[int]] = None, source: str = "the model",
+           notes: Optional[list] = None) -> str:
   """Exports `model` with its labels; returns the version directory.
 
   Args:
@@ -43,47 +51,75 @@ def export(model: keras.Model, labels: Sequence[str], export_base: str, name: st
     export_base: Root of the model repository (TF Serving's `--model_base_path` parent).
     name: Model name (the directory under `export_base`, and the served model name).
     version: Positive integer version directory.
-    crop_size: Model input side the graph resizes to.
-    crop_fraction: Centre crop side / short side.
-    num_frames: Frames per clip the model was trained on (metadata and warm-up shape).
+    crop_size: Model input side the graph resizes to; None: the model's `clip_geometry`.
+    crop_fraction: Centre crop side / short side; None: the model's.
+    num_frames: Frames per clip (metadata and warm-up shape); None: the model's.
     top_k: Top classes returned.
     quantize: "none" or "float16" (weights stored in half precision).
     overwrite: Replace an existing version directory instead of failing.
     warmup_size: (height, width) of the warm-up frames; default (128, 171).
+    source: The model's name in messages.
+    notes: If a list, the overrides of the model's geometry are appended to it.
 
   Raises:
     FileExistsError: the version directory exists and `overwrite` is False.
+    ValueError: the model stores no geometry and `crop_size` or `num_frames` is missing.
   """
   if int(version) < 1:
     raise ValueError(f"version must be a positive integer. Received: version={version}")
+  module_lib.check_exportable(model, labels)
   out = export_dir(export_base, name, version)
-  if tf.io.gfile.exists(out):
-    if not overwrite:
-      raise FileExistsError(f"{out} already exists; pick a new --version or pass --overwrite.")
-    shutil.rmtree(out)
-  module = module_lib.ClassifierModule(model, labels, crop_size=crop_size,
-                                       crop_fraction=crop_fraction, top_k=top_k,
-                                       quantize=quantize)
+  if tf.io.gfile.exists(out) and not overwrite:
+    raise FileExistsError(f"{out} already exists; pick a new --version or pass --overwrite.")
+  stored = geometry_lib.geometry_of(model)
+  values, overrides = geometry_lib.resolve(
+      stored, {"num_frames": num_frames, "crop_size": crop_size, "crop_fraction": crop_fraction},
+      source)
+  if notes is not None:
+    notes.extend(overrides)
+  served = dataclasses.replace(stored, **values, labels=tuple(labels)) if stored else \
+      geometry_lib.ClipGeometry(**values, labels=tuple(labels))
+  module = module_lib.ClassifierModule(model, labels, crop_size=served.crop_size,
+                                       crop_fraction=served.crop_fraction, top_k=top_k,
+                                       quantize=quantize, geometry_json=served.to_json())
   tmp = out + ".tmp"
   if tf.io.gfile.exists(tmp):
     shutil.rmtree(tmp)
-  tf.saved_model.save(module, tmp, signatures=module.signatures())
+  with tempfile.TemporaryDirectory() as scratch:
+    asset = os.path.join(scratch, GEOMETRY_ASSET)
+    with open(asset, "w", encoding="utf-8") as f:
+      f.write(served.to_json())
+    module.clip_geometry_file = tf.saved_model.Asset(asset)  # Copied into assets/.
+    tf.saved_model.save(module, tmp, signatures=module.signatures())
   height, width = warmup_size or (128, 171)
-  warmup.write_warmup_requests(tmp, name, warmup.warmup_frames(num_frames, height, width))
-  metadata = dict(labels=list(labels), crop_size=crop_size, crop_fraction=crop_fraction,
-                  num_frames=num_frames, top_k=module.top_k, quantize=quantize,
+  warmup.write_warmup_requests(tmp, name, warmup.warmup_frames(served.num_frames, height, width))
+  metadata = dict(labels=list(labels), crop_size=served.crop_size,
+                  crop_fraction=served.crop_fraction, num_frames=served.num_frames,
+                  clip_geometry=served.to_dict(), geometry_overrides=overrides,
+                  top_k=module.top_k, quantize=quantize,
                   tensorflow_version=tf.__version__, keras_version=keras.__version__,
                   signatures=[module_lib.SERVING_DEFAULT, module_lib.PREDICT_JPEG])
   with open(os.path.join(tmp, warmup.WARMUP_DIR, METADATA_FILE), "w", encoding="utf-8") as f:
     json.dump(metadata, f, indent=2)
+  if tf.io.gfile.exists(out):  # --overwrite: the old version goes once the new one is whole.
+    shutil.rmtree(out)
   os.replace(tmp, out)  # TF Serving only sees complete versions.
   return out
 
 
+def read_geometry(version_dir: str) -> Optional[geometry_lib.ClipGeometry]:
+  """The `ClipGeometry` an export serves (its assets/clip_geometry.json), or None for older ones."""
+  path = os.path.join(version_dir, "assets", GEOMETRY_ASSET)
+  if not os.path.isfile(path):
+    return None
+  with open(path, encoding="utf-8") as f:
+    return geometry_lib.ClipGeometry.from_dict(json.load(f))
+
+
 def export_from_files(model_path: str, label_map_path: Optional[str], export_base: str,
                       name: str, version: int, **kw) -> str:
-  """`export` from a `.keras` file; the label map defaults to `label_map.txt` beside it."""
-  if not label_map_path:
-    label_map_path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "label_map.txt")
-  labels = label_map_lib.read_label_map(label_map_path)
-  return export(load_keras_model(model_path), labels, export_base, name, version, **kw)
+  """`export` from a `.keras` file; labels: --label_map, else the model's, else the file beside."""
+  model = load_keras_model(model_path)
+  labels, _ = model_geometry.resolve_labels(label_map_path, geometry_lib.geometry_of(model),
+                                            model_path)
+  return export(model, labels, export_base, name, version, source=model_path, **kw)

@@ -25,6 +25,20 @@ FRAMES_SPEC = tf.TensorSpec([None, None, None, None, 3], tf.uint8, name=FRAMES_I
 JPEG_SPEC = tf.TensorSpec([None, None], tf.string, name=JPEG_INPUT)
 
 
+def check_exportable(model: keras.Model, labels: Sequence[str]) -> int:
+  """Raises ValueError unless `model` is an RGB classifier with one label per class."""
+  channels = model.input_shape[-1]
+  if channels != 3:
+    raise ValueError(f"Only RGB models (3 input channels) can be exported; this model takes "
+                     f"{channels} channels (a flow model needs optical flow, which the "
+                     "serving graph does not compute).")
+  num_classes = int(model.output_shape[-1])
+  if len(labels) != num_classes:
+    raise ValueError(f"The label map has {len(labels)} classes but the model outputs "
+                     f"{num_classes}.")
+  return num_classes
+
+
 class ClassifierModule(tf.Module):
   """Serves an RGB S3D-G classifier behind two signatures.
 
@@ -36,20 +50,15 @@ class ClassifierModule(tf.Module):
     top_k: Number of top classes returned (capped at num_classes).
     quantize: "none", or "float16": weights are stored in float16 (half the file) and cast
       back to float32 at run time; compute stays float32.
+    geometry_json: The served `ClipGeometry` as JSON, kept in the graph (`clip_geometry`) so a
+      client of the SavedModel alone knows the clip length it expects.
   """
 
   def __init__(self, model: keras.Model, labels: Sequence[str], crop_size: int = 112,
-               crop_fraction: float = 0.875, top_k: int = 5, quantize: str = "none"):
+               crop_fraction: float = 0.875, top_k: int = 5, quantize: str = "none",
+               geometry_json: str = ""):
     super().__init__(name="d3d_classifier")
-    channels = model.input_shape[-1]
-    if channels != 3:
-      raise ValueError(f"Only RGB models (3 input channels) can be exported; this model takes "
-                       f"{channels} channels (a flow model needs optical flow, which the "
-                       "serving graph does not compute).")
-    num_classes = int(model.output_shape[-1])
-    if len(labels) != num_classes:
-      raise ValueError(f"The label map has {len(labels)} classes but the model outputs "
-                       f"{num_classes}.")
+    num_classes = check_exportable(model, labels)
     if quantize not in QUANTIZE_CHOICES:
       raise ValueError(f"quantize must be one of {QUANTIZE_CHOICES}. Received: {quantize!r}")
     self.crop_size = int(crop_size)
@@ -57,6 +66,8 @@ class ClassifierModule(tf.Module):
     self.top_k = min(int(top_k), num_classes)
     self.quantize = quantize
     self.labels = tf.Variable(list(labels), dtype=tf.string, trainable=False, name="labels")
+    self.clip_geometry = tf.Variable(geometry_json, dtype=tf.string, trainable=False,
+                                     name="clip_geometry")
     if quantize == "float16":
       # Only the float16 copies are tracked (saved); the Keras model runs statelessly on them.
       self._untracked = types.SimpleNamespace(model=model)  # Not a trackable attribute.

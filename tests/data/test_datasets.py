@@ -358,13 +358,16 @@ def test_pooled_allocator_requested_unless_the_environment_decides(monkeypatch):
   assert os.environ[host_memory.ALLOCATOR_ENV] == "true"
 
 
-def test_importing_data_package_pools_host_memory():
-  # TensorFlow reads the switch at its first op: importing d3d_tf.data before it is enough.
-  code = ("import tensorflow as tf; import d3d_tf.data; "
-          "from d3d_tf.data import host_memory; tf.ones([2]); "
+def test_requesting_pooled_host_memory_before_the_first_op_works_and_import_alone_does_not():
+  # TensorFlow reads the switch at its first op: the CLIs ask before it; an import never does.
+  code = ("import os, tensorflow as tf; import d3d_tf.data; "
+          "from d3d_tf.data import host_memory; "
+          "print(host_memory.ALLOCATOR_ENV in os.environ); "
+          "host_memory.request_pooled_allocator(); tf.ones([2]); "
           "print(host_memory.pooled_allocator_active())")
   env = {k: v for k, v in os.environ.items() if k != host_memory.ALLOCATOR_ENV}
   root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                        check=True, cwd=root)
+  assert out.stdout.strip().splitlines()[-2] == "False"
   assert out.stdout.strip().splitlines()[-1] == "True"

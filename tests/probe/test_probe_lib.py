@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from d3d_tf.data import records
-from d3d_tf.models import S3DGBackbone, S3DGClassifier
+from d3d_tf.models import ClipGeometry, S3DGBackbone, S3DGClassifier
 from d3d_tf.probing import features as features_lib
 from d3d_tf.probing import probe_lib
 from d3d_tf.probing.decoder import FlowDecoder
@@ -28,11 +28,13 @@ def data_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def flow_dir(tmp_path_factory):
-  """A model dir like d3d_tf.train's: an (untrained) flow S3D-G and the clip flags it used."""
+  """A model dir like d3d_tf.train's: an (untrained) flow S3D-G cut after Mixed_3c, storing its
+  clip geometry, and the flags it used."""
   model_dir = tmp_path_factory.mktemp("flow")
   keras.utils.set_random_seed(0)
-  S3DGClassifier(S3DGBackbone(input_channels=2, depth_multiplier=0.125), 3).save(
-      str(model_dir / "student.keras"))
+  backbone = S3DGBackbone(input_channels=2, depth_multiplier=0.125, final_endpoint="Mixed_3c")
+  geometry = ClipGeometry(num_frames=8, crop_size=32, modality="flow", flow_bound=20.0)
+  S3DGClassifier(backbone, 3, clip_geometry=geometry).save(str(model_dir / "student.keras"))
   (model_dir / "flags.txt").write_text("--stream=flow\n--num_frames=8\n--crop_size=32\n"
                                        "--min_area=0.5\n--depth_multiplier=0.125\n")
   return str(model_dir)
@@ -91,6 +93,24 @@ def test_model_names_and_extractor_errors(tmp_path):
     features_lib.load_backbone(str(tmp_path))
 
 
+def test_geometry_and_endpoints_default_to_what_the_model_has(tmp_path):
+  model_dir = tmp_path / "old"
+  model_dir.mkdir()
+  (model_dir / "flags.txt").write_text("--num_frames=6\n--crop_size=48\n--min_area=0.3\n")
+  config = probe_lib.ProbeConfig(train_files="t", eval_files="e", output_dir="o",
+                                 models=(str(model_dir),))
+  # A model that stores no geometry (an older file): its model dir's flags.txt.
+  assert probe_lib._clip_geometry(config, None) == {
+      "num_frames": 6, "stride": 1, "crop_size": 48, "min_area": 0.3}
+  stored = ClipGeometry(num_frames=8, crop_size=32, stride=2)
+  assert probe_lib._clip_geometry(config, stored) == {
+      "num_frames": 8, "stride": 2, "crop_size": 32, "min_area": 0.3}
+  cut = S3DGBackbone(depth_multiplier=0.125, final_endpoint="Mixed_4b")
+  full = S3DGBackbone(depth_multiplier=0.125)
+  assert features_lib.default_endpoints([full]) == list(features_lib.DEFAULT_ENDPOINTS)
+  assert features_lib.default_endpoints([full, cut]) == ["Conv2d_2c_3x3", "Mixed_3c"]
+
+
 @pytest.mark.parametrize("overrides, match", [
     ({"models": (), "random_init": False}, "Nothing to probe"),
     ({"endpoints": ("Mixed_9z",)}, r"--endpoints \['Mixed_9z'\] are not S3D-G endpoints"),
@@ -124,7 +144,7 @@ def test_cli_end_to_end_then_resume(data_dir, flow_dir, tmp_path):
   out = tmp_path / "probe"
   args = [f"--model={flow_dir}", "--random_init", f"--output_dir={out}",
           f"--train_files={data_dir}/train-*.tfrecord", f"--eval_files={data_dir}/val-*.tfrecord",
-          f"--endpoints={','.join(ENDPOINTS)}", "--steps=30", "--checkpoint_every=15",
+          "--steps=30", "--checkpoint_every=15",  # Endpoints: those the cut model has.
           "--batch_size=4", "--statistics_batches=2", "--num_panels=2"]
   first = _probe_cli(args)
   assert first.returncode == 0, first.stderr[-3000:]
@@ -135,8 +155,10 @@ def test_cli_end_to_end_then_resume(data_dir, flow_dir, tmp_path):
   assert set(report) == {name, "random_init", "_meta"}
   meta = report["_meta"]
   assert meta["models"][name]["input"] == "flow" and meta["models"]["random_init"]["input"] == "rgb"
-  # Clip geometry from the model dir's flags.txt; every endpoint scored on the T/2 x S/4 grid.
+  # Clip geometry stored in the model (min_area from its flags.txt); every endpoint scored on
+  # the T/2 x S/4 grid.
   assert (meta["num_frames"], meta["crop_size"], meta["min_area"]) == (8, 32, 0.5)
+  assert meta["endpoints"] == list(ENDPOINTS)
   assert meta["target_shape"] == [4, 8, 8] and meta["steps"] == 30 and meta["eval_clips"] == 3
   # Pixel units: the bound is undone and the crop's resize applied.
   zero_epe, flows = _expected_zero_epe()

@@ -13,7 +13,7 @@ import tensorflow as tf
 from d3d_tf import predict_lib
 from d3d_tf.data import label_map as label_map_lib
 from d3d_tf.data import video_io
-from d3d_tf.models import S3DGBackbone, S3DGClassifier
+from d3d_tf.models import ClipGeometry, S3DGBackbone, S3DGClassifier
 from d3d_tf.serving import export_lib
 from d3d_tf.serving import preprocess
 from d3d_tf.serving import warmup
@@ -89,7 +89,9 @@ _CHILD = textwrap.dedent(r"""
   again = m.signatures["serving_default"](frames=tf.constant(d["frames"]))["logits"].numpy()
   res["again_logits"] = again
   np.savez(out, **res)
-  print(json.dumps({"errors": errors, "d3d_imported": any(k.startswith("d3d_tf") for k in sys.modules)}))
+  geometry = json.loads(m.clip_geometry.numpy().decode())
+  print(json.dumps({"errors": errors, "geometry": geometry,
+                    "d3d_imported": any(k.startswith("d3d_tf") for k in sys.modules)}))
 """)
 
 
@@ -104,6 +106,8 @@ def test_fresh_process_runs_both_signatures_and_rejects_bad_inputs(exported, tmp
   assert proc.returncode == 0, proc.stderr[-3000:]
   status = json.loads(proc.stdout.strip().splitlines()[-1])
   assert status["d3d_imported"] is False
+  assert status["geometry"]["num_frames"] == FRAMES and status["geometry"]["crop_size"] == CROP
+  assert status["geometry"]["labels"] == LABELS
   assert all(status["errors"].values()), status["errors"]  # Every bad input raised an error.
   res = np.load(out, allow_pickle=True)
   np.testing.assert_allclose(res["frames_logits"], exported["expected"], rtol=1e-4, atol=1e-4)
@@ -159,7 +163,8 @@ def test_layout_warmup_metadata_and_predict_lib(exported):
     export_lib.export(exported["model"], LABELS, str(root / "models"), "d3d", 3)
   # predict_lib on the model directory (highest version) equals the .keras path.
   saved = predict_lib.load_predictor(str(root / "models" / "d3d"))
-  keras_pred = predict_lib.load_predictor(exported["model_path"], crop_size=CROP)
+  keras_pred = predict_lib.load_predictor(exported["model_path"], crop_size=CROP,
+                                          num_frames=FRAMES)
   assert saved.labels == LABELS == keras_pred.labels
   np.testing.assert_allclose(saved.logits_fn(exported["batch"]),
                              keras_pred.logits_fn(exported["batch"]), rtol=1e-4, atol=1e-4)
@@ -187,3 +192,38 @@ def test_export_rejects_flow_models_and_label_mismatch(tmp_path):
   rgb = S3DGClassifier(S3DGBackbone(depth_multiplier=0.125), num_classes=3)
   with pytest.raises(ValueError, match="label map has 2"):
     export_lib.export(rgb, LABELS[:2], str(tmp_path), "rgb", 1)
+
+
+def test_stored_geometry_exports_like_the_flags_retyped(tmp_path):
+  model = tiny_model()
+  model.clip_geometry = ClipGeometry(num_frames=FRAMES, crop_size=CROP, labels=LABELS)
+  path = str(tmp_path / "student.keras")
+  model.save(path)  # No label_map.txt beside it: the labels travel in the file.
+  stored = export_lib.export_from_files(path, None, str(tmp_path / "a"), "d3d", 1,
+                                        warmup_size=(40, 56))
+  label_map_lib.write_label_map(str(tmp_path / "labels.txt"), LABELS)
+  retyped = export_lib.export_from_files(path, str(tmp_path / "labels.txt"), str(tmp_path / "b"),
+                                         "d3d", 1, crop_size=CROP, num_frames=FRAMES,
+                                         crop_fraction=0.875, warmup_size=(40, 56))
+  frames, _ = video_io.read_video(sample_clip("bikes.mp4"), short_side=48, max_frames=FRAMES)
+  outputs = [tf.saved_model.load(d).signatures["serving_default"](frames=tf.constant(frames[None]))
+             for d in (stored, retyped)]
+  for key in ("logits", "top_k_labels"):
+    np.testing.assert_array_equal(outputs[0][key].numpy(), outputs[1][key].numpy())
+  served = export_lib.read_geometry(stored)
+  assert served == export_lib.read_geometry(retyped)
+  assert (served.num_frames, served.crop_size, served.labels) == (FRAMES, CROP, tuple(LABELS))
+  with open(os.path.join(stored, "assets.extra", "d3d_export.json")) as f:
+    assert json.load(f)["geometry_overrides"] == []
+  predictor = predict_lib.load_predictor(stored)  # Clip length from the export itself.
+  assert (predictor.num_frames, predictor.labels) == (FRAMES, LABELS)
+  with pytest.raises(predict_lib.PredictError, match="--crop_size is baked into the SavedModel"):
+    predict_lib.load_predictor(stored, crop_size=64)
+  notes = []
+  wider = export_lib.export(model, LABELS, str(tmp_path / "c"), "d3d", 1, crop_size=48,
+                            warmup_size=(40, 56), notes=notes)
+  assert export_lib.read_geometry(wider).crop_size == 48
+  assert notes and "--crop_size=48 overrides crop_size=32" in notes[0]
+  plain = tiny_model()
+  with pytest.raises(ValueError, match="does not record the clip geometry.*--num_frames"):
+    export_lib.export(plain, LABELS, str(tmp_path / "d"), "d3d", 1, crop_size=CROP)

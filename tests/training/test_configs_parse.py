@@ -1,4 +1,4 @@
-"""Every shipped flagfile parses with its CLI's flags and validators."""
+"""Every shipped flagfile parses with its CLI's flags and passes its validator."""
 
 import glob
 import os
@@ -14,10 +14,13 @@ _PARSE = """
 import sys
 from absl import flags
 import d3d_tf.train  # Defines the flags.
+from d3d_tf import train_config
 for path in sys.argv[1:]:
   flags.FLAGS.unparse_flags()
   flags.FLAGS(["train", "--flagfile=" + path])
+  train_config.validate(d3d_tf.train.config_from_flags())  # What the CLI checks before training.
   print(path, flags.FLAGS.stream, flags.FLAGS.train_steps)
+assert "tensorflow" not in sys.modules
 """
 
 

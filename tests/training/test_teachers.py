@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from d3d_tf.models import S3DGBackbone, S3DGClassifier
+from d3d_tf.models import ClipGeometry, S3DGBackbone, S3DGClassifier
 from d3d_tf.training import teachers
 
 
@@ -41,3 +41,24 @@ def test_model_dir_teacher_uses_its_student(flow_and_rgb, tmp_path):
   os.symlink(flow_and_rgb["flow"], tmp_path / "student.keras")
   models, keys = teachers.load_teachers([str(tmp_path)], 3, "rgb")
   assert keys == ["flow"] and teachers.num_classes(models[0]) == 3
+
+
+def test_teacher_geometry_is_checked_against_the_run(flow_and_rgb):
+  model = flow_and_rgb["flow_model"]
+  clip = {"num_frames": 8, "stride": 1, "crop_size": 32}
+  labels = ["a", "b", "c"]
+  model.clip_geometry = ClipGeometry(num_frames=8, crop_size=32, modality="flow",
+                                     flow_bound=20.0, labels=labels)
+  try:
+    assert teachers.check_geometry(["t"], [model], clip, labels, 20.0) == []
+    notes = teachers.check_geometry(["t"], [model], dict(clip, crop_size=64), labels, 20.0)
+    assert len(notes) == 1 and "--crop_size=64 (this run) differs from crop_size=32" in notes[0]
+    with pytest.raises(ValueError, match="other classes: its class 1 is 'b'.*'B'"):
+      teachers.check_geometry(["t"], [model], clip, ["a", "B", "c"], 20.0)
+    with pytest.raises(ValueError, match="clipped to 20 px.*bound 8.*--flow_bound=20"):
+      teachers.check_geometry(["t"], [model], clip, labels, 8.0)
+    with pytest.raises(ValueError, match="--stride=2 contradicts teacher t"):
+      teachers.check_geometry(["t"], [model], dict(clip, stride=2), labels, 20.0)
+  finally:
+    model.clip_geometry = None
+  assert teachers.check_geometry(["t"], [model], dict(clip, stride=2), ["x"] * 3, 8.0) == []

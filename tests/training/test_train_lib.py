@@ -2,14 +2,20 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+from tensorflow.python.framework import config as tf_config
 
-from d3d_tf import train_lib
-from d3d_tf.models import S3DGBackbone, S3DGClassifier
+from d3d_tf import train_config, train_lib
+from d3d_tf.models import ClipGeometry, ENDPOINTS, S3DGBackbone, S3DGClassifier
 from tests.training import tiny_data
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +61,13 @@ def test_flow_then_d3d(data_dir, flow_dir, tmp_path):
     np.testing.assert_array_equal(a, b)
   student = keras.saving.load_model(str(tmp_path / "student.keras"))
   assert isinstance(student, S3DGClassifier) and student.inputs[0].shape[-1] == 3
+  # Each model stores the clips it was trained on, its classes and (flow) its records' bound.
+  labels = ("class0", "class1", "class2")
+  assert student.clip_geometry == ClipGeometry(num_frames=8, crop_size=32, labels=labels)
+  teacher = keras.saving.load_model(teacher_file).clip_geometry
+  assert (teacher.modality, teacher.flow_bound, teacher.labels) == ("flow", 20.0, labels)
+  best = keras.saving.load_model(str(tmp_path / "best" / "student.keras"))
+  assert best.clip_geometry == student.clip_geometry
   flags_text = (tmp_path / "flags.txt").read_text()
   assert "--stream=d3d" in flags_text and f"--teacher={flow_dir}" in flags_text
 
@@ -78,14 +91,58 @@ def test_bad_teacher(data_dir, tmp_path, teacher_args, error, match):
     train_lib.train(_config(data_dir, tmp_path / "run", "d3d", teacher=path))
 
 
-def test_final_endpoint_cuts_the_backbone(data_dir, tmp_path):
-  metrics = train_lib.train(_config(data_dir, tmp_path, train_steps=1, eval_files="",
+@pytest.fixture(scope="module")
+def cut_run(data_dir, tmp_path_factory):
+  """A finished one-step run of an S3D-G cut after Mixed_3c, trained from Python."""
+  tf.random.set_seed(None)  # Whatever an earlier test set: train() must not set one.
+  model_dir = tmp_path_factory.mktemp("cut")
+  metrics = train_lib.train(_config(data_dir, model_dir, train_steps=1, eval_files="",
                                     final_endpoint="Mixed_3c"))
+  return model_dir, metrics
+
+
+def test_final_endpoint_cuts_the_backbone(cut_run):
+  model_dir, metrics = cut_run
   assert metrics["step"] == 1
-  student = keras.saving.load_model(str(tmp_path / "student.keras"))
+  student = keras.saving.load_model(str(model_dir / "student.keras"))
   assert student.backbone.final_endpoint == "Mixed_3c"
   assert "Mixed_4b" not in student.backbone.output
-  assert "--final_endpoint=Mixed_3c" in (tmp_path / "flags.txt").read_text()
+  assert "--final_endpoint=Mixed_3c" in (model_dir / "flags.txt").read_text()
+
+
+def test_train_from_python_leaves_global_state_alone(cut_run, data_dir, tmp_path):
+  assert cut_run[1]["step"] == 1
+  assert tf.compat.v1.get_seed(None)[0] is None  # --seed=1 seeded the data, not the process.
+  if not tf_config.is_op_determinism_enabled():
+    with pytest.raises(ValueError, match="enable_op_determinism"):
+      train_lib.train(_config(data_dir, tmp_path, deterministic=True))
+    assert not os.path.exists(tmp_path / "flags.txt")
+
+
+def _snapshot(model_dir):
+  return {name: ((model_dir / name).read_bytes(), (model_dir / name).stat().st_mtime_ns)
+          for name in ("flags.txt", "final_metrics.json", "student.keras", "environment.json")}
+
+
+def test_finished_run_is_kept_and_its_flags_txt_reruns(cut_run, data_dir, capsys):
+  model_dir, metrics = cut_run
+  before = _snapshot(model_dir)
+  config = _config(data_dir, model_dir, train_steps=1, eval_files="", final_endpoint="Mixed_3c")
+  assert train_lib.train(config) == json.loads(before["final_metrics.json"][0]) == metrics
+  assert np.isfinite(metrics["loss"])  # The training metrics, not a rewrite without them.
+  assert f"Run already finished at step 1 of 1: {model_dir} kept" in capsys.readouterr().out
+  # The flags.txt that train() wrote reruns with the CLI, which finds the run finished too.
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+  result = subprocess.run(
+      [sys.executable, "-m", "d3d_tf.train", f"--flagfile={model_dir / 'flags.txt'}"],
+      cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "Run already finished at step 1 of 1" in result.stdout
+  assert _snapshot(model_dir) == before
+
+
+def test_endpoints_copy_matches_the_backbone():
+  assert train_config.ENDPOINTS == ENDPOINTS
 
 
 def test_bad_final_endpoint(data_dir, tmp_path):

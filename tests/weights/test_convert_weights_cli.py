@@ -42,6 +42,11 @@ def test_converts_a_400_class_flow_checkpoint_with_the_kinetics_label_map(checkp
   with open(tmp_path / "out" / "label_map.txt", encoding="utf-8") as f:
     lines = f.read().splitlines()
   assert len(lines) == 400 and lines[0] == "0 abseiling" and lines[-1] == "399 zumba"
+  # The release's test geometry and the class names travel in the .keras file.
+  geometry = converted.clip_geometry
+  assert (geometry.num_frames, geometry.crop_size, geometry.crop_fraction) == (64, 224, 1.0)
+  assert geometry.modality == "flow" and geometry.labels[-1] == "zumba"
+  assert "clips: 64 frames x 224 px" in result.stdout
 
 
 def _inception_v1_2d(path):

@@ -1,0 +1,224 @@
+"""`TrainConfig`: every flag of `d3d_tf.train`, declared once, its one `validate`, and whether
+a run is already finished.
+
+Each field is a flag: its metadata holds the help text and the rules (`enum`, `lower`,
+`upper`); `d3d_tf.train` defines its absl flags from them, and `validate` checks the same rules
+for callers of `train_lib.train` (plus the rules that tie flags together). A new flag is one
+field here. No TensorFlow: `python -m d3d_tf.train --help` must stay fast.
+"""
+
+import dataclasses
+import functools
+import json
+import math
+import os
+import typing
+from typing import Any, Mapping, Optional, Tuple
+
+from d3d_tf import flagfiles
+
+REQUIRED = dataclasses.MISSING
+STREAMS = ("rgb", "flow", "d3d")
+PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+# `d3d_tf.models.ENDPOINTS` (s3dg_backbone), copied because importing it imports Keras;
+# tests/training/test_train_lib.py checks that the two agree.
+ENDPOINTS = (
+    "Conv2d_1a_7x7", "MaxPool_2a_3x3", "Conv2d_2b_1x1", "Conv2d_2c_3x3", "MaxPool_3a_3x3",
+    "Mixed_3b", "Mixed_3c", "MaxPool_4a_3x3", "Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e",
+    "Mixed_4f", "MaxPool_5a_2x2", "Mixed_5b", "Mixed_5c")
+
+
+def _flag(default, help_text: str, **rules):
+  """A field that is a flag of `d3d_tf.train`; `rules`: enum, lower, upper, flag=False."""
+  return dataclasses.field(default=default, metadata=dict(help=help_text, **rules))
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  """One training run; each field is the `d3d_tf.train` flag of the same name."""
+  stream: str = _flag(REQUIRED, "rgb or flow: one supervised stream; d3d: RGB student + teacher.",
+                      enum=STREAMS)
+  train_files: str = _flag(REQUIRED, "Glob of training TFRecords.")
+  model_dir: str = _flag(REQUIRED, "Where checkpoints, logs, models go.")
+  eval_files: str = _flag("", "Glob of validation TFRecords ('': none).")
+  label_map: str = _flag("", "Label map; default label_map.txt beside the train files.")
+  train_steps: int = _flag(1000, "Total optimizer steps.", lower=1)
+  checkpoint_every: int = _flag(
+      100, "Steps between checkpoints and validations (one Keras epoch).", lower=1)
+  keep_checkpoints: int = _flag(3, "Checkpoints kept.", lower=1)
+  teacher: str = _flag(
+      "", "d3d: .keras file, model dir (its student.keras) or SavedModel dir; two "
+      "comma-separated paths = two-stream teacher (input by channels: 3 rgb, 2 flow).")
+  init_from: str = _flag(
+      "", "Start from pretrained weights: a .keras file (e.g. from d3d_tf.convert_weights), a "
+      "model dir, a TF-Slim checkpoint prefix or a torchvision .pth. The architecture is the "
+      "source's (--depth_multiplier and --final_endpoint are ignored); an RGB source can start "
+      "a flow model and the reverse.")
+  reset_head: bool = _flag(
+      False, "With --init_from: a fresh logits head even when the class count matches (a "
+      "different count always gets one).")
+  freeze_until: str = _flag(
+      "", "With --init_from: freeze the backbone up to this endpoint, e.g. Mixed_4f (its batch "
+      "norm runs in inference mode); '' trains everything.", enum=("",) + ENDPOINTS)
+  strategy: str = _flag("default", "tf.distribute strategy; multi_worker reads TF_CONFIG.",
+                        enum=STRATEGIES)
+  tpu: str = _flag("", "TPU name or address for --strategy=tpu.")
+  mixed_precision: str = _flag("none", "Models' dtype policy; mixed_float16 adds loss scaling.",
+                               enum=PRECISIONS)
+  jit_compile: bool = _flag(False, "XLA-compile the train step.")
+  optimizer: str = _flag("sgd", "Keras optimizer.", enum=("sgd", "adamw"))
+  learning_rate: float = _flag(0.1, "Peak learning rate.", lower=0)
+  momentum: float = _flag(0.9, "SGD momentum.", lower=0)
+  weight_decay: float = _flag(
+      0.0, "Keras optimizers' decoupled weight decay (variables shrink by lr * weight_decay "
+      "each step; not an L2 loss term).", lower=0)
+  lr_schedule: str = _flag("cosine", "cosine: CosineDecay; step: x lr_decay at lr_boundaries.",
+                           enum=("cosine", "step"))
+  warmup_steps: int = _flag(0, "Linear warmup steps.", lower=0)
+  lr_boundaries: Tuple[int, ...] = _flag((), "Steps of the step schedule.", lower=0)
+  lr_decay: float = _flag(0.1, "Factor at each boundary.", lower=0)
+  clip_norm: float = _flag(0.0, "Global gradient-norm clip (0: none).", lower=0)
+  label_smoothing: float = _flag(0.0, "Label smoothing in [0, 1).", lower=0, upper=0.999)
+  label_weight: float = _flag(1.0, "Weight of the label CE.", lower=0)
+  distill_weight: float = _flag(1.0, "Weight of distillation (d3d).", lower=0)
+  distill_loss: str = _flag("mse", "mse of logits (the paper) or T^2-scaled KL.",
+                            enum=("mse", "kl"))
+  temperature: float = _flag(1.0, "KL temperature.", lower=1e-6)
+  batch_size: int = _flag(8, "GLOBAL batch size (all replicas).", lower=1)
+  num_frames: int = _flag(16, "Frames per clip.", lower=1)
+  stride: int = _flag(1, "Temporal stride.", lower=1)
+  crop_size: int = _flag(112, "Crop height and width.", lower=8)
+  depth_multiplier: float = _flag(1.0, "S3D-G width multiplier.", lower=1e-3)
+  final_endpoint: str = _flag(
+      "Mixed_5c", "Last S3D-G endpoint before the logits head (the full network: Mixed_5c). A "
+      "tiny S3D-G on 32-px clips learns motion from RGB in a few thousand steps only when cut "
+      "after Mixed_3c (configs/synthetic_*.flags; docs/BENCHMARK_NOTES.md).", enum=ENDPOINTS)
+  dropout_keep_prob: float = _flag(0.8, "Head dropout keep prob.", lower=1e-3, upper=1.0)
+  bn_momentum: float = _flag(
+      0.999, "Batch-norm moving-average decay. 0.999 is s3dg.py's, for runs of tens of "
+      "thousands of steps; short runs need ~0.9 or validation sees unsettled statistics.",
+      lower=0.0, upper=1.0)
+  min_area: float = _flag(0.08, "Smallest random crop, as a fraction of the frame area.",
+                          lower=0.01, upper=1.0)
+  flip: bool = _flag(
+      True, "Random left-right flips (flow's x negated). Turn off (--noflip) when the label "
+      "depends on direction, e.g. 'move left' vs 'move right': a flip would swap them.")
+  seed: Optional[int] = _flag(None, "Seed of init, data order and augmentation.")
+  deterministic: bool = _flag(
+      False, "Deterministic ops and data (needs --seed); resume replays data.")
+  eval_clips: int = _flag(4, "Clips per validation video.", lower=1)
+  shuffle_buffer: int = _flag(256, "Records in the shuffle buffer.", lower=0)
+  # Not a flag and not in flags.txt: how a Python caller wants Keras' progress printed.
+  verbose: Optional[int] = _flag(
+      None, "Keras fit verbosity; None: 1 on a terminal, else 2.", flag=False)
+
+  def to_flagfile(self) -> str:
+    """The config as flagfile lines (`--name=value`), read back by `d3d_tf.train`."""
+    return flagfiles.to_flagfile((f.name, getattr(self, f.name)) for f in flag_fields())
+
+
+def flag_fields() -> Tuple[dataclasses.Field, ...]:
+  """The fields that are flags, in declaration order."""
+  return tuple(f for f in dataclasses.fields(TrainConfig) if f.metadata.get("flag", True))
+
+
+@functools.lru_cache(maxsize=None)
+def _hints():
+  return typing.get_type_hints(TrainConfig)
+
+
+def kind(field: dataclasses.Field) -> type:
+  """The flag's value type: bool, int, float, str or tuple (a list of ints)."""
+  hint = _hints()[field.name]
+  if typing.get_origin(hint) is typing.Union:  # Optional[X]
+    hint = next(a for a in typing.get_args(hint) if a is not type(None))
+  return tuple if typing.get_origin(hint) is tuple else hint
+
+
+def from_flag_values(values: Mapping[str, Any]) -> TrainConfig:
+  """A config from parsed flag values; list items that are integers become ints."""
+  def as_int(item):
+    try:
+      return int(item)
+    except ValueError:
+      return item  # `validate` names the flag.
+  values = dict(values)
+  for f in flag_fields():
+    if kind(f) is tuple and f.name in values:
+      values[f.name] = tuple(as_int(v) for v in values[f.name])
+  return TrainConfig(**values)
+
+
+_NOUNS = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+
+
+def _choices(choices) -> str:
+  return ", ".join(c or "''" for c in choices)
+
+
+def _check_field(f: dataclasses.Field, value):
+  """The field's own rules: type, enum, bounds."""
+  name, rules, want = f.name, f.metadata, kind(f)
+  if value is None and f.default is None:
+    return
+  items = value if want is tuple else (value,)
+  item_type = int if want is tuple else want
+  numeric = (int, float) if item_type is float else item_type
+  if (want is tuple and not isinstance(value, (tuple, list))) or any(
+      not isinstance(v, numeric) or (isinstance(v, bool) and item_type is not bool)
+      for v in items):
+    noun = "comma-separated integers" if want is tuple else _NOUNS[item_type]
+    raise ValueError(f"--{name} must be {noun}; got {value!r}.")
+  if "enum" in rules and value not in rules["enum"]:
+    raise ValueError(f"--{name} must be one of {_choices(rules['enum'])}; got {value!r}.")
+  lower, upper = rules.get("lower"), rules.get("upper")
+  for v in items:
+    if (lower is not None and v < lower) or (upper is not None and v > upper):
+      bounds = f"in [{lower}, {upper}]" if upper is not None else f">= {lower}"
+      raise ValueError(f"--{name} must be {bounds}; got {value!r}.")
+
+
+def validate(config: TrainConfig):
+  """Checks everything that needs no file; raises ValueError naming the flag.
+
+  The one validator of the run's flags: the CLI calls it after parsing, `train` before work.
+  """
+  for f in flag_fields():
+    _check_field(f, getattr(config, f.name))
+
+  def check(ok, message):
+    if not ok:
+      raise ValueError(message)
+  check(config.stream != "d3d" or config.teacher,
+        "--stream=d3d needs --teacher (a flow model: .keras file, model dir or SavedModel).")
+  check(config.train_steps % config.checkpoint_every == 0,
+        f"--train_steps ({config.train_steps}) must be a multiple of --checkpoint_every "
+        f"({config.checkpoint_every}).")
+  check(config.init_from or not (config.reset_head or config.freeze_until),
+        "--reset_head and --freeze_until need --init_from.")
+  check(list(config.lr_boundaries) == sorted(config.lr_boundaries),
+        f"--lr_boundaries must increase; got {list(config.lr_boundaries)}.")
+  check(not config.deterministic or config.seed is not None, "--deterministic needs --seed.")
+
+
+def check_finite(metrics: dict):
+  """Raises FloatingPointError when the run's final loss is not finite."""
+  if not math.isfinite(metrics.get("loss", 0.0)):
+    raise FloatingPointError(f"Training diverged: final loss {metrics['loss']}.")
+
+
+def finished_run(config: TrainConfig) -> Optional[dict]:
+  """The metrics of a run that already reached `train_steps` (its final_metrics.json), after
+  saying so; None when there is training left. Needs no TensorFlow, so a rerun is instant."""
+  try:
+    with open(os.path.join(config.model_dir, "final_metrics.json")) as f:
+      metrics = json.load(f)
+  except (OSError, ValueError):
+    return None  # None yet, or unreadable: finishing the run rewrites it.
+  if metrics.get("step", 0) < config.train_steps:
+    return None
+  print(f"Run already finished at step {metrics['step']} of {config.train_steps}: "
+        f"{config.model_dir} kept as it was (final_metrics.json).", flush=True)
+  check_finite(metrics)
+  return metrics
