@@ -210,7 +210,14 @@ def check_finite(metrics: dict):
 
 def finished_run(config: TrainConfig) -> Optional[dict]:
   """The metrics of a run that already reached `train_steps` (its final_metrics.json), after
-  saying so; None when there is training left. Needs no TensorFlow, so a rerun is instant."""
+  saying so; None when there is training left. Needs no TensorFlow, so a rerun is instant.
+
+  Multi-worker runs always go through training (which then has no steps left): workers may
+  not see the chief's model dir, and one worker returning early would leave the others
+  waiting in their collectives.
+  """
+  if config.strategy == "multi_worker":
+    return None
   try:
     with open(os.path.join(config.model_dir, "final_metrics.json")) as f:
       metrics = json.load(f)

@@ -15,7 +15,7 @@ import keras
 from d3d_tf.data import datasets
 from d3d_tf.data.label_map import read_label_map
 from d3d_tf.distill import D3DDistiller
-from d3d_tf.models import S3DGBackbone, S3DGClassifier
+from d3d_tf.models import ClipGeometry, S3DGBackbone, S3DGClassifier
 
 
 def main(argv=None):
@@ -31,9 +31,13 @@ def main(argv=None):
   parser.add_argument("--depth_multiplier", type=float, default=0.125)
   args = parser.parse_args(argv)
 
-  num_classes = len(read_label_map(args.label_map))
+  labels = read_label_map(args.label_map)
+  num_classes = len(labels)
+  # The clips it trains on travel with the saved student: evaluate/export/predict read them.
+  geometry = ClipGeometry(num_frames=args.num_frames, crop_size=args.crop_size, labels=labels)
   student = S3DGClassifier(
-      S3DGBackbone(input_channels=3, depth_multiplier=args.depth_multiplier), num_classes)
+      S3DGBackbone(input_channels=3, depth_multiplier=args.depth_multiplier), num_classes,
+      clip_geometry=geometry)
   if args.teacher:
     teacher = keras.saving.load_model(args.teacher, compile=False)
   else:  # Stand-in; a real D3D teacher is a trained flow S3D-G.

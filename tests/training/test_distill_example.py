@@ -23,3 +23,4 @@ def test_example_script(tmp_path):
   assert np.isfinite(history["loss"][-1]) and history["distill_loss"][-1] > 0
   student = keras.saving.load_model(output)
   assert student.outputs[0].shape[-1] == tiny_data.NUM_CLASSES
+  assert (student.clip_geometry.num_frames, student.clip_geometry.crop_size) == (8, 32)
