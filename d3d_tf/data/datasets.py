@@ -20,6 +20,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import tensorflow as tf
 
 from d3d_tf.data import builders
+from d3d_tf.data import record_source
 from d3d_tf.data import records
 from d3d_tf.data import shards
 
@@ -153,7 +154,7 @@ def train_dataset(
           f"at least {num_pipelines} shards. file_pattern={file_pattern!r}")
     files, sizes = files[pipeline_id::num_pipelines], sizes[pipeline_id::num_pipelines]
   counter = shards.make_counter(ignore_errors, skip_counter)
-  clip_fn = builders.make_train_clip_fn(config)
+  clip_fn = builders.make_clip_fn(record_source.opener(config, training=True), config)
 
   seed = _resolve_seed(seed)
   # Files are reshuffled every epoch; the epochs follow each other without a pause.
@@ -163,7 +164,7 @@ def train_dataset(
   if shuffle_buffer > 1:
     recs = recs.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
   ds = _with_clip_seeds(recs, seed + 2, num_pipelines, pipeline_id)
-  ds = shards.try_map(ds, lambda e: clip_fn(e["serialized"], e["name"], e["seed"]), deterministic)
+  ds = shards.try_map(ds, clip_fn, deterministic)
   ds = shards.check_items(ds, ignore_errors, counter)
   ds = ds.batch(batch_size, drop_remainder=True)
   ds = ds.prefetch(AUTOTUNE).with_options(_options(deterministic))
@@ -212,7 +213,7 @@ def _eval_pipeline(file_pattern, view_fn, num_views: int, batch_size: int, ignor
   counter = shards.make_counter(ignore_errors, skip_counter)
   recs = shards.read_records(files, sizes, True, 1)  # One file at a time: a simple order.
   recs = shards.check_shards(recs, ignore_errors, counter)
-  ds = shards.try_map(recs, lambda e: view_fn(e["serialized"], e["name"]), True)
+  ds = shards.try_map(recs, view_fn, True)
   ds = shards.check_items(ds, ignore_errors, counter)
   ds = ds.enumerate().flat_map(
       lambda i, item: _unbatch_views(item[0], item[1], i, num_views))
@@ -277,7 +278,9 @@ def eval_dataset(
       num_frames=num_frames, stride=stride, crop_size=crop_size, with_rgb=with_rgb,
       with_flow=with_flow, num_clips=num_clips, num_crops=num_crops,
       crop_fraction=crop_fraction)
-  return _eval_pipeline(file_pattern, builders.make_eval_views_fn(config), config.num_views,
+  view_fn = builders.make_clip_fn(record_source.opener(config, training=False), config,
+                                  builders.EVAL)
+  return _eval_pipeline(file_pattern, view_fn, config.num_views,
                         batch_size or config.num_views, ignore_errors, skip_counter)
 
 
@@ -302,7 +305,8 @@ def full_video_dataset(
   config = builders.ClipConfig(
       num_frames=min_frames, stride=stride, crop_size=crop_size, with_rgb=with_rgb,
       with_flow=with_flow, crop_fraction=crop_fraction)
-  view_fn = builders.make_eval_views_fn(config, full_video=True, min_frames=min_frames)
+  view_fn = builders.make_clip_fn(record_source.opener(config, training=False), config,
+                                  builders.FULL_VIDEO)
   return _eval_pipeline(file_pattern, view_fn, 1, 1, ignore_errors, skip_counter)
 
 
@@ -393,21 +397,16 @@ def raw_video_dataset(
   videos = tf.data.Dataset.from_tensor_slices(
       {"name": tf.constant(paths), "label": tf.constant(labels, tf.int32)})
 
+  # PyAV and OpenCV are imported only by the pipelines that read video files.
+  from d3d_tf.data import video_source  # pylint: disable=g-import-not-at-top
+  open_video = video_source.opener(config, short_side, flow_bound, flow_algorithm)
+  fn = builders.make_clip_fn(open_video, config, builders.TRAIN if training else builders.EVAL)
   if training:
-    clip_fn = builders.make_raw_train_clip_fn(config, short_side, flow_bound, flow_algorithm)
-
     seed = _resolve_seed(seed)
     elements = videos.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     elements = _with_clip_seeds(elements.repeat() if repeat else elements, seed + 1)
-    fn = lambda e: (clip_fn(e["name"], e["seed"]), e["label"])
   else:
-    views_fn = builders.make_raw_eval_views_fn(config, short_side, flow_bound, flow_algorithm)
     elements = videos.repeat() if repeat else videos
-
-    def fn(e):
-      features = views_fn(e["name"])
-      features[VIDEO_ID] = e["name"]
-      return features, e["label"]
 
   if ignore_errors:
     ds = shards.try_map(elements, fn, deterministic or not training)
