@@ -18,7 +18,7 @@ from absl import flags
 import cv2
 import numpy as np
 
-from d3d_tf.data import optical_flow
+from d3d_tf.video import optical_flow
 from tfrecords_tools import convert_lib
 
 _INDEX = flags.DEFINE_integer("index", 0, "Which record of the file, counting from 0.")

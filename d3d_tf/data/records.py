@@ -55,9 +55,9 @@ def dequantize_flow(quantized, bound):
   The round trip is exact to half a quantization step, `bound / 255` pixels, inside the bound.
   """
   if isinstance(quantized, np.ndarray):
-    return quantized.astype(np.float32) * (2.0 * bound / 255.0) - bound
-  quantized = tf.cast(quantized, tf.float32)
-  return quantized * (2.0 * tf.cast(bound, tf.float32) / 255.0) - tf.cast(bound, tf.float32)
+    return flow_quantization.dequantize_flow(quantized.astype(np.float32), bound)
+  return flow_quantization.dequantize_flow(tf.cast(quantized, tf.float32),
+                                           tf.cast(bound, tf.float32))
 
 
 def _bytes_list(values: Sequence[bytes]) -> tf.train.Feature:

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from d3d_tf.data import builders
-from d3d_tf.data import raw_video
+from d3d_tf.video import raw_video
 from d3d_tf.data import records
 
 

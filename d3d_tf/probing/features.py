@@ -12,7 +12,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import keras
 
 from d3d_tf.models import ENDPOINTS, ClipGeometry, S3DGBackbone, geometry_of
-from d3d_tf.training.teachers import CHANNELS_TO_INPUT
+from d3d_tf.models.clip_geometry import MODALITY_BY_CHANNELS
 
 DEFAULT_ENDPOINTS = ("Conv2d_2c_3x3", "Mixed_3c", "Mixed_4f", "Mixed_5c")
 RANDOM_INIT = "random_init"
@@ -98,10 +98,10 @@ def calibrate_batch_norm(model: keras.Model, batches: Iterable) -> int:
 def input_key(backbone: S3DGBackbone) -> str:
   """"rgb" or "flow": the pipeline feature the backbone reads."""
   channels = int(backbone.input_channels)
-  if channels not in CHANNELS_TO_INPUT:
+  if channels not in MODALITY_BY_CHANNELS:
     raise ValueError(f"Backbone {backbone.name!r} takes {channels} input channels; the probe "
                      "reads rgb (3) or flow (2).")
-  return CHANNELS_TO_INPUT[channels]
+  return MODALITY_BY_CHANNELS[channels]
 
 
 def frozen_extractor(backbone: S3DGBackbone, endpoints: Sequence[str],

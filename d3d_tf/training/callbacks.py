@@ -14,8 +14,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from d3d_tf.data import optical_flow, records
+from d3d_tf.data import records
+from d3d_tf.evaluation import ensemble
 from d3d_tf.evaluation import metrics
+from d3d_tf.video import optical_flow
 
 
 class CheckpointEveryEpoch(keras.callbacks.Callback):
@@ -84,26 +86,18 @@ class VideoValidation(keras.callbacks.Callback):
     self._num_classes = num_classes
     self._writer = writer
     self._best_dir = best_dir
-    self._predict = None
+    self._member = None
     self.best_top1 = -1.0
     self.last = {}
 
   def evaluate(self):
     """Returns (top1, top5, confusion matrix) over videos."""
-    student = self.model.student
-    if self._predict is None:
-      self._predict = tf.function(lambda x: student(x, training=False), reduce_retracing=True)
-    sums, labels = {}, {}
-    for features, label in self._dataset:
-      logits = self._predict(features[self._key]).numpy()
-      for i, v in enumerate(features["video_index"].numpy()):
-        sums[int(v)] = sums.get(int(v), 0.0) + logits[i]
-        labels[int(v)] = int(label[i])
-    if not sums:
+    if self._member is None or self._member.model is not self.model.student:
+      self._member = ensemble.Member("student", self.model.student, self._key)
+    out = ensemble.run_views([self._member], self._dataset)
+    if not len(out["labels"]):
       raise ValueError("The validation set (--eval_files) yielded no videos.")
-    videos = sorted(sums)
-    scores = np.stack([sums[v] for v in videos])
-    truth = np.array([labels[v] for v in videos])
+    scores, truth = out["logits"][0], out["labels"]
     top1 = metrics.top_k_accuracy(scores, truth, 1)
     top5 = metrics.top_k_accuracy(scores, truth, 5)
     matrix = metrics.confusion_matrix(truth, np.argmax(scores, axis=1), self._num_classes)

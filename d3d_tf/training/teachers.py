@@ -14,8 +14,6 @@ import tensorflow as tf
 
 from d3d_tf.models import clip_geometry as geometry_lib
 
-CHANNELS_TO_INPUT = {3: "rgb", 2: "flow"}
-
 
 def _saved_model_teacher(path: str) -> keras.Model:
   """Wraps a SavedModel's serving signature as a Keras model with one video input."""
@@ -81,17 +79,17 @@ def load_teachers(paths: Sequence[str], num_labels: int,
   for path in paths:
     model = load_teacher(path)
     channels = input_channels(model)
-    if channels not in CHANNELS_TO_INPUT:
+    if channels not in geometry_lib.MODALITY_BY_CHANNELS:
       raise ValueError(f"Teacher {path!r} expects {channels} input channels; a teacher must "
                        "take 3 (rgb) or 2 (flow).")
     if num_classes(model) != num_labels:
       raise ValueError(f"Teacher {path!r} predicts {num_classes(model)} classes but the label "
                        f"map has {num_labels}.")
     teachers.append(model)
-    keys.append(CHANNELS_TO_INPUT[channels])
+    keys.append(geometry_lib.MODALITY_BY_CHANNELS[channels])
   if len(paths) == 1 and keys[0] == student_input:
     wanted = "flow" if student_input == "rgb" else "rgb"
-    channels = {v: k for k, v in CHANNELS_TO_INPUT.items()}
+    channels = geometry_lib.CHANNELS_BY_MODALITY
     raise ValueError(
         f"Teacher {paths[0]!r} expects {channels[keys[0]]} channels ({keys[0]}) but the D3D "
         f"teacher must read {wanted} ({channels[wanted]} channels); give a {wanted} model, or "
