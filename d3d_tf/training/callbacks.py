@@ -33,12 +33,15 @@ class CheckpointEveryEpoch(keras.callbacks.Callback):
 
 
 class Throughput(keras.callbacks.Callback):
-  """Adds `clips_per_second` (training clips, global) and `learning_rate` to epoch logs."""
+  """Adds `clips_per_second` (training clips, global) to epoch logs, hence History.
 
-  def __init__(self, global_batch_size: int, optimizer):
+  Keras' TensorBoard callback already writes steps per second (`write_steps_per_second`) and
+  the learning rate; clips per second, the unit runs are compared in, is what it lacks.
+  """
+
+  def __init__(self, global_batch_size: int):
     super().__init__()
     self._batch = global_batch_size
-    self._optimizer = optimizer
     self._start = self._steps = 0
 
   def on_epoch_begin(self, epoch, logs=None):
@@ -52,9 +55,6 @@ class Throughput(keras.callbacks.Callback):
       return
     seconds = max(time.perf_counter() - self._start, 1e-9)
     logs["clips_per_second"] = self._steps * self._batch / seconds
-    optimizer = getattr(self._optimizer, "inner_optimizer", self._optimizer)
-    rate = optimizer.learning_rate
-    logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
 
 
 def confusion_image(matrix: np.ndarray, cell: int = 8) -> np.ndarray:
