@@ -66,10 +66,14 @@ def _with_clip_seeds(ds: tf.data.Dataset, seed: int, num_pipelines: int = 1,
   return tf.data.Dataset.zip((ds.enumerate(), randoms)).map(lambda ie, r: add(ie[0], ie[1], r))
 
 
-def _options(deterministic: bool) -> tf.data.Options:
+def _finish(ds: tf.data.Dataset, deterministic: bool,
+            counter: Optional[SkipCounter]) -> tf.data.Dataset:
+  """The last stage of every pipeline: prefetch, the order option, the skip counter."""
   options = tf.data.Options()
   options.deterministic = deterministic
-  return options
+  ds = ds.prefetch(AUTOTUNE).with_options(options)
+  ds.skip_counter = counter
+  return ds
 
 
 # ----------------------------------------------------------------------------
@@ -166,10 +170,7 @@ def train_dataset(
   ds = _with_clip_seeds(recs, seed + 2, num_pipelines, pipeline_id)
   ds = shards.try_map(ds, clip_fn, deterministic)
   ds = shards.check_items(ds, ignore_errors, counter)
-  ds = ds.batch(batch_size, drop_remainder=True)
-  ds = ds.prefetch(AUTOTUNE).with_options(_options(deterministic))
-  ds.skip_counter = counter
-  return ds
+  return _finish(ds.batch(batch_size, drop_remainder=True), deterministic, counter)
 
 
 def distributed_train_dataset(strategy: tf.distribute.Strategy, global_batch_size: int,
@@ -206,6 +207,12 @@ def _unbatch_views(features: Dict[str, tf.Tensor], label: tf.Tensor, video_index
   return tf.data.Dataset.from_tensor_slices((views, tf.fill([num_views], label)))
 
 
+def _one_element_per_view(videos: tf.data.Dataset, num_views: int) -> tf.data.Dataset:
+  """Videos of V views each -> their views, numbered by video (`video_index`) and view."""
+  return videos.enumerate().flat_map(
+      lambda i, item: _unbatch_views(item[0], item[1], i, num_views))
+
+
 def _eval_pipeline(file_pattern, view_fn, num_views: int, batch_size: int, ignore_errors: bool,
                    skip_counter: Optional[SkipCounter]) -> tf.data.Dataset:
   """Records in file order -> all views of each video -> one element per view, batched."""
@@ -215,11 +222,7 @@ def _eval_pipeline(file_pattern, view_fn, num_views: int, batch_size: int, ignor
   recs = shards.check_shards(recs, ignore_errors, counter)
   ds = shards.try_map(recs, view_fn, True)
   ds = shards.check_items(ds, ignore_errors, counter)
-  ds = ds.enumerate().flat_map(
-      lambda i, item: _unbatch_views(item[0], item[1], i, num_views))
-  ds = ds.batch(batch_size).prefetch(AUTOTUNE).with_options(_options(True))
-  ds.skip_counter = counter
-  return ds
+  return _finish(_one_element_per_view(ds, num_views).batch(batch_size), True, counter)
 
 
 def eval_dataset(
@@ -344,7 +347,7 @@ def raw_video_dataset(
   """The same clips as `train_dataset` / `eval_dataset`, read from video files with PyAV.
 
   Frames are decoded in `tf.numpy_function` inside a parallel map, seeking to the sampled
-  frames (`raw_video.read_frames`), resized to `short_side` (as the records are stored), and
+  frames (`d3d_tf.video.raw_video.read_frames`), resized to `short_side` (as the records are stored), and
   flow is computed on the fly (DIS by default) and clipped to `flow_bound` pixels, which makes
   the inputs match records quantized with that bound. An unreadable video raises an error that
   names the file (or, with `ignore_errors`, is skipped and counted).
@@ -372,7 +375,7 @@ def raw_video_dataset(
     num_clips: Evaluation clips per video.
     num_crops: Evaluation crops per clip (1 or 3).
     crop_fraction: Evaluation crop side / short side.
-    flow_algorithm: `optical_flow` algorithm for on-the-fly flow.
+    flow_algorithm: `d3d_tf.video.optical_flow` algorithm for on-the-fly flow.
     flow_bound: Flow clip bound B in pixels (the flow input is flow / B).
     ignore_errors: Skip unreadable videos (counted) instead of failing.
     skip_counter: Where skips are counted.
@@ -417,10 +420,5 @@ def raw_video_dataset(
   if training:
     ds = ds.batch(batch_size or 1, drop_remainder=True)
   else:
-    num_views = config.num_views
-    ds = ds.enumerate().flat_map(
-        lambda i, item: _unbatch_views(item[0], item[1], i, num_views))
-    ds = ds.batch(batch_size or num_views)
-  ds = ds.prefetch(AUTOTUNE).with_options(_options(deterministic or not training))
-  ds.skip_counter = counter
-  return ds
+    ds = _one_element_per_view(ds, config.num_views).batch(batch_size or config.num_views)
+  return _finish(ds, deterministic or not training, counter)

@@ -12,6 +12,7 @@ from typing import List, Sequence, Tuple
 import keras
 import tensorflow as tf
 
+from d3d_tf import model_geometry
 from d3d_tf.models import clip_geometry as geometry_lib
 
 
@@ -37,20 +38,10 @@ def _saved_model_teacher(path: str) -> keras.Model:
 
 
 def load_teacher(path: str) -> keras.Model:
-  """Loads one teacher; FileNotFoundError names the path when nothing loadable is there."""
+  """Loads one teacher (`model_geometry.model_path`); errors name the path."""
+  path = model_geometry.model_path(path, "teacher", saved_model_ok=True)
   if os.path.isdir(path):
-    if os.path.isfile(os.path.join(path, "student.keras")):
-      path = os.path.join(path, "student.keras")
-    elif os.path.isfile(os.path.join(path, "saved_model.pb")):
-      return _saved_model_teacher(path)
-    else:
-      raise FileNotFoundError(
-          f"--teacher {path!r} is a directory with neither student.keras (a model dir of "
-          "d3d_tf.train) nor saved_model.pb (a SavedModel).")
-  elif not os.path.isfile(path):
-    raise FileNotFoundError(f"--teacher {path!r} does not exist.")
-  if not path.endswith(".keras"):
-    raise ValueError(f"--teacher {path!r} must be a .keras file, a model dir or a SavedModel dir.")
+    return _saved_model_teacher(path)
   return keras.saving.load_model(path, compile=False)
 
 
