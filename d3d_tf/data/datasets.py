@@ -66,14 +66,15 @@ def _with_clip_seeds(ds: tf.data.Dataset, seed: int, num_pipelines: int = 1,
   return tf.data.Dataset.zip((ds.enumerate(), randoms)).map(lambda ie, r: add(ie[0], ie[1], r))
 
 
-def _finish(ds: tf.data.Dataset, deterministic: bool,
-            counter: Optional[SkipCounter]) -> tf.data.Dataset:
-  """The last stage of every pipeline: prefetch, the order option, the skip counter."""
+def _finish(ds: tf.data.Dataset, deterministic: bool) -> tf.data.Dataset:
+  """The last stage of every pipeline: prefetch and the order option.
+
+  Nothing is attached to the dataset (an attribute would not survive the caller's next `.map`):
+  a caller that wants the skip counts passes its own `SkipCounter`.
+  """
   options = tf.data.Options()
   options.deterministic = deterministic
-  ds = ds.prefetch(AUTOTUNE).with_options(options)
-  ds.skip_counter = counter
-  return ds
+  return ds.prefetch(AUTOTUNE).with_options(options)
 
 
 # ----------------------------------------------------------------------------
@@ -136,8 +137,8 @@ def train_dataset(
     min_area: Smallest crop area as a fraction of the frame.
     flip: Random left-right flips.
     aspect_ratio_range: Crop aspect (width / height) range, sampled log-uniformly.
-    skip_counter: Where skips are counted; with `ignore_errors` and None a new one is made.
-      Either way it is also attached to the returned dataset as `.skip_counter`.
+    skip_counter: Where skips are counted (pass one to read the counts); with `ignore_errors`
+      and None the skips are still logged.
     cycle_length: Files read concurrently (clips are decoded on all cores).
 
   Returns:
@@ -170,7 +171,7 @@ def train_dataset(
   ds = _with_clip_seeds(recs, seed + 2, num_pipelines, pipeline_id)
   ds = shards.try_map(ds, clip_fn, deterministic)
   ds = shards.check_items(ds, ignore_errors, counter)
-  return _finish(ds.batch(batch_size, drop_remainder=True), deterministic, counter)
+  return _finish(ds.batch(batch_size, drop_remainder=True), deterministic)
 
 
 def distributed_train_dataset(strategy: tf.distribute.Strategy, global_batch_size: int,
@@ -222,7 +223,7 @@ def _eval_pipeline(file_pattern, view_fn, num_views: int, batch_size: int, ignor
   recs = shards.check_shards(recs, ignore_errors, counter)
   ds = shards.try_map(recs, view_fn, True)
   ds = shards.check_items(ds, ignore_errors, counter)
-  return _finish(_one_element_per_view(ds, num_views).batch(batch_size), True, counter)
+  return _finish(_one_element_per_view(ds, num_views).batch(batch_size), True)
 
 
 def eval_dataset(
@@ -421,4 +422,4 @@ def raw_video_dataset(
     ds = ds.batch(batch_size or 1, drop_remainder=True)
   else:
     ds = _one_element_per_view(ds, config.num_views).batch(batch_size or config.num_views)
-  return _finish(ds, deterministic or not training, counter)
+  return _finish(ds, deterministic or not training)
