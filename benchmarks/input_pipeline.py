@@ -49,9 +49,9 @@ import tensorflow as tf
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from d3d_tf.data import datasets  # pylint: disable=g-import-not-at-top
 from d3d_tf.data import host_memory
-from d3d_tf.data import optical_flow
 from d3d_tf.data import records
-from d3d_tf.data import video_io
+from d3d_tf.video import optical_flow
+from d3d_tf.video import video_io
 
 host_memory.request_pooled_allocator()  # As the CLIs do, before TensorFlow's first op.
 

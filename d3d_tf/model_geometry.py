@@ -12,6 +12,38 @@ from d3d_tf.data import label_map as label_map_lib
 from d3d_tf.models import clip_geometry as geometry_lib
 from d3d_tf.models.clip_geometry import ClipGeometry
 
+# The model file of a model dir of `d3d_tf.train`.
+MODEL_FILE = "student.keras"
+
+
+def model_path(path: str, flag: str, saved_model_ok: bool = False) -> str:
+  """The model at `path`: a `.keras` file, a model dir's `student.keras` or, when
+  `saved_model_ok`, a SavedModel dir (returned as it is). Errors name `--flag` and the path.
+
+  Raises:
+    FileNotFoundError: nothing loadable is there.
+    ValueError: a file that is not `.keras`.
+  """
+  if os.path.isdir(path):
+    if os.path.isfile(os.path.join(path, MODEL_FILE)):
+      return os.path.join(path, MODEL_FILE)
+    if saved_model_ok and os.path.isfile(os.path.join(path, "saved_model.pb")):
+      return path
+    if saved_model_ok:
+      raise FileNotFoundError(
+          f"--{flag} {path!r} is a directory with neither {MODEL_FILE} (a model dir of "
+          "d3d_tf.train) nor saved_model.pb (a SavedModel).")
+    raise FileNotFoundError(
+        f"--{flag} {path!r} is a directory without {MODEL_FILE}; give a model dir of "
+        "d3d_tf.train or a .keras file (a SavedModel holds no Keras layers to use here).")
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"--{flag} {path!r} does not exist.")
+  if not path.endswith(".keras"):
+    kinds = "a .keras file, a model dir or a SavedModel dir" if saved_model_ok else \
+        "a .keras file or a model dir of d3d_tf.train"
+    raise ValueError(f"--{flag} {path!r} must be {kinds}.")
+  return path
+
 
 def resolve_labels(label_map_path: Optional[str], geometry: Optional[ClipGeometry],
                    model_path: str) -> Tuple[List[str], str]:

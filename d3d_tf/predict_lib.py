@@ -17,14 +17,15 @@ import numpy as np
 import tensorflow as tf
 
 from d3d_tf import model_geometry
+from d3d_tf import video
 from d3d_tf.data import builders
 from d3d_tf.data import label_map as label_map_lib
-from d3d_tf.data import video_io
+from d3d_tf.evaluation import metrics
 from d3d_tf.models import clip_geometry as geometry_lib
 from d3d_tf.serving import preprocess
+from d3d_tf.video import video_io
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv",
-                    ".ogv", ".3gp", ".wmv")
+VIDEO_EXTENSIONS = video.VIDEO_EXTENSIONS
 
 
 class PredictError(Exception):
@@ -168,8 +169,7 @@ def classify_frames(predictor: Predictor, frames: np.ndarray, num_clips: int,
   """Top-k of frames [N, H, W, 3]: K clips' logits averaged, then softmax."""
   idx = clip_indices(len(frames), predictor.num_frames, num_clips, predictor.stride)
   logits = predictor.logits_fn(frames[idx]).mean(axis=0)
-  e = np.exp(logits - logits.max())
-  return top_k(e / e.sum(), predictor.labels, k)
+  return top_k(metrics.softmax(logits), predictor.labels, k)
 
 
 def predict_video(predictor: Predictor, path: str, *, num_clips: int = 4,

@@ -1,4 +1,4 @@
-"""The training run behind `python -m d3d_tf.train`: importable, one function, one config.
+"""The training run behind `python -m d3d_tf.train`: importable, one config, named steps.
 
 Kept apart from the absl CLI so tests and notebooks can call `train(TrainConfig(...))`. A run
 validates everything (files, label map, teacher) before building a model, checkpoints every
@@ -115,6 +115,122 @@ def _op_determinism_enabled() -> bool:
     return True
 
 
+def _datasets(config: TrainConfig, files):
+  """(train, input-picture sample, validation or None) datasets of the run.
+
+  Built before the global seed (`process_wide`): their seeds are explicit, and tf.data's
+  shuffle fails on a tensor seed once a global seed of 0 is set.
+  """
+  keys = {"rgb", "flow"} if config.stream == "d3d" else {student_input(config)}
+
+  def make_train_dataset():
+    return datasets.train_dataset(
+        files, batch_size=config.batch_size, num_frames=config.num_frames, stride=config.stride,
+        crop_size=config.crop_size, with_rgb="rgb" in keys, with_flow="flow" in keys,
+        shuffle_buffer=config.shuffle_buffer, seed=config.seed, min_area=config.min_area,
+        flip=config.flip, deterministic=config.deterministic)
+
+  train_ds = make_train_dataset()
+  # Pictures of the input come from their own dataset: a second iterator of `train_ds` would
+  # reshuffle, and a resumed run (which logs none) would then see other batches.
+  sample_ds = make_train_dataset()
+  eval_ds = None
+  if config.eval_files:
+    eval_ds = datasets.eval_dataset(
+        config.eval_files, num_clips=config.eval_clips, num_frames=config.num_frames,
+        stride=config.stride, crop_size=config.crop_size,
+        with_rgb=student_input(config) == "rgb", with_flow=student_input(config) == "flow",
+        batch_size=config.batch_size)
+  return train_ds, sample_ds, eval_ds
+
+
+def _load_teachers(config: TrainConfig, teacher_paths, labels):
+  """The checked teachers and their input keys (call under the strategy scope)."""
+  if not teacher_paths:
+    return [], []
+  teacher_models, teacher_keys = teachers_lib.load_teachers(
+      teacher_paths, len(labels), student_input(config))
+  bound = records.flow_bound_of("train_files", config.train_files) \
+      if "flow" in teacher_keys else None
+  clip = dict(num_frames=config.num_frames, stride=config.stride, crop_size=config.crop_size)
+  for note in teachers_lib.check_geometry(teacher_paths, teacher_models, clip, labels, bound):
+    print(f"note: {note}", flush=True)
+  return teacher_models, teacher_keys
+
+
+def _restore(config: TrainConfig, strategy, chief: bool, student, optimizer, init_notes):
+  """The run's checkpoint manager, restored from its latest checkpoint; and the step reached."""
+  ckpt_dir = os.path.join(config.model_dir, "checkpoints")
+  if not chief:
+    ckpt_dir = os.path.join(ckpt_dir, f"worker{strategy.cluster_resolver.task_id}")
+  # Dropout's seed-generator state too, so a resumed run draws the same masks.
+  rng = [layer.seed_generator.state for layer in student._flatten_layers()
+         if getattr(layer, "seed_generator", None) is not None]
+  checkpoint = tf.train.Checkpoint(model=student, optimizer=optimizer, rng=rng)
+  manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, config.keep_checkpoints)
+  if manager.latest_checkpoint:
+    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+  step = int(optimizer.iterations.numpy())
+  if manager.latest_checkpoint and config.init_from:
+    print(f"Resumed from {manager.latest_checkpoint} (step {step}): its weights replace those "
+          f"of --init_from.", flush=True)
+  elif config.init_from:
+    print(f"Initialised from {config.init_from}: {'; '.join(init_notes)}.", flush=True)
+  return manager, step
+
+
+def _write_run_files(config: TrainConfig, flags_text, label_map_path, strategy):
+  """flags.txt, a copy of the label map and environment.json in the model dir (chief only)."""
+  with open(os.path.join(config.model_dir, "flags.txt"), "w") as f:
+    f.write(flags_text if flags_text is not None else config.to_flagfile())
+  copy = os.path.join(config.model_dir, "label_map.txt")
+  if os.path.abspath(label_map_path) != os.path.abspath(copy):
+    shutil.copyfile(label_map_path, copy)
+  with open(os.path.join(config.model_dir, "environment.json"), "w") as f:
+    json.dump(_environment(strategy), f, indent=2)
+
+
+def _callbacks(config: TrainConfig, chief: bool, step: int, labels, optimizer, manager,
+               eval_ds, sample_ds):
+  """The run's callbacks and its `VideoValidation` (None without --eval_files)."""
+  log_dir = os.path.join(config.model_dir, "logs")
+  callbacks = [keras.callbacks.TerminateOnNaN(), cbs.Throughput(config.batch_size)]
+  validation = None
+  writer = tf.summary.create_file_writer(os.path.join(log_dir, "validation")) if chief else None
+  if config.eval_files:
+    validation = cbs.VideoValidation(
+        eval_ds, student_input(config), len(labels), writer,
+        os.path.join(config.model_dir, "best") if chief else None)
+    callbacks.append(validation)
+  callbacks.append(cbs.CheckpointEveryEpoch(manager, optimizer))
+  if chief:
+    callbacks.append(keras.callbacks.TensorBoard(
+        log_dir, update_freq=min(50, config.checkpoint_every), write_graph=False,
+        write_steps_per_second=True))
+    if step == 0:
+      sample = next(iter(sample_ds))[0]
+      cbs.log_input_clips(tf.summary.create_file_writer(os.path.join(log_dir, "train")), sample)
+    print(f"Model dir: {config.model_dir} (step {step} of {config.train_steps})\n"
+          f"TensorBoard: tensorboard --logdir {log_dir}", flush=True)
+  return callbacks, validation
+
+
+def _final_metrics(history, seconds: float, optimizer, validation, distiller,
+                   epochs: int) -> dict:
+  """The last epoch's training metrics, the step, the time and the video-level validation."""
+  final = {"step": int(optimizer.iterations.numpy()), "train_seconds": seconds,
+           "val_top1": None, "val_top5": None}
+  for name, values in history.history.items():
+    if values and not name.startswith("val_"):
+      final[name] = float(values[-1])
+  if validation is not None:
+    if not validation.last:  # Nothing left to train: validate the restored model.
+      validation.set_model(distiller)
+      validation.on_epoch_end(epochs - 1, None)
+    final.update(val_top1=validation.last["val_top1"], val_top5=validation.last["val_top5"])
+  return final
+
+
 def train(config: TrainConfig, flags_text: Optional[str] = None, *,
           process_wide: bool = False) -> dict:
   """Runs (or resumes) one training run; returns the final metrics (also in final_metrics.json).
@@ -157,29 +273,7 @@ def train(config: TrainConfig, flags_text: Optional[str] = None, *,
   if config.stream != "d3d":
     teacher_paths = []
 
-  # Datasets before the global seed (process_wide): their seeds are explicit, and tf.data's
-  # shuffle fails on a tensor seed once a global seed of 0 is set.
-  keys = {"rgb", "flow"} if config.stream == "d3d" else {student_input(config)}
-
-  def make_train_dataset():
-    return datasets.train_dataset(
-        files, batch_size=config.batch_size, num_frames=config.num_frames, stride=config.stride,
-        crop_size=config.crop_size, with_rgb="rgb" in keys, with_flow="flow" in keys,
-        shuffle_buffer=config.shuffle_buffer, seed=config.seed, min_area=config.min_area,
-        flip=config.flip, deterministic=config.deterministic)
-
-  train_ds = make_train_dataset()
-  # Pictures of the input come from their own dataset: a second iterator of `train_ds` would
-  # reshuffle, and a resumed run (which logs none) would then see other batches.
-  sample_ds = make_train_dataset()
-
-  eval_ds = None
-  if config.eval_files:
-    eval_ds = datasets.eval_dataset(
-        config.eval_files, num_clips=config.eval_clips, num_frames=config.num_frames,
-        stride=config.stride, crop_size=config.crop_size,
-        with_rgb=student_input(config) == "rgb", with_flow=student_input(config) == "flow",
-        batch_size=config.batch_size)
+  train_ds, sample_ds, eval_ds = _datasets(config, files)
   if process_wide and config.seed is not None:
     keras.utils.set_random_seed(config.seed)
   if process_wide and config.deterministic:
@@ -189,70 +283,20 @@ def train(config: TrainConfig, flags_text: Optional[str] = None, *,
   init_source = init_from.load_source(config.init_from) if config.init_from else None
   geometry = run_geometry.run_geometry(config, labels, student_input(config))
   with strategy.scope():
-    teacher_models, teacher_keys = [], []
-    if teacher_paths:
-      teacher_models, teacher_keys = teachers_lib.load_teachers(
-          teacher_paths, len(labels), student_input(config))
-      bound = records.flow_bound_of("train_files", config.train_files) \
-          if "flow" in teacher_keys else None
-      clip = dict(num_frames=config.num_frames, stride=config.stride,
-                  crop_size=config.crop_size)
-      for note in teachers_lib.check_geometry(teacher_paths, teacher_models, clip, labels,
-                                              bound):
-        print(f"note: {note}", flush=True)
+    teacher_models, teacher_keys = _load_teachers(config, teacher_paths, labels)
     student, distiller, optimizer, init_notes = _build(
         config, geometry, teacher_models, teacher_keys, init_source)
 
   os.makedirs(config.model_dir, exist_ok=True)
-  ckpt_dir = os.path.join(config.model_dir, "checkpoints")
-  if not chief:
-    ckpt_dir = os.path.join(ckpt_dir, f"worker{strategy.cluster_resolver.task_id}")
-  # Dropout's seed-generator state too, so a resumed run draws the same masks.
-  rng = [layer.seed_generator.state for layer in student._flatten_layers()
-         if getattr(layer, "seed_generator", None) is not None]
-  checkpoint = tf.train.Checkpoint(model=student, optimizer=optimizer, rng=rng)
-  manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, config.keep_checkpoints)
-  if manager.latest_checkpoint:
-    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-  step = int(optimizer.iterations.numpy())
-  if manager.latest_checkpoint and config.init_from:
-    print(f"Resumed from {manager.latest_checkpoint} (step {step}): its weights replace those "
-          f"of --init_from.", flush=True)
-  elif config.init_from:
-    print(f"Initialised from {config.init_from}: {'; '.join(init_notes)}.", flush=True)
+  manager, step = _restore(config, strategy, chief, student, optimizer, init_notes)
   initial_epoch = step // config.checkpoint_every
   epochs = config.train_steps // config.checkpoint_every
-
   if chief:
-    with open(os.path.join(config.model_dir, "flags.txt"), "w") as f:
-      f.write(flags_text if flags_text is not None else config.to_flagfile())
-    copy = os.path.join(config.model_dir, "label_map.txt")
-    if os.path.abspath(label_map_path) != os.path.abspath(copy):
-      shutil.copyfile(label_map_path, copy)
-    with open(os.path.join(config.model_dir, "environment.json"), "w") as f:
-      json.dump(_environment(strategy), f, indent=2)
-
+    _write_run_files(config, flags_text, label_map_path, strategy)
   if config.deterministic and step:
     train_ds = train_ds.skip(step)  # Same batches as an uninterrupted run.
-
-  log_dir = os.path.join(config.model_dir, "logs")
-  callbacks = [keras.callbacks.TerminateOnNaN(), cbs.Throughput(config.batch_size, optimizer)]
-  validation = None
-  writer = tf.summary.create_file_writer(os.path.join(log_dir, "validation")) if chief else None
-  if config.eval_files:
-    validation = cbs.VideoValidation(
-        eval_ds, student_input(config), len(labels), writer,
-        os.path.join(config.model_dir, "best") if chief else None)
-    callbacks.append(validation)
-  callbacks.append(cbs.CheckpointEveryEpoch(manager, optimizer))
-  if chief:
-    callbacks.append(keras.callbacks.TensorBoard(
-        log_dir, update_freq=min(50, config.checkpoint_every), write_graph=False))
-    if step == 0:
-      sample = next(iter(sample_ds))[0]
-      cbs.log_input_clips(tf.summary.create_file_writer(os.path.join(log_dir, "train")), sample)
-    print(f"Model dir: {config.model_dir} (step {step} of {config.train_steps})\n"
-          f"TensorBoard: tensorboard --logdir {log_dir}", flush=True)
+  callbacks, validation = _callbacks(config, chief, step, labels, optimizer, manager, eval_ds,
+                                     sample_ds)
 
   verbose = config.verbose if config.verbose is not None else (1 if sys.stdout.isatty() else 2)
   start = time.perf_counter()
@@ -260,18 +304,8 @@ def train(config: TrainConfig, flags_text: Optional[str] = None, *,
       train_ds, epochs=epochs, initial_epoch=initial_epoch,
       steps_per_epoch=config.checkpoint_every, callbacks=callbacks, verbose=verbose,
       shuffle=False)  # The dataset shuffles; Keras would warn that it cannot.
-  seconds = time.perf_counter() - start
-
-  final = {"step": int(optimizer.iterations.numpy()), "train_seconds": seconds,
-           "val_top1": None, "val_top5": None}
-  for name, values in history.history.items():
-    if values and not name.startswith("val_"):
-      final[name] = float(values[-1])
-  if validation is not None:
-    if not validation.last:  # Nothing left to train: validate the restored model.
-      validation.set_model(distiller)
-      validation.on_epoch_end(epochs - 1, None)
-    final.update(val_top1=validation.last["val_top1"], val_top5=validation.last["val_top5"])
+  final = _final_metrics(history, time.perf_counter() - start, optimizer, validation,
+                         distiller, epochs)
   if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(
       f"-{final['step']}"):
     manager.save(checkpoint_number=final["step"])

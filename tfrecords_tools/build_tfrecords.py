@@ -30,6 +30,7 @@ from absl import app
 from absl import flags
 
 from d3d_tf.data import label_map as label_map_lib
+from tfrecords_tools import cli_flags
 from tfrecords_tools import convert_lib
 from tfrecords_tools import layouts
 
@@ -149,7 +150,7 @@ def main(argv):
 
 def run():
   """Console-script entry point."""
-  app.run(main, flags_parser=convert_lib.parse_flags_or_exit)
+  app.run(main, flags_parser=cli_flags.parse_flags_or_exit)
 
 
 if __name__ == "__main__":

@@ -7,20 +7,16 @@ TensorFlow (lazily), builds and writes the records (`convert`).
 Crash safety comes from the shard plan being a pure function of the inputs: video -> shard
 assignment and order depend only on video ids, each shard is written under `.converter/` and
 renamed into place once complete (after its manifest), and a rerun skips shards whose manifest
-lists exactly the videos planned for them.
+lists exactly the videos planned for them. The plan is `shard_plan`, the crash-isolating pool
+`worker_pool`, the CLIs' flag parsing `cli_flags`.
 """
 
 import collections
-import concurrent.futures
 import csv
 import dataclasses
 import json
-import math
-import multiprocessing
 import os
-import sys
 import time
-from concurrent.futures.process import BrokenProcessPool
 from typing import (Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence,
                     Tuple, Union)
 
@@ -29,13 +25,19 @@ from absl import logging
 
 from d3d_tf import progress
 from d3d_tf.data import label_map as label_map_lib
-from d3d_tf.data import optical_flow
-from d3d_tf.data import video_io
+from d3d_tf.video import optical_flow
+from d3d_tf.video import video_io
 from tfrecords_tools import flow as flow_lib
 from tfrecords_tools import layouts
+from tfrecords_tools import shard_plan
+from tfrecords_tools import worker_pool
 
 FLOW_CHOICES = optical_flow.ALGORITHMS + ("none",)
-VIDEOS_PER_SHARD = 32  # With --num_shards 0: ~100-400 MB shards at short side 256 with flow.
+# Re-exported: the CLIs and tests plan shards through this module.
+VIDEOS_PER_SHARD = shard_plan.VIDEOS_PER_SHARD
+ShardPlan = shard_plan.ShardPlan
+plan_shards = shard_plan.plan_shards
+shard_name = shard_plan.shard_name
 STATE_DIR = ".converter"
 LABEL_MAP_FILE = "label_map.txt"
 FAILURES_FILE = "failures.csv"
@@ -125,123 +127,21 @@ def encode_video(task: Task) -> Union[EncodedVideo, Failure]:
     cv2.setNumThreads(threads)
 
 
-def _process_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
-  # Spawn, not fork: the parent may already run TensorFlow threads, which fork would copy.
-  return concurrent.futures.ProcessPoolExecutor(
-      workers, mp_context=multiprocessing.get_context("spawn"))
-
-
-def _ready() -> bool:
-  return True
-
-
-def _start_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
-  """A pool whose workers are known to start: a crash in start-up (an import error) must stop
-  the run, not be blamed on each video in turn."""
-  executor = _process_pool(workers)
-  try:
-    executor.submit(_ready).result()
-  except BrokenProcessPool:
-    executor.shutdown(wait=False, cancel_futures=True)
-    raise RuntimeError("Worker processes die on start-up; run with --workers=1 to see the "
-                       "error.") from None
-  return executor
-
-
-def _encode_isolated(task: Task, encode: Callable) -> Union[EncodedVideo, Failure]:
-  """Reruns a task alone in a fresh process, to tell which video crashed a shared pool."""
-  with _process_pool(1) as executor:
-    try:
-      return executor.submit(encode, task).result()
-    except BrokenProcessPool:
-      return Failure(task.item.path, "the decoder crashed (worker process died)")
-
-
-def _submit(executor, encode: Callable, task: Task) -> concurrent.futures.Future:
-  """`executor.submit`, except that a pool already broken gives a failed future, handled where
-  results are collected, instead of an exception here."""
-  try:
-    return executor.submit(encode, task)
-  except BrokenProcessPool as e:
-    future = concurrent.futures.Future()
-    future.set_exception(e)
-    return future
+def _crashed(task: Task) -> Failure:
+  return Failure(task.item.path, "the decoder crashed (worker process died)")
 
 
 def encode_in_order(tasks: Iterable[Task], workers: int,
                     encode: Callable = encode_video) -> Iterator[Union[EncodedVideo, Failure]]:
   """Yields `encode(task)` for each task, in task order, using `workers` processes.
 
-  At most 4 x workers videos are in flight, which bounds memory. A worker that dies (a decoder
-  segfault) fails only the video that killed it: the pool is rebuilt and the rest resubmitted.
-  `encode` must be a module-level function, for worker processes to import.
+  The crash-isolating pool is `worker_pool.run_in_order`: a video whose decoder kills its
+  worker becomes a `Failure`, and the others go on. `encode` must be a module-level function.
   """
-  if workers <= 1:
-    yield from map(encode, tasks)
-    return
-  tasks = iter(tasks)
-  executor = _start_pool(workers)
-  pending = collections.deque()
-  try:
-    while True:
-      while len(pending) < 4 * workers:
-        task = next(tasks, None)
-        if task is None:
-          break
-        pending.append((task, _submit(executor, encode, task)))
-      if not pending:
-        return
-      task, future = pending.popleft()
-      try:
-        result = future.result()
-      except BrokenProcessPool:
-        executor.shutdown(wait=False, cancel_futures=True)
-        result = _encode_isolated(task, encode)
-        executor = _start_pool(workers)
-        pending = collections.deque(
-            (task, _submit(executor, encode, task)) for task, _ in pending)
-      yield result
-  finally:
-    executor.shutdown(wait=True, cancel_futures=True)
+  return worker_pool.run_in_order(tasks, workers, encode, _crashed)
 
 
-# === Parent side: shard plan, records, resume ===
-
-
-@dataclasses.dataclass(frozen=True)
-class ShardPlan:
-  split: str
-  index: int
-  count: int
-  items: Tuple[layouts.VideoItem, ...]
-
-  @property
-  def name(self) -> str:
-    return shard_name(self.split, self.index, self.count)
-
-
-def shard_name(split: str, index: int, count: int) -> str:
-  return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
-
-
-def plan_shards(dataset: layouts.Dataset, num_shards: int = 0) -> List[ShardPlan]:
-  """Assigns every video of every split to a shard, deterministically.
-
-  Videos are ordered by a hash of their id, which mixes classes within each shard (readers
-  interleave a few shards at a time) and depends on nothing but the ids. `num_shards` is per
-  split; 0 picks about `VIDEOS_PER_SHARD` videos a shard. A split never gets more shards than
-  videos.
-  """
-  plans = []
-  for split in dataset.splits():
-    items = sorted((item for item in dataset.items if item.split == split),
-                   key=lambda item: (layouts.stable_hash(item.video_id), item.video_id))
-    count = num_shards or math.ceil(len(items) / VIDEOS_PER_SHARD)
-    count = max(1, min(count, len(items)))
-    for index in range(count):
-      chunk = items[index * len(items) // count:(index + 1) * len(items) // count]
-      plans.append(ShardPlan(split, index, count, tuple(chunk)))
-  return plans
+# === Parent side: records and resume (the plan: `shard_plan`) ===
 
 
 def _write_json(path: str, value) -> None:
@@ -444,22 +344,3 @@ def _summarize(output_dir, state_dir, dataset, plans, todo, options, seconds, en
       options=dataclasses.asdict(options))
   _write_json(os.path.join(output_dir, SUMMARY_FILE), summary)
   return summary
-
-
-# === Shared by the command-line tools ===
-
-
-def parse_flags_or_exit(argv: List[str]) -> List[str]:
-  """An `app.run` flags parser whose every flag error is ONE line naming the flag, exit 2.
-
-  absl's default prints two lines and exits 1; our validators' messages already carry the fix.
-  """
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    message = " ".join(str(e).split())
-    if isinstance(e, flags.UnrecognizedFlagError):
-      message += "; run with --helpshort to list the flags"
-    print(f"{os.path.basename(argv[0])}: error: {message}", file=sys.stderr)
-    sys.exit(2)

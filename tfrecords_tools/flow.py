@@ -2,7 +2,7 @@
 
 Converter workers run this; they must not import TensorFlow (seconds of start-up and hundreds of
 MB each), which `d3d_tf/data/records.py` does. The flow algorithms themselves are
-`d3d_tf/data/optical_flow.py`'s.
+`d3d_tf/video/optical_flow.py`'s.
 """
 
 import time
@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from d3d_tf.data import flow_quantization
-from d3d_tf.data import optical_flow
+from d3d_tf.video import optical_flow
 
 PNG_COMPRESSION = 3  # Within 10% of the smallest PNG at a tenth of the time of level 9.
 

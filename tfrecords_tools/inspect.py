@@ -18,8 +18,8 @@ from absl import flags
 import cv2
 import numpy as np
 
-from d3d_tf.data import optical_flow
-from tfrecords_tools import convert_lib
+from d3d_tf.video import optical_flow
+from tfrecords_tools import cli_flags
 
 _INDEX = flags.DEFINE_integer("index", 0, "Which record of the file, counting from 0.")
 _OUTPUT = flags.DEFINE_string(
@@ -148,4 +148,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=convert_lib.parse_flags_or_exit)
+  app.run(main, flags_parser=cli_flags.parse_flags_or_exit)

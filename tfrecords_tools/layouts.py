@@ -21,13 +21,14 @@ import hashlib
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from d3d_tf import video
+
 LAYOUTS = ("folder", "kinetics", "ucf101", "hmdb51")
 TRAIN, VAL, TEST = "train", "val", "test"
 SPLITS = (TRAIN, VAL, TEST)
 
 # Files the folder layout takes as videos; anything else in a class folder is ignored.
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv",
-                    ".wmv", ".3gp", ".ogv")
+VIDEO_EXTENSIONS = video.VIDEO_EXTENSIONS
 
 _KINETICS_SPLITS = {"train": TRAIN, "training": TRAIN, "validate": VAL, "validation": VAL,
                     "val": VAL, "valid": VAL, "test": TEST, "testing": TEST}

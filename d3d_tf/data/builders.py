@@ -1,20 +1,20 @@
-"""Composes processors into per-video functions: parse -> sample -> decode -> preprocess.
+"""The one composition of a clip: sample -> read -> crop -> flip -> resize/normalise.
 
-Each builder returns one function the tf.data pipelines map over videos. The RGB and flow
-modalities of a clip are built from ONE set of frame indices and ONE shared `state` (crop box,
-flip), which is what keeps the distillation teacher (flow) and student (RGB) on the same clip.
-The same stages serve records (JPEG/PNG bytes decoded in-graph) and raw videos (frames read
-with PyAV in `tf.numpy_function`).
+Records and raw videos, training and evaluation, RGB and flow all go through `make_clip_fn`;
+what differs is a parameter, not a copy: the source (`record_source`, `video_source`) says how
+a video is opened and how its frames are read, the mode how frames and crops are chosen, and
+`modality_views` treats RGB and flow alike but for its `is_flow` switch (dmvr's `add_image`).
+The RGB and flow of a clip are cut from ONE set of frame indices with ONE shared `state` (crop
+box, flip), which is what keeps the distillation teacher (flow) and student (RGB) on the same
+clip.
 """
 
 import dataclasses
 from typing import Callable, Dict, Optional, Tuple
 
-import numpy as np
 import tensorflow as tf
 
 from d3d_tf.data import processors
-from d3d_tf.data import raw_video
 from d3d_tf.data import records
 
 Features = Dict[str, tf.Tensor]
@@ -24,13 +24,19 @@ VIDEO_INDEX = "video_index"
 VIDEO_ID = "video_id"
 VIEW_INDEX = "view_index"
 
+# How a clip fn chooses frames and crops.
+TRAIN = "train"  # One random clip, random crop and flip.
+EVAL = "eval"  # Evenly spaced clips x fixed crops, as views.
+FULL_VIDEO = "full_video"  # Every frame at the stride, centre crop, one view.
+MODES = (TRAIN, EVAL, FULL_VIDEO)
+
 
 @dataclasses.dataclass(frozen=True)
 class ClipConfig:
   """What a clip looks like and how it is augmented.
 
   Attributes:
-    num_frames: Frames per clip (T).
+    num_frames: Frames per clip (T); in full-video mode, the fewest frames (short videos loop).
     stride: Temporal stride between sampled frames.
     crop_size: Output height and width (S).
     with_rgb: Whether to produce `rgb` float32 [T, S, S, 3] in [-1, 1].
@@ -69,117 +75,86 @@ class ClipConfig:
     return self.num_clips * self.num_crops
 
 
-# ----------------------------------------------------------------------------
-# Parse.
-# ----------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Planes:
+  """One modality of a clip as its source holds it, before the shared crop, flip and resize.
 
-
-def parse_record(serialized: tf.Tensor, example_name: tf.Tensor, with_flow: bool):
-  """`records.parse_sequence_example` that also names the record ("file:index") in errors."""
-  sequence_spec = {records.RGB_JPEG: tf.io.FixedLenSequenceFeature([], tf.string)}
-  if with_flow:
-    sequence_spec[records.FLOW_X] = tf.io.FixedLenSequenceFeature(
-        [], tf.string, allow_missing=True)
-    sequence_spec[records.FLOW_Y] = tf.io.FixedLenSequenceFeature(
-        [], tf.string, allow_missing=True)
-  return tf.io.parse_single_sequence_example(
-      serialized, context_features=records.CONTEXT_SPEC, sequence_features=sequence_spec,
-      example_name=example_name)
-
-
-def example_name(source: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
-  """"<file>:<record index>", the name errors use for a record."""
-  return tf.strings.join([source, tf.strings.as_string(index)], separator=":")
-
-
-# ----------------------------------------------------------------------------
-# Decode stages (records).
-# ----------------------------------------------------------------------------
-
-
-def _decode_unique(indices: tf.Tensor,
-                   decode_at: Callable[[tf.Tensor], tf.Tensor]) -> tf.Tensor:
-  """`decode_at(indices)`, decoding each distinct index once (short videos repeat frames)."""
-  unique, position = tf.unique(indices)
-  return tf.cond(
-      tf.equal(tf.size(unique), tf.size(indices)),
-      lambda: decode_at(indices),
-      lambda: tf.gather(decode_at(unique), position))
-
-
-def _decode_jpegs_at(jpegs: tf.Tensor, indices: tf.Tensor, window=None) -> tf.Tensor:
-  return _decode_unique(
-      indices, lambda i: processors.decode_jpeg_frames(tf.gather(jpegs, i), crop_window=window))
-
-
-def rgb_train_stage(jpegs: tf.Tensor, indices: tf.Tensor, height, width,
-                    config: ClipConfig, state: processors.ProcessorState) -> tf.Tensor:
-  """Sampled JPEGs -> random crop (decoded in the window only) -> flip -> resize -> [-1, 1].
-
-  The flip runs on the uint8 crop, before the resize, where it moves the fewest bytes.
+  Attributes:
+    decode: Returns the clip's frames [T', H, W, C] (uint8, or float flow in pixels); called
+      inside the composition so that a branch that never runs never decodes.
+    decode_window: Optional: decodes only a pixel window (y, x, h, w) of every frame (JPEG's
+      `decode_and_crop`); used instead of `decode` + crop, with `size` the frames' (H, W).
+    size: (H, W) of the frames when `decode_window` is given.
+    to_unit: Flow: maps cropped planes to float in the flow's units before the resize.
+    scale: Flow: divides the resized flow by this (pixels -> units of the bound), or None.
+    present: Optional bool tensor: False means the modality is all zeros (a 1-frame video
+      has no flow) and nothing is decoded.
   """
-  box = processors.random_crop_params(height, width, config.min_area,
-                                      config.aspect_ratio_range, state=state)
-  window = processors.box_to_pixels(box, height, width)
-  frames = _decode_jpegs_at(jpegs, indices, window)
-  frames = processors.maybe_flip_left_right(frames, state[processors.FLIP_STATE])
-  frames = processors.resize_rgb(frames, config.crop_size)
-  return tf.ensure_shape(frames, [config.num_frames, config.crop_size, config.crop_size, 3])
+  decode: Optional[Callable[[], tf.Tensor]] = None
+  decode_window: Optional[Callable[[tf.Tensor], tf.Tensor]] = None
+  size: Optional[Tuple[tf.Tensor, tf.Tensor]] = None
+  to_unit: Callable[[tf.Tensor], tf.Tensor] = lambda planes: planes
+  scale: Optional[float] = None
+  present: Optional[tf.Tensor] = None
 
 
-def flow_stage(flow_x: tf.Tensor, flow_y: tf.Tensor, indices: tf.Tensor, num_frames: tf.Tensor,
-               boxes: tf.Tensor, flip: tf.Tensor, config: ClipConfig,
-               name: tf.Tensor) -> tf.Tensor:
-  """Encoded flow planes -> the planes of `indices` -> crop(s) -> flip -> / bound -> resize.
+@dataclasses.dataclass(frozen=True)
+class Clip:
+  """What a source read for a clip: its modalities, and the frame size crop boxes refer to."""
+  planes: Dict[str, Planes]
+  height: tf.Tensor
+  width: tf.Tensor
 
-  Planes stay quantized (uint8) through crop and flip, and are dequantized straight into units
-  of the bound before the resize (exact up to float rounding: dequantization is affine and
-  commutes with the resize).
 
-  Args:
-    flow_x: string [N - 1] encoded x planes.
-    flow_y: string [N - 1] encoded y planes.
-    indices: int32 [T'] frame indices (flow index i: from frame i to i + 1; the last frame
-      reuses the last plane; a 1-frame video gets zero flow).
-    num_frames: N.
-    boxes: float32 [C, 4] normalized crop boxes, applied in turn.
-    flip: bool scalar, flip left-right (negating x).
-    config: The clip config.
-    name: Record name for error messages.
+@dataclasses.dataclass(frozen=True)
+class Video:
+  """An opened video: its length, label and id, and `read(indices) -> Clip`."""
+  num_frames: tf.Tensor
+  label: tf.Tensor
+  video_id: tf.Tensor
+  read: Callable[[tf.Tensor], Clip]
 
-  Returns:
-    float32 [C, T', S, S, 2] flow in units of B pixels of the output frame.
+
+def modality_views(planes: Planes, boxes: tf.Tensor, num_boxes: int, flip: tf.Tensor,
+                   size: int, is_flow: bool, length: tf.Tensor) -> tf.Tensor:
+  """Crops every box out of one modality, flips, resizes: float32 [num_boxes, T', S, S, C].
+
+  The flip runs on the crop before the resize, where it moves the fewest bytes. RGB is resized
+  and normalised to [-1, 1]; flow is mirrored, resized, and its (dx, dy) scaled by the resize
+  factors, with x negated when flipped (exact: negation commutes with the bilinear resize).
   """
-  num_planes = tf.shape(flow_x)[0]
-  check = tf.debugging.Assert(
-      tf.logical_and(tf.equal(num_planes, num_frames - 1),
-                     tf.equal(tf.shape(flow_y)[0], num_planes)),
-      ["Record has no (or incomplete) flow planes; convert it with flow or use "
-       "with_flow=False:", name, "frames:", num_frames, "flow planes:", num_planes])
-  size = config.crop_size
-  sign = tf.where(tf.cast(flip, tf.bool), tf.constant([-1.0, 1.0]), tf.constant([1.0, 1.0]))
 
-  def decoded():
-    quantized = _decode_unique(
-        processors.flow_indices(indices, num_frames),
-        lambda i: processors.decode_flow_planes(tf.gather(flow_x, i), tf.gather(flow_y, i)))
-    h, w = tf.shape(quantized)[1], tf.shape(quantized)[2]
-
-    def one_box(box):
-      window = processors.box_to_pixels(box, h, w)
-      planes = processors.maybe_flip_left_right(processors.crop(quantized, window), flip)
-      # Into units of B in one pass; the flip's negated x joins the resize factors.
+  def views():
+    if planes.decode_window is not None:
+      height, width = planes.size
+      crop_of = planes.decode_window
+    else:
+      frames = planes.decode()
+      height, width = tf.shape(frames)[1], tf.shape(frames)[2]
+      crop_of = lambda window: processors.crop(frames, window)
+    sign = tf.where(tf.cast(flip, tf.bool), tf.constant([-1.0, 1.0]), tf.constant([1.0, 1.0]))
+    out = []
+    for c in range(num_boxes):
+      window = processors.box_to_pixels(boxes[c], height, width)
+      x = processors.maybe_flip_left_right(crop_of(window), flip)
+      if not is_flow:
+        out.append(processors.resize_rgb(x, size))
+        continue
       factors = processors.flow_resize_factors(window[2], window[3], size) * sign
-      return processors.resize(processors.dequantize_flow_unit(planes), size) * factors
+      x = processors.resize(planes.to_unit(x), size) * factors
+      out.append(x if planes.scale is None else processors.scale_flow(x, planes.scale))
+    return tf.stack(out)
 
-    return tf.map_fn(one_box, boxes, fn_output_signature=tf.float32)
+  if planes.present is None:
+    return views()
+  channels = 2 if is_flow else 3
+  return tf.cond(planes.present, views,
+                 lambda: tf.zeros(tf.stack([num_boxes, length, size, size, channels])))
 
-  def zeros():
-    return tf.zeros(tf.stack([tf.shape(boxes)[0], tf.size(indices), size, size, 2]),
-                    tf.float32)
 
-  with tf.control_dependencies([check]):
-    return tf.cond(num_planes > 0, decoded, zeros)
+# ----------------------------------------------------------------------------
+# Where the frames and crops of a clip come from.
+# ----------------------------------------------------------------------------
 
 
 def _clip_seeds(seed: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -201,49 +176,18 @@ def _shared_state(crop_seed: tf.Tensor, flip_seed: tf.Tensor, height, width,
   return state
 
 
-def make_train_clip_fn(config: ClipConfig) -> Callable[..., Tuple[Features, tf.Tensor]]:
-  """Returns `fn(serialized, name, seed) -> (features, label)`: one random training clip.
-
-  `seed` is a stateless seed (int64 [2]) for this clip; `name` ("file:index") is used in
-  error messages.
-  """
-
-  def fn(serialized, name, seed):
-    context, sequence = parse_record(serialized, name, config.with_flow)
-    jpegs = sequence[records.RGB_JPEG]
-    num_frames = tf.shape(jpegs)[0]
-    height, width = processors.jpeg_shape(jpegs[0])
-    offset_seed, crop_seed, flip_seed = _clip_seeds(seed)
-    state = _shared_state(crop_seed, flip_seed, height, width, config)
-    offset = processors.sample_random_offset(num_frames, config.num_frames, config.stride,
-                                             offset_seed)
-    indices = processors.sample_clip_indices(num_frames, config.num_frames, config.stride,
-                                             offset)
-    features = {}
-    if config.with_rgb:
-      features[records.RGB] = rgb_train_stage(jpegs, indices, height, width, config, state)
-    if config.with_flow:
-      flow = flow_stage(
-          sequence[records.FLOW_X], sequence[records.FLOW_Y], indices, num_frames,
-          state[processors.CROP_BOX_STATE][None], state[processors.FLIP_STATE], config, name)
-      features[records.FLOW] = tf.ensure_shape(
-          flow[0], [config.num_frames, config.crop_size, config.crop_size, 2])
-    return features, tf.cast(context[records.LABEL_INDEX], tf.int32)
-
-  return fn
-
-
-# ----------------------------------------------------------------------------
-# Evaluation views.
-# ----------------------------------------------------------------------------
-
-
 def eval_clip_indices(num_frames, config: ClipConfig) -> tf.Tensor:
   """int32 [K, T] frame indices of the K evenly spaced clips (`processors.linspace_offsets`)."""
   offsets = processors.linspace_offsets(num_frames, config.num_frames, config.stride,
                                         config.num_clips)
   steps = offsets[:, None] + tf.range(config.num_frames)[None, :] * config.stride
   return tf.math.floormod(steps, tf.maximum(tf.cast(num_frames, tf.int32), 1))
+
+
+def full_video_indices(num_frames, config: ClipConfig) -> tf.Tensor:
+  """int32 [1, L]: every frame at the stride, looped up to `config.num_frames` frames."""
+  length = tf.maximum((num_frames + config.stride - 1) // config.stride, config.num_frames)
+  return tf.math.floormod(tf.range(length) * config.stride, num_frames)[None]
 
 
 def eval_crop_boxes(height, width, config: ClipConfig) -> tf.Tensor:
@@ -262,152 +206,54 @@ def _views(per_crop: tf.Tensor, config: ClipConfig, num_clips) -> tf.Tensor:
   return tf.reshape(x, [-1, tf.shape(x)[2], s, s, ch])
 
 
-def make_eval_views_fn(config: ClipConfig, full_video: bool = False,
-                       min_frames: int = 1) -> Callable[..., Tuple[Features, tf.Tensor]]:
-  """Returns `fn(serialized, name) -> (features, label)` with every view of one video.
+def make_clip_fn(open_video: Callable[[Dict[str, tf.Tensor]], Video], config: ClipConfig,
+                 mode: str = TRAIN) -> Callable[[Dict[str, tf.Tensor]], Tuple[Features, tf.Tensor]]:
+  """Returns `fn(element) -> (features, label)`: the clip (or views) of one video.
 
-  Features have a leading view axis V = num_clips * num_crops in clip-major order
-  (view v = clip * num_crops + crop). With `full_video=True` there is one view: all frames
-  at `config.stride` (looped up to `min_frames` when shorter), centre crop.
+  `open_video` is a source's opener (`record_source.opener`, `video_source.opener`). In
+  TRAIN mode `element["seed"]` (a stateless int64 [2] seed) draws the clip's offset, crop and
+  flip, and features are [T, S, S, C]. In EVAL and FULL_VIDEO modes features have a leading
+  view axis V in clip-major order (view v = clip * num_crops + crop), plus `video_id`.
   """
+  if mode not in MODES:
+    raise ValueError(f"mode must be one of {MODES}. Received: mode={mode!r}")
+  training = mode == TRAIN
 
-  def fn(serialized, name):
-    context, sequence = parse_record(serialized, name, config.with_flow)
-    jpegs = sequence[records.RGB_JPEG]
-    num_frames = tf.shape(jpegs)[0]
-    height, width = processors.jpeg_shape(jpegs[0])
-    if full_video:
-      length = tf.maximum((num_frames + config.stride - 1) // config.stride, min_frames)
-      indices = tf.math.floormod(tf.range(length) * config.stride, num_frames)[None]
+  def fn(element):
+    video = open_video(element)
+    if training:
+      offset_seed, crop_seed, flip_seed = _clip_seeds(element["seed"])
+      offset = processors.sample_random_offset(video.num_frames, config.num_frames,
+                                               config.stride, offset_seed)
+      indices = processors.sample_clip_indices(video.num_frames, config.num_frames,
+                                               config.stride, offset)
+    elif mode == FULL_VIDEO:
+      indices = full_video_indices(video.num_frames, config)
     else:
-      indices = eval_clip_indices(num_frames, config)
-    num_clips = tf.shape(indices)[0]
+      indices = eval_clip_indices(video.num_frames, config)
     flat = tf.reshape(indices, [-1])
-    boxes = eval_crop_boxes(height, width, config)
+    clip = video.read(flat)
+    if training:
+      state = _shared_state(crop_seed, flip_seed, clip.height, clip.width, config)
+      boxes, flip = state[processors.CROP_BOX_STATE][None], state[processors.FLIP_STATE]
+      num_boxes = 1
+    else:
+      boxes, flip = eval_crop_boxes(clip.height, clip.width, config), tf.constant(False)
+      num_boxes = config.num_crops
     features = {}
-    if config.with_rgb:
-      frames = _decode_jpegs_at(jpegs, flat)
-      per_crop = tf.stack([
-          processors.resize_rgb(
-              processors.crop(frames, processors.box_to_pixels(boxes[c], height, width)),
-              config.crop_size)
-          for c in range(config.num_crops)])
-      features[records.RGB] = _views(per_crop, config, num_clips)
-    if config.with_flow:
-      flow = flow_stage(sequence[records.FLOW_X], sequence[records.FLOW_Y], flat, num_frames,
-                        boxes, tf.constant(False), config, name)
-      features[records.FLOW] = _views(flow, config, num_clips)
-    features[VIDEO_ID] = context[records.VIDEO_ID]
-    return features, tf.cast(context[records.LABEL_INDEX], tf.int32)
-
-  return fn
-
-
-# ----------------------------------------------------------------------------
-# Raw videos.
-# ----------------------------------------------------------------------------
-
-
-def probe_op(path: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
-  """In-graph `raw_video.probe`: (int32 number of frames, int32 clockwise rotation)."""
-
-  def probe(p):
-    num_frames, rotation = raw_video.probe(p)
-    return np.int32(num_frames), np.int32(rotation)
-
-  num_frames, rotation = tf.numpy_function(probe, [path], [tf.int32, tf.int32],
-                                           stateful=False)
-  return tf.ensure_shape(num_frames, []), tf.ensure_shape(rotation, [])
-
-
-def read_clip_op(path: tf.Tensor, indices: tf.Tensor, num_frames: tf.Tensor,
-                 rotation: tf.Tensor, short_side: Optional[int], with_flow: bool,
-                 flow_algorithm: str = "dis") -> Tuple[tf.Tensor, tf.Tensor]:
-  """In-graph `raw_video.read_clip`: (uint8 [T, H, W, 3], float32 flow [T, H, W, 2] or [0])."""
-
-  def read(p, idx, n, r):
-    return raw_video.read_clip(p, idx, short_side, with_flow, int(n), int(r), flow_algorithm)
-
-  frames, flow = tf.numpy_function(read, [path, indices, num_frames, rotation],
-                                   [tf.uint8, tf.float32], stateful=False)
-  frames = tf.ensure_shape(frames, [None, None, None, 3])
-  flow = tf.ensure_shape(flow, [None, None, None, 2] if with_flow else [0])
-  return frames, flow
-
-
-def _raw_flow(flow: tf.Tensor, flow_bound: float) -> tf.Tensor:
-  """Clips on-the-fly flow to the records' bound so both sources give the same inputs."""
-  return tf.clip_by_value(flow, -flow_bound, flow_bound)
-
-
-def make_raw_train_clip_fn(config: ClipConfig, short_side: Optional[int] = 256,
-                           flow_bound: float = records.DEFAULT_FLOW_BOUND,
-                           flow_algorithm: str = "dis") -> Callable[..., Features]:
-  """Returns `fn(path, seed) -> features`: a random training clip read from a video file.
-
-  Same sampling and augmentation as `make_train_clip_fn`; the frames are read with PyAV
-  (seeking to them) and the flow computed on the fly, clipped to `flow_bound` pixels.
-  """
-
-  def fn(path, seed):
-    num_frames, rotation = probe_op(path)
-    offset_seed, crop_seed, flip_seed = _clip_seeds(seed)
-    offset = processors.sample_random_offset(num_frames, config.num_frames, config.stride,
-                                             offset_seed)
-    indices = processors.sample_clip_indices(num_frames, config.num_frames, config.stride,
-                                             offset)
-    frames, flow = read_clip_op(path, indices, num_frames, rotation, short_side,
-                                config.with_flow, flow_algorithm)
-    # Raw frames are decoded whole, so the shared crop and flip are drawn after reading.
-    height, width = tf.shape(frames)[1], tf.shape(frames)[2]
-    state = _shared_state(crop_seed, flip_seed, height, width, config)
-    window = processors.box_to_pixels(state[processors.CROP_BOX_STATE], height, width)
-    flip = state[processors.FLIP_STATE]
-    features = {}
-    if config.with_rgb:
-      rgb = processors.maybe_flip_left_right(processors.crop(frames, window), flip)
-      rgb = processors.resize_rgb(rgb, config.crop_size)
-      features[records.RGB] = tf.ensure_shape(
-          rgb, [config.num_frames, config.crop_size, config.crop_size, 3])
-    if config.with_flow:
-      f = processors.crop(_raw_flow(flow, flow_bound), window)
-      f = processors.maybe_flip_left_right(f, flip, is_flow=True)
-      f = processors.resize(f, config.crop_size) * processors.flow_resize_factors(
-          window[2], window[3], config.crop_size)
-      features[records.FLOW] = tf.ensure_shape(
-          processors.scale_flow(f, flow_bound),
-          [config.num_frames, config.crop_size, config.crop_size, 2])
-    return features
-
-  return fn
-
-
-def make_raw_eval_views_fn(config: ClipConfig, short_side: Optional[int] = 256,
-                           flow_bound: float = records.DEFAULT_FLOW_BOUND,
-                           flow_algorithm: str = "dis") -> Callable[..., Features]:
-  """Returns `fn(path) -> features` with the V views of one video file (clip-major order)."""
-
-  def fn(path):
-    num_frames, rotation = probe_op(path)
-    indices = eval_clip_indices(num_frames, config)
-    flat = tf.reshape(indices, [-1])
-    frames, flow = read_clip_op(path, flat, num_frames, rotation, short_side,
-                                config.with_flow, flow_algorithm)
-    height, width = tf.shape(frames)[1], tf.shape(frames)[2]
-    boxes = eval_crop_boxes(height, width, config)
-    windows = [processors.box_to_pixels(boxes[c], height, width)
-               for c in range(config.num_crops)]
-    features = {}
-    if config.with_rgb:
-      per_crop = tf.stack([processors.resize_rgb(processors.crop(frames, w), config.crop_size)
-                           for w in windows])
-      features[records.RGB] = _views(per_crop, config, config.num_clips)
-    if config.with_flow:
-      clipped = _raw_flow(flow, flow_bound)
-      per_crop = tf.stack([processors.crop_and_resize(clipped, w, config.crop_size,
-                                                      is_flow=True) for w in windows])
-      features[records.FLOW] = processors.scale_flow(
-          _views(per_crop, config, config.num_clips), flow_bound)
-    return features
+    for name, is_flow in ((records.RGB, False), (records.FLOW, True)):
+      if name not in clip.planes:
+        continue
+      views = modality_views(clip.planes[name], boxes, num_boxes, flip, config.crop_size,
+                             is_flow, tf.size(flat))
+      if training:
+        channels = 2 if is_flow else 3
+        features[name] = tf.ensure_shape(
+            views[0], [config.num_frames, config.crop_size, config.crop_size, channels])
+      else:
+        features[name] = _views(views, config, tf.shape(indices)[0])
+    if not training:
+      features[VIDEO_ID] = video.video_id
+    return features, video.label
 
   return fn

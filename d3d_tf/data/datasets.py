@@ -20,6 +20,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import tensorflow as tf
 
 from d3d_tf.data import builders
+from d3d_tf.data import record_source
 from d3d_tf.data import records
 from d3d_tf.data import shards
 
@@ -65,10 +66,15 @@ def _with_clip_seeds(ds: tf.data.Dataset, seed: int, num_pipelines: int = 1,
   return tf.data.Dataset.zip((ds.enumerate(), randoms)).map(lambda ie, r: add(ie[0], ie[1], r))
 
 
-def _options(deterministic: bool) -> tf.data.Options:
+def _finish(ds: tf.data.Dataset, deterministic: bool) -> tf.data.Dataset:
+  """The last stage of every pipeline: prefetch and the order option.
+
+  Nothing is attached to the dataset (an attribute would not survive the caller's next `.map`):
+  a caller that wants the skip counts passes its own `SkipCounter`.
+  """
   options = tf.data.Options()
   options.deterministic = deterministic
-  return options
+  return ds.prefetch(AUTOTUNE).with_options(options)
 
 
 # ----------------------------------------------------------------------------
@@ -131,8 +137,8 @@ def train_dataset(
     min_area: Smallest crop area as a fraction of the frame.
     flip: Random left-right flips.
     aspect_ratio_range: Crop aspect (width / height) range, sampled log-uniformly.
-    skip_counter: Where skips are counted; with `ignore_errors` and None a new one is made.
-      Either way it is also attached to the returned dataset as `.skip_counter`.
+    skip_counter: Where skips are counted (pass one to read the counts); with `ignore_errors`
+      and None the skips are still logged.
     cycle_length: Files read concurrently (clips are decoded on all cores).
 
   Returns:
@@ -153,7 +159,7 @@ def train_dataset(
           f"at least {num_pipelines} shards. file_pattern={file_pattern!r}")
     files, sizes = files[pipeline_id::num_pipelines], sizes[pipeline_id::num_pipelines]
   counter = shards.make_counter(ignore_errors, skip_counter)
-  clip_fn = builders.make_train_clip_fn(config)
+  clip_fn = builders.make_clip_fn(record_source.opener(config, training=True), config)
 
   seed = _resolve_seed(seed)
   # Files are reshuffled every epoch; the epochs follow each other without a pause.
@@ -163,12 +169,9 @@ def train_dataset(
   if shuffle_buffer > 1:
     recs = recs.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
   ds = _with_clip_seeds(recs, seed + 2, num_pipelines, pipeline_id)
-  ds = shards.try_map(ds, lambda e: clip_fn(e["serialized"], e["name"], e["seed"]), deterministic)
+  ds = shards.try_map(ds, clip_fn, deterministic)
   ds = shards.check_items(ds, ignore_errors, counter)
-  ds = ds.batch(batch_size, drop_remainder=True)
-  ds = ds.prefetch(AUTOTUNE).with_options(_options(deterministic))
-  ds.skip_counter = counter
-  return ds
+  return _finish(ds.batch(batch_size, drop_remainder=True), deterministic)
 
 
 def distributed_train_dataset(strategy: tf.distribute.Strategy, global_batch_size: int,
@@ -205,6 +208,12 @@ def _unbatch_views(features: Dict[str, tf.Tensor], label: tf.Tensor, video_index
   return tf.data.Dataset.from_tensor_slices((views, tf.fill([num_views], label)))
 
 
+def _one_element_per_view(videos: tf.data.Dataset, num_views: int) -> tf.data.Dataset:
+  """Videos of V views each -> their views, numbered by video (`video_index`) and view."""
+  return videos.enumerate().flat_map(
+      lambda i, item: _unbatch_views(item[0], item[1], i, num_views))
+
+
 def _eval_pipeline(file_pattern, view_fn, num_views: int, batch_size: int, ignore_errors: bool,
                    skip_counter: Optional[SkipCounter]) -> tf.data.Dataset:
   """Records in file order -> all views of each video -> one element per view, batched."""
@@ -212,13 +221,9 @@ def _eval_pipeline(file_pattern, view_fn, num_views: int, batch_size: int, ignor
   counter = shards.make_counter(ignore_errors, skip_counter)
   recs = shards.read_records(files, sizes, True, 1)  # One file at a time: a simple order.
   recs = shards.check_shards(recs, ignore_errors, counter)
-  ds = shards.try_map(recs, lambda e: view_fn(e["serialized"], e["name"]), True)
+  ds = shards.try_map(recs, view_fn, True)
   ds = shards.check_items(ds, ignore_errors, counter)
-  ds = ds.enumerate().flat_map(
-      lambda i, item: _unbatch_views(item[0], item[1], i, num_views))
-  ds = ds.batch(batch_size).prefetch(AUTOTUNE).with_options(_options(True))
-  ds.skip_counter = counter
-  return ds
+  return _finish(_one_element_per_view(ds, num_views).batch(batch_size), True)
 
 
 def eval_dataset(
@@ -277,7 +282,9 @@ def eval_dataset(
       num_frames=num_frames, stride=stride, crop_size=crop_size, with_rgb=with_rgb,
       with_flow=with_flow, num_clips=num_clips, num_crops=num_crops,
       crop_fraction=crop_fraction)
-  return _eval_pipeline(file_pattern, builders.make_eval_views_fn(config), config.num_views,
+  view_fn = builders.make_clip_fn(record_source.opener(config, training=False), config,
+                                  builders.EVAL)
+  return _eval_pipeline(file_pattern, view_fn, config.num_views,
                         batch_size or config.num_views, ignore_errors, skip_counter)
 
 
@@ -302,7 +309,8 @@ def full_video_dataset(
   config = builders.ClipConfig(
       num_frames=min_frames, stride=stride, crop_size=crop_size, with_rgb=with_rgb,
       with_flow=with_flow, crop_fraction=crop_fraction)
-  view_fn = builders.make_eval_views_fn(config, full_video=True, min_frames=min_frames)
+  view_fn = builders.make_clip_fn(record_source.opener(config, training=False), config,
+                                  builders.FULL_VIDEO)
   return _eval_pipeline(file_pattern, view_fn, 1, 1, ignore_errors, skip_counter)
 
 
@@ -340,7 +348,7 @@ def raw_video_dataset(
   """The same clips as `train_dataset` / `eval_dataset`, read from video files with PyAV.
 
   Frames are decoded in `tf.numpy_function` inside a parallel map, seeking to the sampled
-  frames (`raw_video.read_frames`), resized to `short_side` (as the records are stored), and
+  frames (`d3d_tf.video.raw_video.read_frames`), resized to `short_side` (as the records are stored), and
   flow is computed on the fly (DIS by default) and clipped to `flow_bound` pixels, which makes
   the inputs match records quantized with that bound. An unreadable video raises an error that
   names the file (or, with `ignore_errors`, is skipped and counted).
@@ -368,7 +376,7 @@ def raw_video_dataset(
     num_clips: Evaluation clips per video.
     num_crops: Evaluation crops per clip (1 or 3).
     crop_fraction: Evaluation crop side / short side.
-    flow_algorithm: `optical_flow` algorithm for on-the-fly flow.
+    flow_algorithm: `d3d_tf.video.optical_flow` algorithm for on-the-fly flow.
     flow_bound: Flow clip bound B in pixels (the flow input is flow / B).
     ignore_errors: Skip unreadable videos (counted) instead of failing.
     skip_counter: Where skips are counted.
@@ -393,21 +401,16 @@ def raw_video_dataset(
   videos = tf.data.Dataset.from_tensor_slices(
       {"name": tf.constant(paths), "label": tf.constant(labels, tf.int32)})
 
+  # PyAV and OpenCV are imported only by the pipelines that read video files.
+  from d3d_tf.data import video_source  # pylint: disable=g-import-not-at-top
+  open_video = video_source.opener(config, short_side, flow_bound, flow_algorithm)
+  fn = builders.make_clip_fn(open_video, config, builders.TRAIN if training else builders.EVAL)
   if training:
-    clip_fn = builders.make_raw_train_clip_fn(config, short_side, flow_bound, flow_algorithm)
-
     seed = _resolve_seed(seed)
     elements = videos.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     elements = _with_clip_seeds(elements.repeat() if repeat else elements, seed + 1)
-    fn = lambda e: (clip_fn(e["name"], e["seed"]), e["label"])
   else:
-    views_fn = builders.make_raw_eval_views_fn(config, short_side, flow_bound, flow_algorithm)
     elements = videos.repeat() if repeat else videos
-
-    def fn(e):
-      features = views_fn(e["name"])
-      features[VIDEO_ID] = e["name"]
-      return features, e["label"]
 
   if ignore_errors:
     ds = shards.try_map(elements, fn, deterministic or not training)
@@ -418,10 +421,5 @@ def raw_video_dataset(
   if training:
     ds = ds.batch(batch_size or 1, drop_remainder=True)
   else:
-    num_views = config.num_views
-    ds = ds.enumerate().flat_map(
-        lambda i, item: _unbatch_views(item[0], item[1], i, num_views))
-    ds = ds.batch(batch_size or num_views)
-  ds = ds.prefetch(AUTOTUNE).with_options(_options(deterministic or not training))
-  ds.skip_counter = counter
-  return ds
+    ds = _one_element_per_view(ds, config.num_views).batch(batch_size or config.num_views)
+  return _finish(ds, deterministic or not training)

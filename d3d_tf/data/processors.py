@@ -22,6 +22,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
+from d3d_tf.data import flow_quantization
+
 ProcessorState = Dict[str, Any]
 
 # Keys of the shared per-clip state.
@@ -160,8 +162,8 @@ def dequantize_flow(quantized: tf.Tensor, bound) -> tf.Tensor:
   The records' inverse quantization (`records.dequantize_flow`). It is affine, so it commutes
   with bilinear resizing: resizing quantized values and then dequantizing is exact.
   """
-  bound = tf.cast(bound, tf.float32)
-  return tf.cast(quantized, tf.float32) * (2.0 * bound / 255.0) - bound
+  return flow_quantization.dequantize_flow(tf.cast(quantized, tf.float32),
+                                           tf.cast(bound, tf.float32))
 
 
 def dequantize_flow_unit(quantized: tf.Tensor) -> tf.Tensor:

@@ -55,9 +55,9 @@ def dequantize_flow(quantized, bound):
   The round trip is exact to half a quantization step, `bound / 255` pixels, inside the bound.
   """
   if isinstance(quantized, np.ndarray):
-    return quantized.astype(np.float32) * (2.0 * bound / 255.0) - bound
-  quantized = tf.cast(quantized, tf.float32)
-  return quantized * (2.0 * tf.cast(bound, tf.float32) / 255.0) - tf.cast(bound, tf.float32)
+    return flow_quantization.dequantize_flow(quantized.astype(np.float32), bound)
+  return flow_quantization.dequantize_flow(tf.cast(quantized, tf.float32),
+                                           tf.cast(bound, tf.float32))
 
 
 def _bytes_list(values: Sequence[bytes]) -> tf.train.Feature:
@@ -138,18 +138,26 @@ CONTEXT_SPEC = {
 }
 
 
-def parse_sequence_example(serialized: tf.Tensor, with_flow: bool = True):
+def parse_sequence_example(serialized: tf.Tensor, with_flow: bool = True,
+                           example_name: Optional[tf.Tensor] = None):
   """Parses one serialized record in-graph into (context dict, sequence dict of encoded bytes).
 
-  Frames stay encoded: the pipeline decodes only the frames it samples.
+  Frames stay encoded: the pipeline decodes only the frames it samples. `example_name`
+  ("file:index", see `example_name`) names the record in parse errors.
   """
   sequence_spec = {RGB_JPEG: tf.io.FixedLenSequenceFeature([], tf.string)}
   if with_flow:
     sequence_spec[FLOW_X] = tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True)
     sequence_spec[FLOW_Y] = tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True)
   context, sequence = tf.io.parse_single_sequence_example(
-      serialized, context_features=CONTEXT_SPEC, sequence_features=sequence_spec)
+      serialized, context_features=CONTEXT_SPEC, sequence_features=sequence_spec,
+      example_name=example_name)
   return context, sequence
+
+
+def example_name(source: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
+  """"<file>:<record index>", the name errors use for a record."""
+  return tf.strings.join([source, tf.strings.as_string(index)], separator=":")
 
 
 def flow_bound_of(flag: str, pattern: str) -> float:

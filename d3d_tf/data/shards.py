@@ -16,7 +16,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
-from d3d_tf.data import builders
+from d3d_tf.data import records
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Bytes a TFRecord adds around each record: length (8), length CRC (4), data CRC (4).
@@ -107,7 +107,7 @@ def _read_shard(path: tf.Tensor, size: tf.Tensor) -> tf.data.Dataset:
     record, is_end = item
     length = tf.cast(tf.strings.length(record), tf.int64) + _TFRECORD_OVERHEAD
     element = {
-        "name": builders.example_name(path, index),
+        "name": records.example_name(path, index),
         "source": path,
         "serialized": record,
         "end": is_end,

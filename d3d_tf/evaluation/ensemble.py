@@ -10,15 +10,17 @@ I3D/S3D papers fuse streams; the weights (`--fusion_weights`) then mean what the
 import dataclasses
 import os
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from d3d_tf.evaluation import metrics
+from d3d_tf.models import clip_geometry as geometry_lib
+
 RGB = "rgb"
 FLOW = "flow"
-MODALITY_BY_CHANNELS = {3: RGB, 2: FLOW}
 
 
 @dataclasses.dataclass
@@ -30,6 +32,7 @@ class Member:
   weight: float = 1.0
   seconds: float = 0.0  # Inference time spent in the model.
   views: int = 0  # Views (clips) it classified.
+  _predict: Optional[Callable] = dataclasses.field(default=None, repr=False, compare=False)
 
   @property
   def name(self) -> str:
@@ -41,14 +44,20 @@ class Member:
   def clips_per_second(self) -> float:
     return self.views / self.seconds if self.seconds > 0 else float("nan")
 
+  def predict_fn(self):
+    """The model's float32 logits as one traced function, kept across `run_views` calls."""
+    if self._predict is None:
+      self._predict = _predict_fn(self.model, geometry_lib.CHANNELS_BY_MODALITY[self.modality])
+    return self._predict
+
 
 def modality_of(model: keras.Model) -> str:
   """"rgb" for 3 input channels, "flow" for 2; anything else is an error."""
   channels = model.input_shape[-1]
-  if channels not in MODALITY_BY_CHANNELS:
+  if channels not in geometry_lib.MODALITY_BY_CHANNELS:
     raise ValueError(f"Cannot tell a model's input from {channels} input channels; expected "
                      "3 (RGB) or 2 (optical flow).")
-  return MODALITY_BY_CHANNELS[channels]
+  return geometry_lib.MODALITY_BY_CHANNELS[channels]
 
 
 def load_members(paths: Sequence[str], weights: Optional[Sequence[float]] = None) -> List[Member]:
@@ -92,7 +101,7 @@ def run_views(members: Sequence[Member], dataset: tf.data.Dataset) -> Dict[str, 
     dict: `logits` float32 [M, N, C] (per member), `labels` int [N], `video_ids` [N] (str),
     `num_views` int [N]. Member `seconds`/`views` are updated.
   """
-  fns = [_predict_fn(m.model, 3 if m.modality == RGB else 2) for m in members]
+  fns = [m.predict_fn() for m in members]
   sums: List[Dict[int, np.ndarray]] = [{} for _ in members]
   counts: Dict[int, int] = {}
   labels: Dict[int, int] = {}
@@ -118,10 +127,7 @@ def run_views(members: Sequence[Member], dataset: tf.data.Dataset) -> Dict[str, 
               num_views=np.array([counts[i] for i in order]))
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-  z = logits - logits.max(axis=-1, keepdims=True)
-  e = np.exp(z)
-  return e / e.sum(axis=-1, keepdims=True)
+softmax = metrics.softmax
 
 
 def fuse(logits: np.ndarray, weights: Sequence[float]) -> np.ndarray:

@@ -7,6 +7,13 @@ better summarised by mean per-class accuracy, so both are computed from the same
 import numpy as np
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+  """Probabilities along the last axis (shifted by the max, so large logits do not overflow)."""
+  z = logits - logits.max(axis=-1, keepdims=True)
+  e = np.exp(z)
+  return e / e.sum(axis=-1, keepdims=True)
+
+
 def top_k_accuracy(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
   """Fraction of rows whose label is among the k highest scores (k capped at #classes)."""
   scores = np.asarray(scores)

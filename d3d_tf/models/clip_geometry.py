@@ -12,6 +12,9 @@ import json
 from typing import Dict, List, Optional, Sequence, Tuple
 
 MODALITIES = ("rgb", "flow")
+# Input channels of each modality (flow: dx, dy), and the modality a model's channels mean.
+CHANNELS_BY_MODALITY = {"rgb": 3, "flow": 2}
+MODALITY_BY_CHANNELS = {c: m for m, c in CHANNELS_BY_MODALITY.items()}
 # Overrides that are meaningful for a fully convolutional network at test time: longer or
 # shorter windows, larger or smaller crops, another centre-crop fraction. The temporal stride
 # changes the speed of motion the filters see, so it must match.
@@ -57,7 +60,7 @@ class ClipGeometry:
 
   @property
   def channels(self) -> int:
-    return 3 if self.modality == "rgb" else 2
+    return CHANNELS_BY_MODALITY[self.modality]
 
   def to_dict(self) -> Dict:
     out = dataclasses.asdict(self)

@@ -11,8 +11,9 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import keras
 
+from d3d_tf import model_geometry
 from d3d_tf.models import ENDPOINTS, ClipGeometry, S3DGBackbone, geometry_of
-from d3d_tf.training.teachers import CHANNELS_TO_INPUT
+from d3d_tf.models.clip_geometry import MODALITY_BY_CHANNELS
 
 DEFAULT_ENDPOINTS = ("Conv2d_2c_3x3", "Mixed_3c", "Mixed_4f", "Mixed_5c")
 RANDOM_INIT = "random_init"
@@ -22,18 +23,7 @@ CLIP_FLAGS = ("num_frames", "stride", "crop_size", "min_area")
 
 def model_file(path: str) -> str:
   """The `.keras` file of `path` (a file, or a model dir holding student.keras)."""
-  if os.path.isdir(path):
-    candidate = os.path.join(path, "student.keras")
-    if not os.path.isfile(candidate):
-      raise FileNotFoundError(
-          f"--model {path!r} is a directory without student.keras; give a model dir of "
-          "d3d_tf.train or a .keras file (SavedModels hold no endpoints to probe).")
-    return candidate
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"--model {path!r} does not exist.")
-  if not path.endswith(".keras"):
-    raise ValueError(f"--model {path!r} must be a .keras file or a model dir of d3d_tf.train.")
-  return path
+  return model_geometry.model_path(path, "model")
 
 
 def load_backbone(path: str) -> Tuple[S3DGBackbone, Optional[ClipGeometry]]:
@@ -98,10 +88,10 @@ def calibrate_batch_norm(model: keras.Model, batches: Iterable) -> int:
 def input_key(backbone: S3DGBackbone) -> str:
   """"rgb" or "flow": the pipeline feature the backbone reads."""
   channels = int(backbone.input_channels)
-  if channels not in CHANNELS_TO_INPUT:
+  if channels not in MODALITY_BY_CHANNELS:
     raise ValueError(f"Backbone {backbone.name!r} takes {channels} input channels; the probe "
                      "reads rgb (3) or flow (2).")
-  return CHANNELS_TO_INPUT[channels]
+  return MODALITY_BY_CHANNELS[channels]
 
 
 def frozen_extractor(backbone: S3DGBackbone, endpoints: Sequence[str],

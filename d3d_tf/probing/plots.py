@@ -4,7 +4,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from d3d_tf.data import optical_flow
+from d3d_tf.video import optical_flow
 
 
 def _pyplot():

@@ -21,6 +21,7 @@ from d3d_tf import flagfiles
 from d3d_tf.data import datasets, records
 from d3d_tf.evaluation import report
 from d3d_tf.models import ENDPOINTS
+from d3d_tf.models import clip_geometry as geometry_lib
 from d3d_tf.probing import features as features_lib
 from d3d_tf.probing import plots, targets
 from d3d_tf.probing.decoder import FlowDecoder
@@ -133,7 +134,7 @@ def _load_models(config: ProbeConfig):
     if features_lib.RANDOM_INIT in names:
       raise ValueError(f"--model names a model {features_lib.RANDOM_INIT!r}, the name of the "
                        "--random_init control; rename its dir.")
-    channels = 3 if config.random_init_input == "rgb" else 2
+    channels = geometry_lib.CHANNELS_BY_MODALITY[config.random_init_input]
     keras.utils.set_random_seed(config.seed)
     backbones.append(features_lib.random_backbone(
         backbones[0] if backbones else None, channels, config.depth_multiplier))

@@ -1,8 +1,8 @@
 """THE inference preprocessing of raw uint8 frames, shared by evaluation, predict and export.
 
-Evaluation on records (`builders.make_eval_views_fn`, one centre crop) takes the central square
-whose side is `crop_fraction` of the short side, resizes it bilinearly to `crop_size` and maps
-[0, 255] to [-1, 1]. This module composes the very same `processors` functions for frames that
+Evaluation on records (`builders.make_clip_fn` in EVAL mode, one centre crop) takes the
+central square whose side is `crop_fraction` of the short side, resizes it bilinearly to
+`crop_size` and maps [0, 255] to [-1, 1]. This module composes the very same `processors` functions for frames that
 arrive raw (a video file in `predict`, a request in the exported SavedModel), so a clip gets
 the same numbers whichever way it reaches the model. Only TF core image ops are used
 (Slice, ResizeBilinear, DecodeJpeg), which every TF Serving release since 2.x has.

@@ -14,8 +14,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from d3d_tf.data import optical_flow, records
+from d3d_tf.data import records
+from d3d_tf.evaluation import ensemble
 from d3d_tf.evaluation import metrics
+from d3d_tf.video import optical_flow
 
 
 class CheckpointEveryEpoch(keras.callbacks.Callback):
@@ -31,12 +33,15 @@ class CheckpointEveryEpoch(keras.callbacks.Callback):
 
 
 class Throughput(keras.callbacks.Callback):
-  """Adds `clips_per_second` (training clips, global) and `learning_rate` to epoch logs."""
+  """Adds `clips_per_second` (training clips, global) to epoch logs, hence History.
 
-  def __init__(self, global_batch_size: int, optimizer):
+  Keras' TensorBoard callback already writes steps per second (`write_steps_per_second`) and
+  the learning rate; clips per second, the unit runs are compared in, is what it lacks.
+  """
+
+  def __init__(self, global_batch_size: int):
     super().__init__()
     self._batch = global_batch_size
-    self._optimizer = optimizer
     self._start = self._steps = 0
 
   def on_epoch_begin(self, epoch, logs=None):
@@ -50,9 +55,6 @@ class Throughput(keras.callbacks.Callback):
       return
     seconds = max(time.perf_counter() - self._start, 1e-9)
     logs["clips_per_second"] = self._steps * self._batch / seconds
-    optimizer = getattr(self._optimizer, "inner_optimizer", self._optimizer)
-    rate = optimizer.learning_rate
-    logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
 
 
 def confusion_image(matrix: np.ndarray, cell: int = 8) -> np.ndarray:
@@ -84,26 +86,18 @@ class VideoValidation(keras.callbacks.Callback):
     self._num_classes = num_classes
     self._writer = writer
     self._best_dir = best_dir
-    self._predict = None
+    self._member = None
     self.best_top1 = -1.0
     self.last = {}
 
   def evaluate(self):
     """Returns (top1, top5, confusion matrix) over videos."""
-    student = self.model.student
-    if self._predict is None:
-      self._predict = tf.function(lambda x: student(x, training=False), reduce_retracing=True)
-    sums, labels = {}, {}
-    for features, label in self._dataset:
-      logits = self._predict(features[self._key]).numpy()
-      for i, v in enumerate(features["video_index"].numpy()):
-        sums[int(v)] = sums.get(int(v), 0.0) + logits[i]
-        labels[int(v)] = int(label[i])
-    if not sums:
+    if self._member is None or self._member.model is not self.model.student:
+      self._member = ensemble.Member("student", self.model.student, self._key)
+    out = ensemble.run_views([self._member], self._dataset)
+    if not len(out["labels"]):
       raise ValueError("The validation set (--eval_files) yielded no videos.")
-    videos = sorted(sums)
-    scores = np.stack([sums[v] for v in videos])
-    truth = np.array([labels[v] for v in videos])
+    scores, truth = out["logits"][0], out["labels"]
     top1 = metrics.top_k_accuracy(scores, truth, 1)
     top5 = metrics.top_k_accuracy(scores, truth, 5)
     matrix = metrics.confusion_matrix(truth, np.argmax(scores, axis=1), self._num_classes)

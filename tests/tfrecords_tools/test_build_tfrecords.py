@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from d3d_tf.data import label_map as label_map_lib
-from d3d_tf.data import optical_flow
-from d3d_tf.data import video_io
+from d3d_tf.video import optical_flow
+from d3d_tf.video import video_io
 from tfrecords_tools import convert_lib
 from tfrecords_tools import flow as flow_lib
 from tfrecords_tools import layouts

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from d3d_tf.data import label_map as label_map_lib
-from d3d_tf.data import video_io
+from d3d_tf.video import video_io
 from tfrecords_tools import synthetic
 
 NUM_CLASSES = len(synthetic.CLASSES)

@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from d3d_tf.data import video_io
 from d3d_tf.models import S3DGBackbone, S3DGClassifier
+from d3d_tf.video import video_io
 from d3d_tf.weights import WeightsError, load_torchvision_classifier
 from d3d_tf.weights.name_tables import torchvision_table
 

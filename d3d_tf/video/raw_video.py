@@ -12,8 +12,8 @@ import av
 import cv2
 import numpy as np
 
-from d3d_tf.data import optical_flow
-from d3d_tf.data import video_io
+from d3d_tf.video import optical_flow
+from d3d_tf.video import video_io
 
 VideoReadError = video_io.VideoReadError
 
