@@ -353,33 +353,18 @@ def raw_video_dataset(
   the inputs match records quantized with that bound. An unreadable video raises an error that
   names the file (or, with `ignore_errors`, is skipped and counted).
 
-  Args:
+  Args (the clip and augmentation arguments are `train_dataset`'s and `eval_dataset`'s):
     paths: Video files (mp4/avi/webm/mkv ...).
     labels: Class index per path; None: label -1.
-    num_frames: Frames per clip T.
-    stride: Temporal stride.
-    crop_size: Output size S.
     training: Random clip, crop and flip per video, shuffled (`seed`) and repeated; False:
       `num_clips` x `num_crops` views per video in clip-major order, with `video_index`,
       `view_index` and `video_id` (the path) features, as `eval_dataset`.
-    with_rgb: Produce `rgb`.
-    with_flow: Produce `flow`.
     batch_size: Clips (training) or views (evaluation) per batch; None: 1 for training, V for
       evaluation.
     short_side: Frames are resized to this short side before cropping; None: native size.
-    seed: Seed of the order and augmentation.
-    deterministic: Fixed order despite parallelism.
     repeat: Repeat forever; None: `training`.
-    min_area: Training crop area range start.
-    flip: Training flips.
-    aspect_ratio_range: Training crop aspect range.
-    num_clips: Evaluation clips per video.
-    num_crops: Evaluation crops per clip (1 or 3).
-    crop_fraction: Evaluation crop side / short side.
     flow_algorithm: `d3d_tf.video.optical_flow` algorithm for on-the-fly flow.
     flow_bound: Flow clip bound B in pixels (the flow input is flow / B).
-    ignore_errors: Skip unreadable videos (counted) instead of failing.
-    skip_counter: Where skips are counted.
 
   Returns:
     A `tf.data.Dataset` of `(features, label)`.
