@@ -21,10 +21,10 @@ what is wrong, exit code 2.
 """
 
 import os
-import sys
 
-from absl import app
 from absl import flags
+
+from d3d_tf import cli
 
 _SOURCE = flags.DEFINE_enum(
     "source", None, ["slim", "torchvision"],
@@ -89,15 +89,14 @@ def convert(source, checkpoint, output, use_ema=False, label_map=""):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  cli.no_arguments(argv, "convert_weights")
+  cli.quiet_tensorflow()
   from d3d_tf.weights import WeightsError  # pylint: disable=g-import-not-at-top
   try:
     model, info = convert(_SOURCE.value, _CHECKPOINT.value, _OUTPUT.value, _USE_EMA.value,
                           _LABEL_MAP.value)
   except (WeightsError, FileNotFoundError, ValueError) as e:
-    print(f"convert_weights: error: {e}", file=sys.stderr)
-    sys.exit(2)
+    cli.fail("convert_weights", e)
   arch = ", ".join(f"{k}={v}" for k, v in info["architecture"].items())
   print(f"Read {info['tensors']} tensors from {_CHECKPOINT.value}: {arch}, "
         f"{info['num_classes']} classes, {model.count_params():,} parameters.")
@@ -109,7 +108,7 @@ def main(argv):
 
 def run():
   """Console-script entry point."""
-  app.run(main)
+  cli.run(main, "convert_weights")
 
 
 if __name__ == "__main__":

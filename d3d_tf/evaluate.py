@@ -16,16 +16,9 @@ Usage:
     --eval_files='/data/k400/val-*.tfrecord' --output_dir=/tmp/two_stream
 """
 
-import sys
-
-from absl import app
 from absl import flags
 
-from d3d_tf.data import host_memory
-
-from d3d_tf import model_geometry
-from d3d_tf.evaluation import evaluate_lib
-from d3d_tf.evaluation import report
+from d3d_tf import cli
 
 _MODELS = flags.DEFINE_list("models", None, "Comma-separated .keras classifiers.")
 _EVAL_FILES = flags.DEFINE_string("eval_files", None, "Glob of the split's TFRecords.")
@@ -67,9 +60,18 @@ flags.register_validator("fusion_weights", _weights_ok,
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  cli.no_arguments(argv, "evaluate")
+  from d3d_tf.data import host_memory  # pylint: disable=g-import-not-at-top
   host_memory.request_pooled_allocator()  # Before the first TensorFlow op.
+  cli.quiet_tensorflow()
+  # pylint: disable=g-import-not-at-top  (TensorFlow: after the flags)
+  import tensorflow as tf
+  from d3d_tf import model_geometry
+  from d3d_tf.evaluation import evaluate_lib
+  from d3d_tf.evaluation import report
+  # pylint: enable=g-import-not-at-top
+  if not tf.io.gfile.glob(_EVAL_FILES.value):
+    cli.fail("evaluate", f"no files match --eval_files={_EVAL_FILES.value!r}")
   config = evaluate_lib.EvalConfig(
       num_clips=_NUM_CLIPS.value, num_crops=int(_NUM_CROPS.value), num_frames=_NUM_FRAMES.value,
       stride=_STRIDE.value, crop_size=_CROP_SIZE.value, crop_fraction=_CROP_FRACTION.value,
@@ -79,8 +81,7 @@ def main(argv):
     result = evaluate_lib.evaluate(_MODELS.value, _EVAL_FILES.value, _OUTPUT_DIR.value,
                                    _LABEL_MAP.value, weights, config)
   except (FileNotFoundError, ValueError) as e:
-    print(f"evaluate: {e}", file=sys.stderr)
-    sys.exit(2)
+    cli.fail("evaluate", e)
   geometry = {k: result["protocol"][k] for k in ("num_frames", "stride", "crop_size",
                                                  "crop_fraction")}
   print(f"Clips: {model_geometry.describe(geometry)}; labels: {result['labels_from']}")
@@ -92,7 +93,7 @@ def main(argv):
 
 def run():
   """Console-script entry point."""
-  app.run(main)
+  cli.run(main, "evaluate")
 
 
 if __name__ == "__main__":

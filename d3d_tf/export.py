@@ -13,12 +13,9 @@ Usage:
     [--label_map=/tmp/d3d/label_map.txt] [--quantize=float16]
 """
 
-import sys
-
-from absl import app
 from absl import flags
 
-from d3d_tf.serving import export_lib
+from d3d_tf import cli
 
 _MODEL = flags.DEFINE_string("model", None, "Trained classifier, a .keras file.")
 _LABEL_MAP = flags.DEFINE_string(
@@ -46,8 +43,9 @@ flags.mark_flags_as_required(["model", "export_base"])
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  cli.no_arguments(argv, "export")
+  cli.quiet_tensorflow()
+  from d3d_tf.serving import export_lib  # pylint: disable=g-import-not-at-top  (TF: after flags)
   notes = []
   try:
     path = export_lib.export_from_files(
@@ -56,8 +54,7 @@ def main(argv):
         num_frames=_NUM_FRAMES.value, top_k=_TOP_K.value, quantize=_QUANTIZE.value,
         overwrite=_OVERWRITE.value, notes=notes)
   except (FileNotFoundError, FileExistsError, ValueError) as e:
-    print(f"export: {e}", file=sys.stderr)
-    sys.exit(2)
+    cli.fail("export", e)
   for note in notes:
     print(f"note: {note}")
   geometry = export_lib.read_geometry(path)
@@ -66,7 +63,7 @@ def main(argv):
 
 def run():
   """Console-script entry point."""
-  app.run(main)
+  cli.run(main, "export")
 
 
 if __name__ == "__main__":

@@ -14,12 +14,9 @@ map) print one line and exit with code 2.
 import json
 import sys
 
-from absl import app
 from absl import flags
 
-from d3d_tf.data import host_memory
-
-from d3d_tf import predict_lib
+from d3d_tf import cli
 
 _MODEL = flags.DEFINE_string("model", None, "SavedModel export or .keras file.")
 _VIDEO = flags.DEFINE_string("video", None, "A video file, or a folder of videos.")
@@ -51,14 +48,15 @@ flags.register_validator("sliding_window", lambda v: v is None or v > 0,
 
 
 def _fail(message: str):
-  print(f"predict: error: {message}", file=sys.stderr)
-  sys.exit(2)
+  cli.fail("predict", message)
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  cli.no_arguments(argv, "predict")
+  from d3d_tf.data import host_memory  # pylint: disable=g-import-not-at-top
   host_memory.request_pooled_allocator()  # Before the first TensorFlow op.
+  cli.quiet_tensorflow()
+  from d3d_tf import predict_lib  # pylint: disable=g-import-not-at-top  (TF: after the flags)
   try:
     predictor = predict_lib.load_predictor(
         _MODEL.value, _LABEL_MAP.value, crop_size=_CROP_SIZE.value,
@@ -69,7 +67,7 @@ def main(argv):
     print(f"note: {note}", file=sys.stderr)
   videos = predict_lib.list_videos(_VIDEO.value)
   if not videos:
-    _fail(f"No video files in {_VIDEO.value!r}.")
+    _fail(f"--video={_VIDEO.value!r} holds no video file (or does not exist).")
   failed = False
   for path in videos:
     try:
@@ -78,7 +76,7 @@ def main(argv):
           short_side=_SHORT_SIDE.value or None, window_seconds=_SLIDING_WINDOW.value,
           k=_TOP_K.value)
     except predict_lib.PredictError as e:
-      print(f"predict: error: {e}", file=sys.stderr)
+      print(f"predict: error: {' '.join(str(e).split())}", file=sys.stderr)
       failed = True
       continue
     print(json.dumps(result) if _JSON.value else predict_lib.format_result(result), flush=True)
@@ -88,7 +86,7 @@ def main(argv):
 
 def run():
   """Console-script entry point."""
-  app.run(main)
+  cli.run(main, "predict")
 
 
 if __name__ == "__main__":

@@ -19,13 +19,10 @@ relaunching the same command resumes. Bad input ends with one line naming the pr
 exit code 2.
 """
 
-import sys
-
-from absl import app
 from absl import flags
 
+from d3d_tf import cli
 from d3d_tf.data import host_memory
-
 
 _MODEL = flags.DEFINE_list(
     "model", [], "Models to probe: model dirs of d3d_tf.train (their student.keras) or .keras "
@@ -100,20 +97,20 @@ def config_from_flags():
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  cli.no_arguments(argv, "probe")
+  flags_text = flags.FLAGS.flags_into_string()  # Before TensorFlow adds flags of its own.
   host_memory.request_pooled_allocator()  # Before the first TensorFlow op.
+  cli.quiet_tensorflow()
   from d3d_tf.probing import probe_lib  # pylint: disable=g-import-not-at-top
   try:
-    probe_lib.run_probe(config_from_flags(), flags.FLAGS.flags_into_string())
+    probe_lib.run_probe(config_from_flags(), flags_text)
   except (ValueError, FileNotFoundError) as e:
-    print(f"Error: {e}", file=sys.stderr)
-    sys.exit(2)
+    cli.fail("probe", e)
 
 
 def run():
   """Console-script entry point."""
-  app.run(main)
+  cli.run(main, "probe")
 
 
 if __name__ == "__main__":

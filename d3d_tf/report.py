@@ -1,4 +1,4 @@
-r"""Prints a synthetic run's results table, and regenerates docs/REPRODUCTION.md.
+r"""Prints a synthetic run's results table, and writes the reproduction report.
 
 The table has the paper's argument in five rows: RGB baseline, flow teacher, two-stream,
 D3D student and D3D + flow, each with what it needs at test time, top-1/top-5 and inference
@@ -8,19 +8,28 @@ written to `<run>/results.json`.
 Usage:
   # The quickstart's last stage: print the table, write runs/synthetic/results.json.
   python -m d3d_tf.report --quickstart_dir=runs/synthetic --table_only
-  # The reproduction report: quickstart + seed runs + inference cost, with plots.
+  # The reproduction report: quickstart + seed runs + inference cost, with plots; by default
+  # into <quickstart_dir>/report/REPRODUCTION.md.
   python -m d3d_tf.report --quickstart_dir=runs/synthetic \
-    --seed_dirs='runs/reproduce/seed_*' \
-    --inference_cost=runs/reproduce/inference_cost.jsonl --output=docs/REPRODUCTION.md
+    --seed_dirs='runs/reproduce/seed_*' --inference_cost=runs/reproduce/inference_cost.jsonl
+  # The committed report: docs/ is written only when asked for.
+  python -m d3d_tf.report ... --output=docs/REPRODUCTION.md
+
+A report never silently replaces one built from more: its first line records what it was built
+from (quickstart, seed runs, inference cost), and a report with less than the file it would
+replace stops with what it lacks (exit 2) unless --force.
 """
 
 import glob
+import json
 import os
 import sys
+from typing import Dict, Optional
 
-from absl import app
 from absl import flags
 from absl import logging
+
+from d3d_tf import cli
 
 from d3d_tf.reporting import curves
 from d3d_tf.reporting import markdown
@@ -37,12 +46,51 @@ _SEED_DIRS = flags.DEFINE_string(
 _INFERENCE_COST = flags.DEFINE_string(
     "inference_cost", "runs/reproduce/inference_cost.jsonl",
     "JSON lines of benchmarks/inference_cost.py ('': leave the section out).")
-_OUTPUT = flags.DEFINE_string("output", "docs/REPRODUCTION.md",
-                              "Report to write; its figures go to figures/ beside it.")
+_OUTPUT = flags.DEFINE_string(
+    "output", None, "Report to write; its figures go to figures/ beside it. Default: "
+    "<quickstart_dir>/report/REPRODUCTION.md (the committed one is docs/REPRODUCTION.md).")
+_FORCE = flags.DEFINE_boolean(
+    "force", False, "Replace --output even if it was built from more runs than this report.")
 _TABLE_ONLY = flags.DEFINE_boolean(
     "table_only", False, "Only print the quickstart table and write its results.json.")
 
 STREAMS = ("flow", "rgb", "d3d")
+CONTENTS_MARK = "<!-- d3d_tf.report built from: "
+
+
+def contents_line(contents: Dict) -> str:
+  """The report's first line: what it was built from, for the next report to compare with."""
+  return f"{CONTENTS_MARK}{json.dumps(contents, sort_keys=True)} -->"
+
+
+def read_contents(path: str) -> Optional[Dict]:
+  """What an existing report was built from; None: no such file; {} for one without the line."""
+  if not os.path.isfile(path):
+    return None
+  with open(path, encoding="utf-8") as f:
+    first = f.readline().strip()
+  if first.startswith(CONTENTS_MARK) and first.endswith("-->"):
+    return json.loads(first[len(CONTENTS_MARK):-3])
+  return {}
+
+
+def _describe(contents: Dict) -> str:
+  return (f"{contents.get('seed_runs', 0)} seed runs, "
+          f"{'a' if contents.get('quickstart') else 'no'} quickstart table, "
+          f"{'an' if contents.get('inference_cost') else 'no'} inference-cost section")
+
+
+def refusal(old: Optional[Dict], new: Dict, path: str) -> Optional[str]:
+  """Why `new` must not replace the report at `path` built from `old`; None: it may."""
+  if old is None:
+    return None
+  if not old:
+    return (f"--output={path} exists and does not say what it was built from (an older or "
+            "hand-written report); pass --force to replace it, or choose another --output")
+  if all(new.get(k, 0) >= v for k, v in old.items()):
+    return None
+  return (f"--output={path} was built from {_describe(old)}; this report has only "
+          f"{_describe(new)}. Pass --force to replace it anyway, or choose another --output")
 
 
 def _print_table(run_dir: str, rows) -> None:
@@ -82,9 +130,14 @@ def _figures(output: str, seed_dirs, summary, quickstart_rows):
   return figures
 
 
+def _output_path() -> str:
+  if _OUTPUT.value:
+    return _OUTPUT.value
+  return os.path.join(_QUICKSTART_DIR.value or "runs", "report", "REPRODUCTION.md")
+
+
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  cli.no_arguments(argv, "report")
   logging.set_verbosity(logging.WARNING)  # TensorBoard's event reader logs every file at INFO.
   try:
     quickstart_rows = None
@@ -99,8 +152,14 @@ def main(argv):
     for directory, rows in zip(seed_dirs, tables):
       results_table.write_results(directory, rows)
   except (FileNotFoundError, ValueError) as e:
-    print(f"report: {e}", file=sys.stderr)
-    sys.exit(2)
+    cli.fail("report", e)
+  output = _output_path()
+  cost = markdown.read_json_lines(_INFERENCE_COST.value)
+  contents = dict(quickstart=int(bool(quickstart_rows)), seed_runs=len(seed_dirs),
+                  inference_cost=int(bool(cost)))
+  why_not = None if _FORCE.value else refusal(read_contents(output), contents, output)
+  if why_not:
+    cli.fail("report", why_not)
   summary = seeds_lib.aggregate(tables) if tables else None
   roots = {os.path.dirname(d) for d in seed_dirs}
   reproduce_root = roots.pop() if len(roots) == 1 else ""  # Where reproduce.sh's timing is.
@@ -108,21 +167,20 @@ def main(argv):
       quickstart_rows,
       markdown.read_timing(_QUICKSTART_DIR.value) if _QUICKSTART_DIR.value else None,
       summary, markdown.read_timing(reproduce_root) if reproduce_root else None,
-      markdown.read_json_lines(_INFERENCE_COST.value),
-      _figures(_OUTPUT.value, seed_dirs, summary, quickstart_rows),
+      cost, _figures(output, seed_dirs, summary, quickstart_rows),
       command="python -m d3d_tf.report " + " ".join(sys.argv[1:]), seed_dirs=seed_dirs,
       quickstart_data=(results_table.evaluated_on(_QUICKSTART_DIR.value)
                        if quickstart_rows else ""),
       seeds_data=results_table.evaluated_on(seed_dirs[0]) if seed_dirs else "")
-  os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT.value)), exist_ok=True)
-  with open(_OUTPUT.value, "w", encoding="utf-8") as f:
-    f.write(text)
-  print(f"Report written to {_OUTPUT.value}")
+  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+  with open(output, "w", encoding="utf-8") as f:
+    f.write(contents_line(contents) + "\n" + text)
+  print(f"Report written to {output} (built from {_describe(contents)})")
 
 
 def run():
   """Console-script entry point."""
-  app.run(main)
+  cli.run(main, "report")
 
 
 if __name__ == "__main__":

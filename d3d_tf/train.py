@@ -8,19 +8,18 @@ Usage:
 The model dir gets flags.txt (rerun with `--flagfile=<model_dir>/flags.txt`), label_map.txt,
 environment.json, checkpoints/, logs/ (TensorBoard), student.keras, best/student.keras and
 final_metrics.json. Relaunching the same command resumes from the last checkpoint; relaunching
-a finished run leaves it as it was. Bad input ends with one line naming the problem and exit
-code 2.
+a finished run leaves it as it was. Bad input ends with one line, `train: error: ...`, naming
+the flag and the fix, and exit code 2; TensorFlow's own logging is hidden unless --tf_log.
 
 The flags are `TrainConfig`'s fields (d3d_tf/train_config.py), defined here from their
 metadata. Unlike `train_lib.train` called from Python, this CLI sets process-wide state: the
 pooled host allocator, global seeds and, with --deterministic, TensorFlow's op determinism.
 """
 
-import sys
 
-from absl import app
 from absl import flags
 
+from d3d_tf import cli
 from d3d_tf import train_config
 
 
@@ -56,20 +55,13 @@ def config_from_flags() -> train_config.TrainConfig:
       {field.name: flags.FLAGS[field.name].value for field in train_config.flag_fields()})
 
 
-def _error(message: str):
-  print(f"Error: {message}", file=sys.stderr)
-  sys.exit(2)
+def _error(message) -> None:
+  cli.fail("train", message)
 
 
 def parse_flags(argv):
-  """absl's parsing, but a bad flag ends with one `Error: ...` line and exit code 2."""
-  try:
-    argv = flags.FLAGS(argv)
-  except flags.Error as e:
-    message = " ".join(str(e).split())
-    if isinstance(e, flags.UnrecognizedFlagError):
-      message += " (--helpfull lists the flags)"
-    _error(message)
+  """The shared CLI parsing (`d3d_tf.cli`), then `TrainConfig`'s checks: all before TF."""
+  argv = cli.flags_parser("train")(argv)
   try:
     train_config.validate(config_from_flags())
   except ValueError as e:
@@ -78,13 +70,13 @@ def parse_flags(argv):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  cli.no_arguments(argv, "train")
   config = config_from_flags()
   if train_config.finished_run(config) is not None:
     return  # Said so; nothing to import TensorFlow for.
   # Before importing TensorFlow, which defines flags of its own that a rerun would reject.
   flags_text = flags.FLAGS.flags_into_string()
+  cli.quiet_tensorflow()
   from d3d_tf.data import host_memory  # pylint: disable=g-import-not-at-top
   host_memory.request_pooled_allocator()  # Before TensorFlow's first op.
   from d3d_tf import train_lib  # pylint: disable=g-import-not-at-top
@@ -97,6 +89,7 @@ def main(argv):
 
 def run():
   """Console-script entry point."""
+  from absl import app  # pylint: disable=g-import-not-at-top
   app.run(main, flags_parser=parse_flags)
 
 

@@ -30,7 +30,6 @@ DATA=${DATA:-$RUN/data}
 SEED=${SEED:-0}
 read -r -a data_flags <<< "${DATA_FLAGS---flagfile=configs/synthetic_data.flags}"
 read -r -a train_flags <<< "${TRAIN_FLAGS:-}"
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 [ "$fresh" = 1 ] && rm -rf "$RUN"
 mkdir -p "$RUN"
 start=$(date +%s)

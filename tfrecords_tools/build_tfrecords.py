@@ -26,11 +26,10 @@ wrong flag.
 import os
 import sys
 
-from absl import app
 from absl import flags
 
+from d3d_tf import cli
 from d3d_tf.data import label_map as label_map_lib
-from tfrecords_tools import cli_flags
 from tfrecords_tools import convert_lib
 from tfrecords_tools import layouts
 
@@ -114,13 +113,13 @@ _register_validators()
 
 
 def _exit_with(message: str, status: int = 2) -> None:
-  print(f"build_tfrecords: error: {message}", file=sys.stderr)
-  sys.exit(status)
+  cli.fail("build_tfrecords", message, status)
 
 
 def main(argv):
   if len(argv) > 1:
     _exit_with(f"unexpected arguments {argv[1:]}; every input is a flag, e.g. --input=PATH")
+  cli.quiet_tensorflow()  # The shard writer's; its C++ notices would splice into the bar.
   try:
     dataset = layouts.load_dataset(
         _LAYOUT.value, _INPUT.value, video_dir=_VIDEO_DIR.value, split_index=_SPLIT_INDEX.value,
@@ -150,7 +149,7 @@ def main(argv):
 
 def run():
   """Console-script entry point."""
-  app.run(main, flags_parser=cli_flags.parse_flags_or_exit)
+  cli.run(main, "build_tfrecords")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ Crash safety comes from the shard plan being a pure function of the inputs: vide
 assignment and order depend only on video ids, each shard is written under `.converter/` and
 renamed into place once complete (after its manifest), and a rerun skips shards whose manifest
 lists exactly the videos planned for them. The plan is `shard_plan`, the crash-isolating pool
-`worker_pool`, the CLIs' flag parsing `cli_flags`.
+`worker_pool`, the CLIs' flag parsing `d3d_tf.cli`.
 """
 
 import collections
@@ -16,12 +16,12 @@ import csv
 import dataclasses
 import json
 import os
+import sys
 import time
 from typing import (Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence,
                     Tuple, Union)
 
 import cv2
-from absl import logging
 
 from d3d_tf import progress
 from d3d_tf.data import label_map as label_map_lib
@@ -194,7 +194,7 @@ def _remove_stale_shards(output_dir: str, state_dir: str, plans: Sequence[ShardP
     split = name.split("-")[0]
     if (split in splits and name.endswith(".tfrecord") and "-of-" in name
         and name not in planned):
-      logging.info("Removing %s: not part of the current shard plan.", name)
+      print(f"Removing {name}: not part of the current shard plan.", file=sys.stderr)
       os.remove(os.path.join(output_dir, name))
       if os.path.exists(os.path.join(state_dir, name + ".json")):
         os.remove(os.path.join(state_dir, name + ".json"))
@@ -274,8 +274,8 @@ def convert(dataset: layouts.Dataset, output_dir: str, options: EncodeOptions = 
   _remove_stale_shards(output_dir, state_dir, plans)
   todo = [plan for plan in plans if not _is_finished(output_dir, state_dir, plan)]
   if len(todo) < len(plans):
-    logging.info("Resuming: %d of %d shards are already complete.", len(plans) - len(todo),
-                 len(plans))
+    print(f"Resuming: {len(plans) - len(todo)} of {len(plans)} shards are already complete.",
+          file=sys.stderr)
   label_index = {name: index for index, name in enumerate(dataset.class_names)}
   tasks = (Task(item, label_index[item.label], options) for plan in todo for item in plan.items)
   to_encode = sum(len(plan.items) for plan in todo)

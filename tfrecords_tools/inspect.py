@@ -11,15 +11,13 @@ Usage:
 """
 
 import os
-import sys
 
-from absl import app
 from absl import flags
 import cv2
 import numpy as np
 
+from d3d_tf import cli
 from d3d_tf.video import optical_flow
-from tfrecords_tools import cli_flags
 
 _INDEX = flags.DEFINE_integer("index", 0, "Which record of the file, counting from 0.")
 _OUTPUT = flags.DEFINE_string(
@@ -120,32 +118,40 @@ def contact_sheet(example, num_frames: int = 8, tile_height: int = 128):
   return sheet, max_magnitude
 
 
+def _what_it_is(path: str) -> str:
+  from d3d_tf import video  # pylint: disable=g-import-not-at-top
+  if path.lower().endswith(tuple(video.VIDEO_EXTENSIONS)):
+    return "a video file: convert it with tfrecords_tools.build_tfrecords first"
+  return "its bytes are not TFRecord framing"
+
+
 def main(argv):
   if len(argv) != 2:
-    print("inspect: error: pass exactly one RECORD_FILE, e.g. python -m tfrecords_tools.inspect "
-          "out/train-00000-of-00001.tfrecord", file=sys.stderr)
-    sys.exit(2)
+    cli.fail("inspect", "pass exactly one RECORD_FILE, e.g. python -m tfrecords_tools.inspect "
+                        "out/train-00000-of-00001.tfrecord")
   path = argv[1]
   if not os.path.isfile(path):
-    print(f"inspect: error: RECORD_FILE {path!r} does not exist", file=sys.stderr)
-    sys.exit(2)
+    cli.fail("inspect", f"RECORD_FILE {path!r} does not exist")
+  cli.quiet_tensorflow()
   try:
     example, count = read_record(path, _INDEX.value)
   except IndexError as e:
-    print(f"inspect: error: {e}", file=sys.stderr)
-    sys.exit(2)
+    cli.fail("inspect", e)
+  except Exception as e:  # pylint: disable=broad-except  (tf.errors.DataLossError, DecodeError)
+    cli.fail("inspect", f"{path!r} is not a TFRecord file of SequenceExamples "
+                        f"({_what_it_is(path)}); inspect reads the shards build_tfrecords and "
+                        "make_synthetic write")
   print(f"{path}: record {_INDEX.value} of {count}")
   print(describe(example))
   sheet, max_magnitude = contact_sheet(example, _NUM_FRAMES.value, _TILE_HEIGHT.value)
   output = _OUTPUT.value or (
       f"{os.path.splitext(os.path.basename(path))[0]}-{_INDEX.value}.png")
   if not cv2.imwrite(output, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
-    print(f"inspect: error: could not write {output!r}", file=sys.stderr)
-    sys.exit(1)
+    cli.fail("inspect", f"could not write --output={output!r}")
   scale = f"; flow colour at full brightness = {max_magnitude:.2f} px/frame" if (
       max_magnitude) else "; no flow in this record"
   print(f"wrote {output} ({sheet.shape[1]}x{sheet.shape[0]}){scale}")
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=cli_flags.parse_flags_or_exit)
+  cli.run(main, "inspect")

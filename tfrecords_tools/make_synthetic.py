@@ -21,10 +21,9 @@ import os
 import sys
 import time
 
-from absl import app
 from absl import flags
 
-from tfrecords_tools import cli_flags
+from d3d_tf import cli
 from tfrecords_tools import convert_lib
 from tfrecords_tools import synthetic
 
@@ -83,9 +82,8 @@ flags.register_validator("num_shards", lambda v: v >= 0, message="must be 0 (aut
 
 def main(argv):
   if len(argv) > 1:
-    print(f"make_synthetic: error: unexpected arguments {argv[1:]}; every input is a flag",
-          file=sys.stderr)
-    sys.exit(2)
+    cli.fail("make_synthetic", f"unexpected arguments {argv[1:]}; every input is a flag")
+  cli.quiet_tensorflow()  # The shard writer's; its C++ notices would splice into the bar.
   videos_dir = os.path.join(_OUTPUT_DIR.value, "videos")
   counts = {"train": _TRAIN_PER_CLASS.value}
   if _VAL_PER_CLASS.value:
@@ -111,7 +109,7 @@ def main(argv):
 
 def run():
   """Console-script entry point."""
-  app.run(main, flags_parser=cli_flags.parse_flags_or_exit)
+  cli.run(main, "make_synthetic")
 
 
 if __name__ == "__main__":

@@ -190,4 +190,4 @@ def test_cli_bad_input_one_line_exit_2(data_dir, tmp_path):
                        f"--eval_files={data_dir}/val-*.tfrecord"])
   assert result.returncode == 2
   assert result.stderr.strip().splitlines()[-1] == (
-      f"Error: --model {str(tmp_path / 'missing')!r} does not exist.")
+      f"probe: error: --model {str(tmp_path / 'missing')!r} does not exist.")
