@@ -96,9 +96,7 @@ def refusal(old: Optional[Dict], new: Dict, path: str) -> Optional[str]:
 def _print_table(run_dir: str, rows) -> None:
   path = results_table.write_results(run_dir, rows)
   print(results_table.to_markdown(rows))
-  closed = results_table.gap_closed(rows)
-  if closed == closed:
-    print(f"\nD3D closes {100 * closed:.0f}% of the RGB-to-two-stream top-1 gap.")
+  print(f"\nTop-1: {results_table.versus_rgb(rows)}")
   print(f"Table written to {path}")
 
 

@@ -150,5 +150,13 @@ def evaluate(model_paths: Sequence[str], eval_files, output_dir: str,
       summary=rows[-1], rows=rows, confusion_matrix=matrix.tolist(), outputs=paths)
   report.write_json(paths["json"], result)
   report.write_predictions_csv(paths["csv"], out["video_ids"], labels, scores, class_names)
-  report.write_confusion_png(paths["png"], matrix, class_names, title=rows[-1]["model"])
+  split = eval_files if isinstance(eval_files, str) else ", ".join(eval_files)
+  names = " + ".join(m.name for m in members)
+  report.write_confusion_png(paths["png"], matrix, class_names,
+                             title=f"{rows[-1]['model']}: {names}\non {split}")
+  if len(members) > 1:
+    for i, m in enumerate(members):
+      single = metrics.confusion_matrix(labels, np.argmax(out["logits"][i], axis=1), num_classes)
+      report.write_confusion_png(report.model_confusion_png(output_dir, m.path), single,
+                                 class_names, title=f"{m.name}\non {split}")
   return result

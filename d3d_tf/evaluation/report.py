@@ -54,28 +54,51 @@ def write_predictions_csv(path: str, video_ids: Sequence[str], labels: np.ndarra
   return path
 
 
-def write_confusion_png(path: str, matrix: np.ndarray, class_names: Sequence[str],
-                        title: str = "") -> str:
-  """Row-normalised confusion matrix image; class names shown when there are <= 50."""
+def confusion_figure(matrix: np.ndarray, class_names: Sequence[str], title: str = ""):
+  """Row-normalised confusion matrix with raw counts, so readers see rates and sample sizes."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   n = matrix.shape[0]
   norm = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-  size = min(4 + 0.25 * n, 30)
-  fig, ax = plt.subplots(figsize=(size, size))
+  accuracy = np.trace(matrix) / max(matrix.sum(), 1)
+  size = min(5 + 0.4 * n, 30)
+  fig, ax = plt.subplots(figsize=(size + 1, size))
   image = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
-  fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+  bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+  bar.set_label("fraction of the true class")
   ax.set_xlabel("predicted")
   ax.set_ylabel("true")
-  ax.set_title(title or "confusion matrix (row-normalised)")
+  ax.set_title(f"{title or 'confusion matrix'}\ntop-1 {100 * accuracy:.1f}% "
+               f"({int(np.trace(matrix))}/{int(matrix.sum())}), rows normalised", fontsize=10)
   if n <= 50:
-    ax.set_xticks(range(n), class_names, rotation=90, fontsize=7)
-    ax.set_yticks(range(n), class_names, fontsize=7)
+    ax.set_xticks(range(n), class_names, rotation=45, ha="right", fontsize=9)
+    ax.set_yticks(range(n), class_names, fontsize=9)
+  if n <= 30:
+    for i, j in zip(*np.nonzero(matrix)):
+      ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=8,
+              color="white" if norm[i, j] > 0.5 else "black")
   fig.tight_layout()
+  return fig
+
+
+def write_confusion_png(path: str, matrix: np.ndarray, class_names: Sequence[str],
+                        title: str = "") -> str:
+  """Writes `confusion_figure` to `path`."""
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig = confusion_figure(matrix, class_names, title)
   fig.savefig(path, dpi=100)
   plt.close(fig)
   return path
+
+
+def model_confusion_png(output_dir: str, model_path: str) -> str:
+  """Per-model image name next to the ensemble's: `confusion_matrix_<model-stem>.png`."""
+  stem = os.path.splitext(os.path.basename(model_path))[0]
+  parent = os.path.basename(os.path.dirname(os.path.abspath(model_path)))
+  # quickstart models are all `<stream>/student.keras`: the folder tells them apart.
+  name = f"{parent}_{stem}" if stem == "student" and parent else stem
+  return os.path.join(output_dir, f"confusion_matrix_{name}.png")
 
 
 def format_table(rows: List[Dict]) -> str:

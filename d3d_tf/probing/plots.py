@@ -99,7 +99,8 @@ def flow_panels(path: str, frames: np.ndarray, true: np.ndarray,
   axes[0, cols].set_title("key", fontsize=7)
   fig.suptitle(f"Predicted vs true flow (time step {step}; brightness = speed / row's max "
                "true speed)", fontsize=8)
-  fig.tight_layout()
+  # Keep ~0.2 inch between the column titles and the suptitle whatever the row count.
+  fig.tight_layout(rect=(0, 0, 1, 1 - 0.2 / fig.get_figheight()))
   fig.savefig(path, dpi=100)
   plt.close(fig)
   return path

@@ -95,13 +95,11 @@ def build(quickstart: Optional[List[Dict]], quickstart_timing: Optional[Dict],
          "GPU) unless labelled as the paper's.", ""]
   out += ["## 1. Quickstart (README command 1, seed 0)", ""]
   if quickstart:
-    closed = results_table.gap_closed(quickstart)
     if quickstart_data:
       out += [f"Measured on {quickstart_data}.", ""]
     out += [results_table.to_markdown(quickstart), "",
             f"Wall time of `bash scripts/quickstart.sh`: {_minutes(quickstart_timing)}. "
-            "Fraction of the RGB-to-two-stream top-1 gap that D3D closes: "
-            + ("n/a (no gap)" if closed != closed else f"{100 * closed:.0f}%") + ".", ""]
+            "Top-1: " + results_table.versus_rgb(quickstart), ""]
   else:
     out += ["_No quickstart results: run `bash scripts/quickstart.sh` first._", ""]
   out += ["## 2. Runs that differ only in their seed", ""]

@@ -13,6 +13,7 @@ from d3d_tf.data import datasets
 from d3d_tf.data import label_map as label_map_lib
 from d3d_tf.data import records
 from d3d_tf.evaluation import ensemble
+from d3d_tf.evaluation import report
 from d3d_tf.evaluation import evaluate_lib
 from d3d_tf.models import S3DGBackbone, S3DGClassifier
 from tests.data import records_fixture as rf
@@ -52,8 +53,13 @@ def setup(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_ensemble_report_matches_direct_computation(setup):
+def test_ensemble_report_matches_direct_computation(setup, monkeypatch):
   out_dir = str(setup["root"] / "report")
+  written = {}
+  real_write = report.write_confusion_png
+  monkeypatch.setattr(report, "write_confusion_png", lambda path, matrix, names, title="": (
+      written.__setitem__(os.path.basename(path), (np.array(matrix), title)),
+      real_write(path, matrix, names, title))[1])
   config = evaluate_lib.EvalConfig(num_clips=2, num_frames=8, crop_size=32)
   result = evaluate_lib.evaluate(setup["paths"], setup["files"], out_dir,
                                  fusion_weights=[1.0, 1.5], config=config)
@@ -87,6 +93,13 @@ def test_ensemble_report_matches_direct_computation(setup):
   assert [int(r["prediction_index"]) for r in csv_rows] == fused.argmax(1).tolist()
   with open(os.path.join(out_dir, "confusion_matrix.png"), "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+  # One image per member besides the ensemble's, each from that member's own predictions.
+  assert sorted(written) == ["confusion_matrix.png", "confusion_matrix_flow.png",
+                             "confusion_matrix_rgb.png"]
+  for name, p in (("rgb", probs[0]), ("flow", probs[1])):
+    matrix, title = written[f"confusion_matrix_{name}.png"]
+    assert matrix.argmax(1).tolist() != [] and np.trace(matrix) == np.sum(p.argmax(1) == labels)
+    assert matrix[labels, p.argmax(1)].min() >= 1 and setup["files"] in title
 
 
 @pytest.mark.slow

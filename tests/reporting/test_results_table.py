@@ -53,6 +53,14 @@ def test_collect_rows_costs_and_gap(tmp_path):
   path = results_table.write_results(run, rows)
   saved = json.load(open(path))
   assert saved["gap_closed"] == pytest.approx(0.5) and len(saved["rows"]) == 5
+  assert saved["versus_rgb"] == ("D3D is 20.0 points above RGB; "
+                                 "two-stream is 40.0 points above RGB.")
+  below = [dict(r, top1=0.2663) if r["model"] == "D3D" else r for r in rows]
+  assert results_table.versus_rgb(below).startswith("D3D is 3.4 points below RGB;")
+  # Rounded as printed: 0.123456 would read as noise in the JSON.
+  noisy = [dict(r, top1=r["top1"] + 1.23456e-5, seconds_per_video=0.1234567) for r in rows]
+  saved = json.load(open(results_table.write_results(run, noisy)))
+  assert saved["rows"][0]["top1"] == 0.3 and saved["rows"][0]["seconds_per_video"] == 0.123
   table = results_table.to_markdown(rows)
   assert "| D3D | no | 50.0 | 60.0 | 0.500 |" in table
   assert results_table.evaluated_on(run) == "300 videos of `data/records/test-*.tfrecord`"
@@ -113,7 +121,7 @@ def test_report_cli_writes_markdown_figures_and_results(tmp_path):
   assert "Each measured on 300 videos of" in text
   assert (tmp_path / "docs" / "figures" / "accuracy_cost.png").stat().st_size > 1000
   assert os.path.isfile(tmp_path / "reproduce" / "seed_1" / "results.json")
-  assert "D3D closes 50% of the RGB-to-two-stream top-1 gap" in result.stdout
+  assert "D3D is 20.0 points above RGB; two-stream is 40.0 points above RGB." in result.stdout
 
 
 def test_report_cli_missing_run_exits_2_with_the_fix(tmp_path):

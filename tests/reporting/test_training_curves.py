@@ -24,3 +24,23 @@ def test_scalars_round_trip_and_plot(tmp_path):
   assert not any("picture" in k for k in got)
   path = plots.training_curves(str(tmp_path / "curves.png"), {"rgb": [got, got]})
   assert os.path.getsize(path) > 1000
+
+
+def _curve(top1):
+  return {"train/batch_label_loss": [(50, 2.0), (100, 1.0)],
+          "validation/video_top1": [(50, top1), (100, top1 + 0.2)]}
+
+
+def test_single_run_has_no_mean_of_one_and_top1_is_percent():
+  fig = plots.curves_figure({"rgb": [_curve(0.3)], "d3d": [_curve(0.4), _curve(0.5)]})
+  loss_ax, top1_ax = fig.axes
+  labels = [t.get_text() for t in top1_ax.get_legend().get_texts()]
+  assert labels == ["rgb", "d3d (mean of 2)"]
+  assert top1_ax.get_ylabel() == "top-1 %" and loss_ax.get_ylabel()
+  assert top1_ax.lines[0].get_ydata().tolist() == [30.0, 50.0]
+
+
+def test_coinciding_points_are_nudged_apart():
+  points = [dict(seconds=0.02, top1=0.97), dict(seconds=0.02, top1=0.97),
+            dict(seconds=0.008, top1=0.75)]
+  assert plots._offsets(points) == [1.0, 1.06, 1.0]  # pylint: disable=protected-access
