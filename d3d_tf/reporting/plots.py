@@ -75,8 +75,8 @@ def accuracy_cost(path: str, points: Sequence[Dict], title: str) -> str:
   fig, ax = plt.subplots(figsize=(6.5, 4.5))
   for p, nudge in zip(points, _offsets(points)):
     marker = "o" if not p.get("needs_flow") else "s"
-    ax.errorbar(p["seconds"] * nudge, 100 * p["top1"], yerr=100 * p.get("top1_err", 0.0), fmt=marker,
-                capsize=3, markersize=8, label=p["model"])
+    ax.errorbar(p["seconds"] * nudge, 100 * p["top1"], yerr=100 * p.get("top1_err", 0.0),
+                fmt=marker, capsize=3, markersize=8, label=p["model"])
   # A legend, not labels by the points; coinciding points (two-stream and D3D + flow) are
   # nudged right so both markers stay visible.
   ax.legend(fontsize=9, loc="best")
