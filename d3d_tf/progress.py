@@ -77,20 +77,22 @@ class ProgressBar:
     interval: float. Seconds between lines when `stream` is not a terminal. Defaults to 10.
     initial: int. The count already done (a resumed run): the rate and ETA count only what
       this bar sees. Defaults to 0.
+    disable: bool. Write nothing (a caller that asked for silence). Defaults to False.
   """
 
   def __init__(self, total: Optional[int] = None, unit: str = "it", desc: str = "",
-               stream: Optional[TextIO] = None, interval: float = 10.0, initial: int = 0):
+               stream: Optional[TextIO] = None, interval: float = 10.0, initial: int = 0,
+               disable: bool = False):
     self._stream = sys.stderr if stream is None else stream
     self.tty = is_terminal(self._stream)
     if self.tty:
       self._bar = _Tqdm(total=total, unit=unit, desc=desc, file=self._stream, initial=initial,
-                        dynamic_ncols=True)
+                        dynamic_ncols=True, disable=disable)
     else:
       # miniters=1: look at the clock on every update, so a slow loop still gets its lines.
       self._bar = _Tqdm(total=total, unit=unit, desc=desc, file=_LineWriter(self._stream),
                         initial=initial, mininterval=interval, miniters=1,
-                        bar_format=_log_format(desc, bool(total)))
+                        bar_format=_log_format(desc, bool(total)), disable=disable)
 
   @property
   def count(self) -> int:
