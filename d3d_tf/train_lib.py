@@ -18,7 +18,7 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
-from d3d_tf import progress, train_config
+from d3d_tf import train_config
 from d3d_tf.data import datasets, records
 from d3d_tf.data.label_map import read_label_map
 from d3d_tf.distill import D3DDistiller
@@ -216,21 +216,8 @@ def _callbacks(config: TrainConfig, chief: bool, step: int, labels, optimizer, m
 
 
 def _progress(config: TrainConfig, chief: bool, step: int, epochs: int):
-  """Keras' verbosity and the whole-run `TrainProgress` bar (None when not shown).
-
-  A Python caller's `config.verbose` is Keras' alone, with no bar. Otherwise the chief shows
-  the bar on stdout: on a terminal Keras is silent (verbose=0) and the bar writes the epoch
-  lines above itself; in a log Keras writes one line per epoch (verbose=2) and the bar a line
-  every 30 s, so no line is spliced into another.
-  """
-  if config.verbose is not None:
-    return config.verbose, None
-  tty = progress.is_terminal(sys.stdout)
-  if not chief:
-    return (0 if tty else 2), None
-  bar = cbs.TrainProgress(config.train_steps, step, epochs, stream=sys.stdout, interval=30.0,
-                          epoch_lines=tty)
-  return (0 if tty else 2), bar
+  """Keras' verbosity and the whole-run bar: `callbacks.run_progress`, shown on the chief."""
+  return cbs.run_progress(config.verbose, config.train_steps, step, epochs, show=chief)
 
 
 def metrics_table(metrics: dict, stream: str = "") -> str:

@@ -9,6 +9,7 @@ writes a confusion-matrix image to TensorBoard and keeps the best student by val
 
 import json
 import os
+import sys
 import time
 
 import keras
@@ -89,10 +90,11 @@ class TrainProgress(keras.callbacks.Callback):
     stream: Where to write. Defaults to stderr.
     interval: float. Seconds between lines when `stream` is not a terminal. Defaults to 30.
     epoch_lines: bool. Write one line of metrics per epoch. Defaults to False.
+    desc: str. The bar's name. Defaults to "training".
   """
 
   def __init__(self, total_steps: int, initial_step: int = 0, epochs: int = 0, stream=None,
-               interval: float = 30.0, epoch_lines: bool = False):
+               interval: float = 30.0, epoch_lines: bool = False, desc: str = "training"):
     super().__init__()
     self._total = total_steps
     self._initial = initial_step
@@ -100,12 +102,13 @@ class TrainProgress(keras.callbacks.Callback):
     self._stream = stream
     self._interval = interval
     self._epoch_lines = epoch_lines
+    self._desc = desc
     self.bar = None
     self.step = initial_step
 
   def on_train_begin(self, logs=None):
     self.step = self._initial
-    self.bar = progress.ProgressBar(total=self._total, unit="steps", desc="training",
+    self.bar = progress.ProgressBar(total=self._total, unit="steps", desc=self._desc,
                                     stream=self._stream, interval=self._interval,
                                     initial=self._initial)
 
@@ -121,6 +124,23 @@ class TrainProgress(keras.callbacks.Callback):
   def on_train_end(self, logs=None):
     if self.bar is not None:
       self.bar.close()
+
+
+def run_progress(verbose, total_steps: int, step: int, epochs: int, show: bool = True,
+                 desc: str = "training"):
+  """Keras' verbosity for `fit`, and the `TrainProgress` bar to add (None when not shown).
+
+  A Python caller's `verbose` (not None) is Keras' alone, with no bar. Otherwise, with `show`
+  (the chief), the bar goes to stdout: on a terminal Keras is silent (verbose=0) and the bar
+  writes the epoch lines above itself; in a log Keras writes one line per epoch (verbose=2)
+  and the bar a line every 30 s, so no line is spliced into another.
+  """
+  if verbose is not None:
+    return verbose, None
+  tty = progress.is_terminal(sys.stdout)
+  bar = TrainProgress(total_steps, step, epochs, stream=sys.stdout, interval=30.0,
+                      epoch_lines=tty, desc=desc) if show else None
+  return (0 if tty else 2), bar
 
 
 def confusion_image(matrix: np.ndarray, cell: int = 8) -> np.ndarray:

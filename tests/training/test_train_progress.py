@@ -58,5 +58,6 @@ def test_train_lib_shows_the_bar_unless_a_caller_sets_verbose(monkeypatch):
   monkeypatch.setattr(sys, "stdout", _Terminal())
   assert train_lib._progress(config, True, 20, 4)[0] == 0
   assert train_lib._progress(config, False, 20, 4)[1] is None
-  quiet = train_lib.TrainConfig(stream="rgb", train_files="x", model_dir="m", train_steps=40, verbose=0)
+  quiet = train_lib.TrainConfig(stream="rgb", train_files="x", model_dir="m", train_steps=40,
+                                verbose=0)
   assert train_lib._progress(quiet, True, 0, 4) == (0, None)
