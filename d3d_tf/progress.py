@@ -91,7 +91,7 @@ class ProgressBar:
     else:
       # miniters=1: look at the clock on every update, so a slow loop still gets its lines.
       self._bar = _Tqdm(total=total, unit=unit, desc=desc, file=_LineWriter(self._stream),
-                        initial=initial, mininterval=interval, miniters=1,
+                        initial=initial, mininterval=interval, miniters=1, leave=False,
                         bar_format=_log_format(desc, bool(total)), disable=disable)
 
   @property
@@ -111,7 +111,9 @@ class ProgressBar:
     self._bar.write(text, file=self._stream)
 
   def close(self) -> None:
-    """Writes the final line (count, overall rate, elapsed). Safe to call twice."""
+    """Writes the final line (count, rate, elapsed), unless a log has it already. Safe twice."""
+    if not self.tty and not self._bar.disable and self._bar.last_print_n != self._bar.n:
+      self._bar.refresh()  # leave=False: tqdm would repeat the last line, or clear it.
     self._bar.close()
 
   def __enter__(self) -> "ProgressBar":

@@ -47,5 +47,5 @@ def test_run_views_counts_each_video_once_across_batches():
     out = ensemble.run_views([member], ds, bar)
   assert bar.count == 3 and out["num_views"].tolist() == [2, 2, 2]
   counts = [line.split()[1] for line in stream.getvalue().splitlines()]
-  assert counts[:3] == ["0/3", "2/3", "3/3"]
+  assert counts == ["0/3", "2/3", "3/3"]
   assert " videos/s | ETA " in stream.getvalue()
