@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from d3d_tf import progress  # noqa: E402
 from d3d_tf.models import S3DGBackbone, S3DGClassifier  # noqa: E402
 from d3d_tf.video import optical_flow  # noqa: E402
 from d3d_tf.video import video_io  # noqa: E402
@@ -86,7 +87,11 @@ def main():
   lines, totals = [], {}
   emit(lines, "clip_frames", args.frames, "frames")
   emit(lines, "clip_size", args.size, "pixels")
+  # On stderr, so stdout stays JSON lines; a line per video, each takes seconds.
+  bar = progress.ProgressBar(total=len(VIDEOS), unit="videos", desc="inference cost",
+                             interval=0.0)
   for video in VIDEOS:
+    bar.update(0, note=video)
     clip, seconds = timed(decode_clip, sample_path(video), args.frames, args.size)
     parts = {"decode": seconds}
     _, parts["rgb_model"] = timed(rgb_model, clip.astype(np.float32) / 127.5 - 1.0)
@@ -101,6 +106,8 @@ def main():
     for name, value in {**parts, **costs}.items():
       emit(lines, f"{video}/{name}_seconds", value, "s")
       totals.setdefault(name, []).append(value)
+    bar.update()
+  bar.close()
   for name in ("d3d",) + tuple(f"two_stream_{flow}" for flow in FLOWS):
     emit(lines, f"{name}_seconds_per_video", np.mean(totals[name]), "s")
   for flow in FLOWS:

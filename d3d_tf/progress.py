@@ -1,7 +1,9 @@
-"""A dependency-free progress bar for long loops: count, rate, ETA and elapsed time.
+"""The one progress bar everybody calls: tqdm on a terminal, whole lines in a log.
 
-On a terminal it redraws one line in place; in a log (CI, `nohup`, a pipe) it writes a whole line
-every `interval` seconds instead, so logs stay readable.
+tqdm redraws in place with `\\r`; written to a pipe or a file (CI, `nohup`, `2>&1 | tee`) that
+gives one endless line. So when the stream is not a terminal the bar writes through
+`_LineWriter`, which turns each of tqdm's redraws into one whole line, at most one every
+`interval` seconds, with count/total, rate and ETA spelled out.
 
 Example:
 
@@ -12,20 +14,56 @@ Example:
 """
 
 import sys
-import time
-from typing import Callable, Optional, TextIO
+from typing import Optional, TextIO
+
+from tqdm import tqdm
 
 
-def format_duration(seconds: float) -> str:
-  """`H:MM:SS`, or `M:SS` under an hour; `?` when unknown."""
-  if seconds is None or seconds != seconds or seconds == float("inf"):
-    return "?"
-  seconds = int(round(seconds))
-  hours, rest = divmod(seconds, 3600)
-  minutes, seconds = divmod(rest, 60)
-  if hours:
-    return f"{hours}:{minutes:02d}:{seconds:02d}"
-  return f"{minutes}:{seconds:02d}"
+class _LineWriter:
+  """A file for tqdm that writes each `\\r` redraw as one line; padding and blanks dropped."""
+
+  def __init__(self, stream: TextIO):
+    self._stream = stream
+
+  def write(self, text: str) -> None:
+    for part in text.replace("\r", "\n").split("\n"):
+      part = part.rstrip()
+      if part:
+        self._stream.write(part + "\n")
+
+  def flush(self) -> None:
+    self._stream.flush()
+
+
+class _Tqdm(tqdm):
+  """tqdm with `rate_text` ("2.50 videos/s") and `note` (" | 2 failed") for log formats."""
+
+  note = ""
+
+  @property
+  def format_dict(self):
+    d = super().format_dict
+    rate = d["rate"]
+    if rate is None and d["elapsed"]:
+      rate = (d["n"] - d["initial"]) / d["elapsed"]
+    d["rate_text"] = f"{rate:.2f} {d['unit']}/s" if rate else f"? {d['unit']}/s"
+    d["note"] = f" | {self.note}" if self.note else ""
+    return d
+
+
+def _log_format(desc: str, known_total: bool) -> str:
+  prefix = desc.replace("{", "{{").replace("}", "}}") + " " if desc else ""
+  if known_total:
+    return (prefix + "{n_fmt}/{total_fmt} {unit} {percentage:.0f}% | {rate_text} | "
+            "ETA {remaining} | elapsed {elapsed}{note}")
+  return prefix + "{n_fmt} {unit} | {rate_text} | elapsed {elapsed}{note}"
+
+
+def is_terminal(stream: Optional[TextIO]) -> bool:
+  """Whether `stream` (stderr when None) is a terminal, so that a bar may redraw in place."""
+  stream = sys.stderr if stream is None else stream
+  isatty = getattr(stream, "isatty", None)
+  return bool(isatty and isatty())
 
 
 class ProgressBar:
@@ -37,75 +75,46 @@ class ProgressBar:
     desc: str. A prefix naming the loop.
     stream: the text stream to write to. Defaults to `sys.stderr`.
     interval: float. Seconds between lines when `stream` is not a terminal. Defaults to 10.
-    clock: a zero-argument function returning seconds; tests pass a fake one.
+    initial: int. The count already done (a resumed run): the rate and ETA count only what
+      this bar sees. Defaults to 0.
+    disable: bool. Write nothing (a caller that asked for silence). Defaults to False.
   """
 
   def __init__(self, total: Optional[int] = None, unit: str = "it", desc: str = "",
-               stream: Optional[TextIO] = None, interval: float = 10.0,
-               clock: Callable[[], float] = time.monotonic):
-    self.total = total
-    self.unit = unit
-    self.desc = desc
-    self.count = 0
-    self.note = ""
-    self._stream = stream if stream is not None else sys.stderr
-    isatty = getattr(self._stream, "isatty", None)
-    self._tty = bool(isatty and isatty())
-    # A terminal redraws cheaply; a log gets a line only every `interval` seconds.
-    self._interval = 0.1 if self._tty else interval
-    self._clock = clock
-    self._start = clock()
-    self._last_write = self._start
-    self._last_width = 0
-    self._closed = False
+               stream: Optional[TextIO] = None, interval: float = 10.0, initial: int = 0,
+               disable: bool = False):
+    self._stream = sys.stderr if stream is None else stream
+    self.tty = is_terminal(self._stream)
+    if self.tty:
+      self._bar = _Tqdm(total=total, unit=unit, desc=desc, file=self._stream, initial=initial,
+                        dynamic_ncols=True, disable=disable)
+    else:
+      # miniters=1: look at the clock on every update, so a slow loop still gets its lines.
+      self._bar = _Tqdm(total=total, unit=unit, desc=desc, file=_LineWriter(self._stream),
+                        initial=initial, mininterval=interval, miniters=1, leave=False,
+                        bar_format=_log_format(desc, bool(total)), disable=disable)
+
+  @property
+  def count(self) -> int:
+    return self._bar.n
 
   def update(self, n: int = 1, note: Optional[str] = None) -> None:
     """Adds `n` to the count; `note` (e.g. "3 failed") replaces the text at the end of the line."""
-    self.count += n
     if note is not None:
-      self.note = note
-    now = self._clock()
-    if now - self._last_write >= self._interval:
-      self._write(self.line(now), final=False)
-      self._last_write = now
+      self._bar.note = note
+      if self.tty:
+        self._bar.set_postfix_str(note, refresh=False)
+    self._bar.update(n)
 
-  def line(self, now: Optional[float] = None) -> str:
-    """The current status line, e.g. `converting 30/120 videos 25% | 2.50 videos/s | ETA 0:36`."""
-    now = self._clock() if now is None else now
-    elapsed = max(now - self._start, 0.0)
-    rate = self.count / elapsed if elapsed > 0 else 0.0
-    parts = []
-    if self.total:
-      percent = 100.0 * self.count / self.total
-      parts.append(f"{self.count}/{self.total} {self.unit} {percent:.0f}%")
-    else:
-      parts.append(f"{self.count} {self.unit}")
-    parts.append(f"{rate:.2f} {self.unit}/s")
-    if self.total and not self._closed:
-      remaining = max(self.total - self.count, 0)
-      parts.append("ETA " + format_duration(remaining / rate if rate > 0 else None))
-    parts.append("elapsed " + format_duration(elapsed))
-    if self.note:
-      parts.append(self.note)
-    text = " | ".join(parts)
-    return f"{self.desc} {text}" if self.desc else text
-
-  def _write(self, text: str, final: bool) -> None:
-    if self._tty:
-      # Pad with spaces so a shorter line fully covers the one it replaces.
-      padding = " " * max(self._last_width - len(text), 0)
-      self._stream.write("\r" + text + padding + ("\n" if final else ""))
-      self._last_width = len(text)
-    else:
-      self._stream.write(text + "\n")
-    self._stream.flush()
+  def write(self, text: str) -> None:
+    """Writes `text` as its own line on the bar's stream without splicing it into the bar."""
+    self._bar.write(text, file=self._stream)
 
   def close(self) -> None:
-    """Writes the final line (count, overall rate, elapsed). Safe to call twice."""
-    if self._closed:
-      return
-    self._closed = True
-    self._write(self.line(), final=True)
+    """Writes the final line (count, rate, elapsed), unless a log has it already. Safe twice."""
+    if not self.tty and not self._bar.disable and self._bar.last_print_n != self._bar.n:
+      self._bar.refresh()  # leave=False: tqdm would repeat the last line, or clear it.
+    self._bar.close()
 
   def __enter__(self) -> "ProgressBar":
     return self

@@ -84,7 +84,7 @@ def main(argv):
     metrics = train_lib.train(config, flags_text, process_wide=True)
   except (ValueError, FileNotFoundError) as e:
     _error(e)
-  print("Final metrics:", metrics)
+  print(train_lib.metrics_table(metrics, config.stream))
 
 
 def run():

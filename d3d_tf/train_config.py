@@ -111,7 +111,8 @@ class TrainConfig:
   shuffle_buffer: int = _flag(256, "Records in the shuffle buffer.", lower=0)
   # Not a flag and not in flags.txt: how a Python caller wants Keras' progress printed.
   verbose: Optional[int] = _flag(
-      None, "Keras fit verbosity; None: 1 on a terminal, else 2.", flag=False)
+      None, "Keras fit verbosity, and no run-wide bar; None: the "
+      "run-wide bar, with Keras silent on a terminal, else one line per epoch (2).", flag=False)
 
   def to_flagfile(self) -> str:
     """The config as flagfile lines (`--name=value`), read back by `d3d_tf.train`."""

@@ -23,7 +23,7 @@ from d3d_tf.data import datasets, records
 from d3d_tf.data.label_map import read_label_map
 from d3d_tf.distill import D3DDistiller
 from d3d_tf.models import S3DGBackbone, S3DGClassifier
-from d3d_tf.training import callbacks as cbs
+from d3d_tf.training import callbacks as cbs, final_metrics
 from d3d_tf.training import optimizers, run_geometry, strategies, teachers as teachers_lib
 from d3d_tf.weights import init_from
 
@@ -215,6 +215,16 @@ def _callbacks(config: TrainConfig, chief: bool, step: int, labels, optimizer, m
   return callbacks, validation
 
 
+def _progress(config: TrainConfig, chief: bool, step: int, epochs: int):
+  """Keras' verbosity and the whole-run bar: `callbacks.run_progress`, shown on the chief."""
+  return cbs.run_progress(config.verbose, config.train_steps, step, epochs, show=chief)
+
+
+def metrics_table(metrics: dict, stream: str = "") -> str:
+  """The final metrics as an aligned table, for `d3d_tf.train`'s closing lines."""
+  return final_metrics.table(metrics, stream)
+
+
 def _final_metrics(history, seconds: float, optimizer, validation, distiller,
                    epochs: int) -> dict:
   """The last epoch's training metrics, the step, the time and the video-level validation."""
@@ -298,7 +308,9 @@ def train(config: TrainConfig, flags_text: Optional[str] = None, *,
   callbacks, validation = _callbacks(config, chief, step, labels, optimizer, manager, eval_ds,
                                      sample_ds)
 
-  verbose = config.verbose if config.verbose is not None else (1 if sys.stdout.isatty() else 2)
+  verbose, bar = _progress(config, chief, step, epochs)
+  if bar is not None:
+    callbacks.append(bar)  # Last: its epoch line sees val_top1 and clips_per_second.
   start = time.perf_counter()
   history = distiller.fit(
       train_ds, epochs=epochs, initial_epoch=initial_epoch,

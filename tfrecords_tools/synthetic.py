@@ -28,6 +28,7 @@ import av
 import cv2
 import numpy as np
 
+from d3d_tf import progress
 from tfrecords_tools import convert_lib
 from tfrecords_tools import layouts
 
@@ -283,11 +284,12 @@ def clip_specs(seed: int, counts: dict, size: int, min_length: int, max_length: 
 
 
 def write_videos(videos_dir: str, specs: List[ClipSpec], fps: int = 25,
-                 workers: int = 1) -> List[str]:
+                 workers: int = 1, show_progress: bool = True, stream=None) -> List[str]:
   """Renders every spec to `<videos_dir>/<split>/<class>/<class>_NNNN.mp4`; returns the paths.
 
   Earlier .mp4 files in those class folders that `specs` does not name are removed, so the
-  folder layout never picks up clips of a previous, larger run.
+  folder layout never picks up clips of a previous, larger run. Rendering takes a while (about
+  a minute for the quickstart's clips), so `show_progress` counts clips on `stream` (stderr).
   """
   wanted = {clip_path(videos_dir, spec) for spec in specs}
   for path in wanted:
@@ -301,11 +303,18 @@ def write_videos(videos_dir: str, specs: List[ClipSpec], fps: int = 25,
           if file_name.endswith(".mp4") and path not in wanted:
             os.remove(path)
   tasks = [(videos_dir, spec, fps) for spec in specs]
-  if workers <= 1:
-    return [write_clip(task) for task in tasks]
-  context = multiprocessing.get_context("spawn")
-  with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as executor:
-    return list(executor.map(write_clip, tasks, chunksize=8))
+  with progress.ProgressBar(total=len(tasks), unit="clips", desc="rendering", stream=stream,
+                            disable=not show_progress) as bar:
+    if workers <= 1:
+      return [_counted(write_clip(task), bar) for task in tasks]
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as executor:
+      return [_counted(path, bar) for path in executor.map(write_clip, tasks, chunksize=8)]
+
+
+def _counted(path: str, bar: progress.ProgressBar) -> str:
+  bar.update()
+  return path
 
 
 def convert_clips(videos_dir: str, records_dir: str, size: int, flow: str = "dis",

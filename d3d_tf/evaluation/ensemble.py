@@ -90,7 +90,8 @@ def _predict_fn(model: keras.Model, channels: int):
   return predict
 
 
-def run_views(members: Sequence[Member], dataset: tf.data.Dataset) -> Dict[str, np.ndarray]:
+def run_views(members: Sequence[Member], dataset: tf.data.Dataset,
+              bar=None) -> Dict[str, np.ndarray]:
   """Averages each model's logits over the views of each video of an eval dataset.
 
   Args:
@@ -100,6 +101,7 @@ def run_views(members: Sequence[Member], dataset: tf.data.Dataset) -> Dict[str, 
   Returns:
     dict: `logits` float32 [M, N, C] (per member), `labels` int [N], `video_ids` [N] (str),
     `num_views` int [N]. Member `seconds`/`views` are updated.
+    bar: A `progress.ProgressBar` counting videos (a video counts at its first view), or None.
   """
   fns = [m.predict_fn() for m in members]
   sums: List[Dict[int, np.ndarray]] = [{} for _ in members]
@@ -119,6 +121,8 @@ def run_views(members: Sequence[Member], dataset: tf.data.Dataset) -> Dict[str, 
       counts[int(i)] = counts.get(int(i), 0) + 1
       labels[int(i)] = int(y)
       ids[int(i)] = v.decode("utf-8")
+    if bar is not None:
+      bar.update(len(counts) - bar.count)
   order = sorted(counts)
   logits = np.stack([np.stack([acc[i] / counts[i] for i in order]) for acc in sums]) \
       if order else np.zeros([len(members), 0, members[0].model.output_shape[-1]], np.float32)

@@ -13,7 +13,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from d3d_tf import model_geometry
+from d3d_tf import model_geometry, progress
 from d3d_tf.data import datasets
 from d3d_tf.data import records
 from d3d_tf.evaluation import ensemble
@@ -67,6 +67,32 @@ def flow_seconds_per_video(file_pattern) -> Dict[str, float]:
           for c in ds}
 
 
+def split_video_count(file_pattern) -> Optional[int]:
+  """Videos in the matched shards, from the converter's summary.json; None when it cannot say.
+
+  Counting the records would read the whole split once more; the summary counts them per shard
+  prefix (`val-00000-of-00004`: "val"), so it answers when the pattern matches whole splits.
+  """
+  try:
+    files, _ = datasets.list_shards(file_pattern)
+  except ValueError:
+    return None
+  folders = {os.path.dirname(f) for f in files}
+  path = os.path.join(folders.pop(), "summary.json") if len(folders) == 1 else ""
+  if not path or not os.path.isfile(path):
+    return None
+  with open(path, encoding="utf-8") as f:
+    splits = json.load(f).get("splits", {})
+  prefixes = [os.path.basename(f).split("-")[0] for f in files]
+  total = 0
+  for prefix in set(prefixes):
+    split = splits.get(prefix)
+    if not split or split.get("shards") != prefixes.count(prefix):
+      return None
+    total += int(split.get("converted", split.get("videos", 0)))
+  return total
+
+
 def _check_flow_bound(stored, eval_files):
   """A flow model must see flow in the units it was trained on (pixels / its records' bound)."""
   bounds = {path: g.flow_bound for path, g in stored if g is not None and g.flow_bound}
@@ -87,8 +113,11 @@ def _inputs(modalities) -> str:
 def evaluate(model_paths: Sequence[str], eval_files, output_dir: str,
              label_map_path: Optional[str] = None,
              fusion_weights: Optional[Sequence[float]] = None,
-             config: Optional[EvalConfig] = None) -> Dict:
+             config: Optional[EvalConfig] = None, show_progress: bool = True) -> Dict:
   """Runs the evaluation, writes report.json / predictions.csv / confusion_matrix.png.
+
+  With `show_progress`, a bar on stderr counts videos, with a rate, and an ETA when the
+  converter's summary.json gives the split's size.
 
   Returns:
     The report dict (also in report.json), with `rows` for the table: one per model and,
@@ -113,7 +142,9 @@ def evaluate(model_paths: Sequence[str], eval_files, output_dir: str,
       eval_files, num_clips=config.num_clips, num_crops=config.num_crops,
       with_rgb=ensemble.RGB in modalities, with_flow=ensemble.FLOW in modalities,
       batch_size=config.batch_size, **geometry)
-  out = ensemble.run_views(members, ds)
+  with progress.ProgressBar(total=split_video_count(eval_files), unit="videos",
+                            desc="evaluating", disable=not show_progress) as bar:
+    out = ensemble.run_views(members, ds, bar)
   labels = out["labels"]
   flow_seconds = None
   if ensemble.FLOW in modalities:

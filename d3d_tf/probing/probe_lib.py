@@ -147,7 +147,7 @@ def _load_models(config: ProbeConfig):
   return names, backbones, [features_lib.input_key(b) for b in backbones], first_geometry
 
 
-def fit_statistics(trainer: FlowProbeTrainer, dataset, num_batches: int):
+def fit_statistics(trainer: FlowProbeTrainer, dataset, num_batches: int, show: bool = True):
   """Sets each decoder's feature statistics, and its bias to the mean flow, from a few batches.
 
   Fixed statistics (not batch norm's running ones) keep the decoder the same affine map in
@@ -156,7 +156,9 @@ def fit_statistics(trainer: FlowProbeTrainer, dataset, num_batches: int):
   """
   sums, squares, counts = {}, {}, {}
   flow, positions = np.zeros(2), 0
+  bar = ProgressBar(total=num_batches, unit="batches", desc="probe statistics", disable=not show)
   for x, _ in dataset.take(num_batches):
+    bar.update()
     target = trainer.target(x).numpy().reshape([-1, 2])
     flow, positions = flow + target.sum(axis=0), positions + len(target)
     for model, by_endpoint in trainer.features(x).items():
@@ -170,6 +172,7 @@ def fit_statistics(trainer: FlowProbeTrainer, dataset, num_batches: int):
     mean = sums[key] / counts[key]
     decoder.standardize.set_statistics(mean, np.maximum(squares[key] / counts[key] - mean**2, 0))
     decoder.flow.bias.assign((flow / positions).astype(np.float32))
+  bar.close()
 
 
 def evaluate(trainer: FlowProbeTrainer, dataset, num_panels: int):
@@ -270,11 +273,13 @@ def run_probe(config: ProbeConfig, flags_text: Optional[str] = None) -> Dict:
     train_ds = train_ds.skip(step)  # Deterministic data: the batches of an uninterrupted run.
   start = time.perf_counter()
   epochs = config.steps // config.checkpoint_every
+  callbacks = [keras.callbacks.TerminateOnNaN(), cbs.CheckpointEveryEpoch(manager, optimizer)]
+  verbose, bar = cbs.run_progress(config.verbose, config.steps, step, epochs,
+                                  desc="probing")
   history = trainer.fit(
       train_ds, epochs=epochs, initial_epoch=step // config.checkpoint_every,
-      steps_per_epoch=config.checkpoint_every,
-      callbacks=[keras.callbacks.TerminateOnNaN(), cbs.CheckpointEveryEpoch(manager, optimizer)],
-      verbose=config.verbose if config.verbose is not None else 2)
+      steps_per_epoch=config.checkpoint_every, callbacks=callbacks + [bar] if bar else callbacks,
+      verbose=verbose)
   train_seconds = time.perf_counter() - start
 
   meter, panels = evaluate(trainer, eval_ds, config.num_panels)

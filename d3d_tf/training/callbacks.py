@@ -1,4 +1,5 @@
-"""Callbacks of a training run: checkpoints, throughput, video-level validation, input images.
+"""Callbacks of a training run: checkpoints, throughput, progress, video-level validation, input
+images.
 
 `VideoValidation` is the run's only validation: once per epoch (every `--checkpoint_every`
 steps) it runs the whole `--eval_files` set once (K clips per video, logits averaged per
@@ -8,12 +9,14 @@ writes a confusion-matrix image to TensorBoard and keeps the best student by val
 
 import json
 import os
+import sys
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from d3d_tf import progress
 from d3d_tf.data import records
 from d3d_tf.evaluation import ensemble
 from d3d_tf.evaluation import metrics
@@ -55,6 +58,89 @@ class Throughput(keras.callbacks.Callback):
       return
     seconds = max(time.perf_counter() - self._start, 1e-9)
     logs["clips_per_second"] = self._steps * self._batch / seconds
+
+
+def epoch_line(epoch: int, epochs: int, step: int, total: int, logs) -> str:
+  """`epoch 3/10 (step 300/1000): loss 0.1234 - val_top1 0.5000`: one line per epoch."""
+  items = " - ".join(f"{k} {float(v):.4g}" for k, v in sorted((logs or {}).items())
+                     if _is_number(v))
+  return f"epoch {epoch + 1}/{epochs} (step {step}/{total}): {items}".rstrip(": ")
+
+
+def _is_number(value) -> bool:
+  try:
+    float(value)
+  except (TypeError, ValueError):
+    return False
+  return True
+
+
+class TrainProgress(keras.callbacks.Callback):
+  """One progress bar over the whole run: steps done of `train_steps`, rate and ETA.
+
+  Keras' own bar restarts every epoch (`--checkpoint_every` steps) and knows nothing of the
+  run's end; this one starts at the resumed step (`initial`), so its ETA is the run's. With
+  `epoch_lines` (Keras silent, verbose=0) it also writes each epoch's metrics as a line above
+  the bar, through the bar so the two never splice.
+
+  Args:
+    total_steps: int. `--train_steps`.
+    initial_step: int. The step the run resumes from.
+    epochs: int. Epochs of the whole run, for the epoch lines.
+    stream: Where to write. Defaults to stderr.
+    interval: float. Seconds between lines when `stream` is not a terminal. Defaults to 30.
+    epoch_lines: bool. Write one line of metrics per epoch. Defaults to False.
+    desc: str. The bar's name. Defaults to "training".
+  """
+
+  def __init__(self, total_steps: int, initial_step: int = 0, epochs: int = 0, stream=None,
+               interval: float = 30.0, epoch_lines: bool = False, desc: str = "training"):
+    super().__init__()
+    self._total = total_steps
+    self._initial = initial_step
+    self._epochs = epochs
+    self._stream = stream
+    self._interval = interval
+    self._epoch_lines = epoch_lines
+    self._desc = desc
+    self.bar = None
+    self.step = initial_step
+
+  def on_train_begin(self, logs=None):
+    self.step = self._initial
+    self.bar = progress.ProgressBar(total=self._total, unit="steps", desc=self._desc,
+                                    stream=self._stream, interval=self._interval,
+                                    initial=self._initial)
+
+  def on_train_batch_end(self, batch, logs=None):
+    self.step += 1
+    loss = (logs or {}).get("loss")
+    self.bar.update(note=f"loss {float(loss):.4f}" if _is_number(loss) else None)
+
+  def on_epoch_end(self, epoch, logs=None):
+    if self._epoch_lines and self.bar is not None:
+      self.bar.write(epoch_line(epoch, self._epochs, self.step, self._total, logs))
+
+  def on_train_end(self, logs=None):
+    if self.bar is not None:
+      self.bar.close()
+
+
+def run_progress(verbose, total_steps: int, step: int, epochs: int, show: bool = True,
+                 desc: str = "training"):
+  """Keras' verbosity for `fit`, and the `TrainProgress` bar to add (None when not shown).
+
+  A Python caller's `verbose` (not None) is Keras' alone, with no bar. Otherwise, with `show`
+  (the chief), the bar goes to stdout: on a terminal Keras is silent (verbose=0) and the bar
+  writes the epoch lines above itself; in a log Keras writes one line per epoch (verbose=2)
+  and the bar a line every 30 s, so no line is spliced into another.
+  """
+  if verbose is not None:
+    return verbose, None
+  tty = progress.is_terminal(sys.stdout)
+  bar = TrainProgress(total_steps, step, epochs, stream=sys.stdout, interval=30.0,
+                      epoch_lines=tty, desc=desc) if show else None
+  return (0 if tty else 2), bar
 
 
 def confusion_image(matrix: np.ndarray, cell: int = 8) -> np.ndarray:

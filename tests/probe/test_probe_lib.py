@@ -148,6 +148,9 @@ def test_cli_end_to_end_then_resume(data_dir, flow_dir, tmp_path):
           "--batch_size=4", "--statistics_batches=2", "--num_panels=2"]
   first = _probe_cli(args)
   assert first.returncode == 0, first.stderr[-3000:]
+  # The run-wide bar, one whole line per update in a pipe; the statistics' bar on stderr.
+  assert "probing 30/30 steps 100% | " in first.stdout and "\r" not in first.stdout
+  assert "probe statistics 2/2 batches 100% | " in first.stderr, first.stderr[-3000:]
   for name in ("probe.json", "probe_epe.png", "probe_flow.png", "flags.txt"):
     assert os.path.getsize(out / name) > 0, name
   report = json.loads((out / "probe.json").read_text())

@@ -1,16 +1,12 @@
-"""The progress bar: its numbers (count, rate, ETA, elapsed) and how it writes to a log or a TTY."""
+"""The progress bar: whole lines with count, rate and ETA in a log; tqdm's redraws on a TTY."""
 
 import io
+import re
 
 from d3d_tf import progress
 
-
-class _Clock:
-  def __init__(self):
-    self.now = 100.0
-
-  def __call__(self):
-    return self.now
+_LOG_LINE = re.compile(r"^converting (\d+)/120 videos \d+% \| (\?|\d+\.\d\d) videos/s \| "
+                       r"ETA (\?|\d\d:\d\d) \| elapsed \d\d:\d\d( \| 2 failed)?$")
 
 
 class _Terminal(io.StringIO):
@@ -18,50 +14,49 @@ class _Terminal(io.StringIO):
     return True
 
 
-def test_line_shows_count_rate_eta_and_elapsed():
-  clock = _Clock()
-  bar = progress.ProgressBar(total=120, unit="videos", desc="converting", stream=io.StringIO(),
-                             clock=clock)
-  clock.now += 12.0
-  bar.update(30, note="2 failed")
-  assert bar.line() == ("converting 30/120 videos 25% | 2.50 videos/s | ETA 0:36 | "
-                        "elapsed 0:12 | 2 failed")
-
-
-def test_without_total_there_is_no_eta():
-  clock = _Clock()
-  bar = progress.ProgressBar(unit="frames", stream=io.StringIO(), clock=clock)
-  clock.now += 4.0
-  bar.update(10)
-  assert bar.line() == "10 frames | 2.50 frames/s | elapsed 0:04"
-
-
-def test_log_gets_one_line_per_interval_and_a_final_line():
-  clock, stream = _Clock(), io.StringIO()
-  bar = progress.ProgressBar(total=100, unit="videos", stream=stream, interval=10.0, clock=clock)
-  for _ in range(100):
-    clock.now += 0.5  # 50 s in all: lines at 10, 20, 30, 40 and 50 s.
-    bar.update()
-  bar.close()
-  bar.close()
-  lines = stream.getvalue().splitlines()
-  assert len(lines) == 6
-  assert lines[0].startswith("20/100 videos 20% | 2.00 videos/s | ETA 0:40")
-  assert lines[-1] == "100/100 videos 100% | 2.00 videos/s | elapsed 0:50"
-  assert "\r" not in stream.getvalue()
-
-
-def test_terminal_redraws_in_place_and_ends_with_a_newline():
-  clock, stream = _Clock(), _Terminal()
-  with progress.ProgressBar(total=3, stream=stream, clock=clock) as bar:
-    for _ in range(3):
-      clock.now += 1.0
-      bar.update()
+def test_log_gets_whole_lines_with_count_rate_and_eta():
+  stream = io.StringIO()
+  with progress.ProgressBar(total=120, unit="videos", desc="converting", stream=stream,
+                            interval=0.0) as bar:
+    for i in range(30):
+      bar.update(note="2 failed" if i == 29 else None)
   text = stream.getvalue()
-  assert text.count("\r") == 4 and text.endswith("\n") and text.count("\n") == 1
+  assert "\r" not in text and text.endswith("\n")
+  lines = text.splitlines()
+  assert all(_LOG_LINE.match(line) for line in lines), lines
+  # One line per update, the last one not repeated on close.
+  assert [int(_LOG_LINE.match(line).group(1)) for line in lines] == list(range(31))
+  assert re.search(r"\d+\.\d\d videos/s \| ETA \d\d:\d\d", lines[-1])
+  assert lines[-1].endswith(" | 2 failed")
 
 
-def test_format_duration():
-  assert progress.format_duration(59.6) == "1:00"
-  assert progress.format_duration(3725) == "1:02:05"
-  assert progress.format_duration(None) == "?"
+def test_log_writes_no_line_between_intervals():
+  stream = io.StringIO()
+  with progress.ProgressBar(total=100, unit="videos", stream=stream, interval=1e9) as bar:
+    for _ in range(100):
+      bar.update()
+  lines = stream.getvalue().splitlines()
+  assert len(lines) == 2  # The start and the final line.
+  assert lines[-1].startswith("100/100 videos 100% | ")
+
+
+def test_without_total_there_is_a_rate_but_no_eta():
+  stream = io.StringIO()
+  with progress.ProgressBar(unit="frames", stream=stream, interval=0.0, initial=5) as bar:
+    bar.update(10)
+  lines = stream.getvalue().splitlines()
+  assert lines[0].startswith("5 frames | ")
+  assert re.match(r"^15 frames \| (\?|\d+\.\d\d) frames/s \| elapsed \d\d:\d\d$", lines[-1])
+  assert "ETA" not in stream.getvalue()
+
+
+def test_terminal_redraws_in_place_and_write_keeps_its_own_line():
+  stream = _Terminal()
+  with progress.ProgressBar(total=3, desc="steps", stream=stream) as bar:
+    bar.update()
+    bar.write("validation: top1 0.5")
+    bar.update(2)
+  text = stream.getvalue()
+  assert "\r" in text and text.endswith("\n")
+  assert "validation: top1 0.5\n" in text
+  assert re.search(r"3/3", text) and bar.count == 3

@@ -1,7 +1,9 @@
 """The synthetic motion benchmark: reproducible, no class in a single frame, class in the flow."""
 
 import dataclasses
+import io
 import os
+import re
 
 import cv2
 import numpy as np
@@ -53,6 +55,17 @@ def test_written_clips_decode_the_same_whatever_was_encoded_before(tmp_path):
     np.testing.assert_array_equal(frames, video_io.read_video(b)[0], err_msg=a)
     # Only the 4:2:0 chroma subsampling is lost.
     assert np.abs(frames.astype(int) - synthetic.render_clip(spec)).mean() < 5, a
+
+
+def test_rendering_reports_clips_done_with_rate_and_eta(tmp_path):
+  specs = synthetic.clip_specs(seed=0, counts={"test": 1}, size=32, min_length=2, max_length=2,
+                               clutter=False)[:3]
+  stream = io.StringIO()
+  synthetic.write_videos(str(tmp_path / "videos"), specs, stream=stream)
+  lines = stream.getvalue().splitlines()
+  assert lines[0].startswith("rendering 0/3 clips 0% | ")
+  assert re.match(r"^rendering 3/3 clips 100% \| \d+\.\d\d clips/s \| ETA \d\d:\d\d \| ",
+                  lines[-1]), lines
 
 
 def test_layout_and_shared_label_map(small_benchmark):

@@ -77,6 +77,10 @@ def test_rerun_from_flags_txt_keeps_the_finished_run(tmp_path):
   before = _snapshot(model_dir)
   metrics = json.loads(before["final_metrics.json"][0])
   assert metrics["step"] == 1 and np.isfinite(metrics["loss"])
+  # In a pipe: whole lines of the run-wide bar, then the final table (no teacher terms).
+  assert "training 1/1 steps 100% | " in out and "\r" not in out, out
+  table = out[out.index("Final metrics:"):].splitlines()
+  assert table[1].split() == ["step", "1"] and "distill_loss" not in out, out
 
   rerun = _launch(str(model_dir / "flags.txt"))  # absl's flags_into_string(), as written.
   out, err = rerun.communicate(timeout=300)
