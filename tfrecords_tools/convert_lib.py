@@ -18,8 +18,7 @@ import json
 import os
 import sys
 import time
-from typing import (Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence,
-                    Tuple, Union)
+from typing import (Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Union)
 
 import cv2
 
