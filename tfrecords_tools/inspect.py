@@ -73,8 +73,43 @@ def _decode(blob: bytes, flags_: int) -> np.ndarray:
   return image
 
 
+HEADER = 20  # Pixels of title strip above the tiles.
+
+
+def _text(image: np.ndarray, text: str, origin, scale: float = 0.8) -> None:
+  """White text with a black outline: readable on any frame."""
+  cv2.putText(image, text, origin, cv2.FONT_HERSHEY_PLAIN, scale, (0, 0, 0), 2)
+  cv2.putText(image, text, origin, cv2.FONT_HERSHEY_PLAIN, scale, (255, 255, 255), 1)
+
+
+def _title(example, max_magnitude: float) -> str:
+  from d3d_tf.data import records  # pylint: disable=g-import-not-at-top
+  context = example.context.feature
+  parts = [str(_context_value(context[k])) for k in (records.VIDEO_ID,) if k in context]
+  if records.LABEL_NAME in context:
+    label = _context_value(context[records.LABEL_NAME])
+    index = (_context_value(context[records.LABEL_INDEX])
+             if records.LABEL_INDEX in context else "?")
+    parts.append(f"label {label} ({index})")
+  if max_magnitude:
+    parts.append(f"flow: full colour = {max_magnitude:.2f} px/frame")
+  return " | ".join(parts)
+
+
+def _flow_key(size: int, max_magnitude: float) -> np.ndarray:
+  """A colour wheel: the colour of each flow direction, brighter with speed up to the scale."""
+  ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+  centre = (size - 1) / 2.0
+  flow = np.stack([xs - centre, ys - centre], axis=-1) * (max_magnitude / centre)
+  wheel = optical_flow.flow_to_color(flow[None], max_magnitude=max_magnitude)[0].copy()
+  wheel[np.hypot(xs - centre, ys - centre) > centre] = 255
+  _text(wheel, "key", (2, 12))
+  return wheel
+
+
 def contact_sheet(example, num_frames: int = 8, tile_height: int = 128):
-  """A uint8 RGB sheet: frames in the top row, their flow as colour below; and the flow scale.
+  """A uint8 RGB sheet under a title (video, label, flow scale): frames in the top row, their
+  flow as colour below, with a colour-wheel key beside it.
 
   Returns:
     (sheet, max_magnitude): the picture and the speed, in pixels per frame, of full brightness.
@@ -105,16 +140,21 @@ def contact_sheet(example, num_frames: int = 8, tile_height: int = 128):
   height, width = frames[0].shape[:2]
   tile_width = max(1, int(round(width * tile_height / height)))
   gap = 2
-  sheet = np.full((len(rows) * (tile_height + gap) - gap,
-                   len(columns) * (tile_width + gap) - gap, 3), 255, np.uint8)
+  key = _flow_key(tile_height, max_magnitude) if flow_x else None
+  grid_width = len(columns) * (tile_width + gap) - gap
+  sheet = np.full((HEADER + len(rows) * (tile_height + gap) - gap,
+                   grid_width + (gap + tile_height if key is not None else 0), 3), 255, np.uint8)
+  cv2.putText(sheet, _title(example, max_magnitude), (2, 14), cv2.FONT_HERSHEY_PLAIN, 0.9,
+              (0, 0, 0), 1)
   for r, row in enumerate(rows):
     for c, tile in enumerate(row):
       tile = cv2.resize(tile, (tile_width, tile_height), interpolation=cv2.INTER_AREA)
-      label = f"t={columns[c]}" if r == 0 else f"{columns[c]}>{columns[c] + 1}"
-      cv2.putText(tile, label, (2, 12), cv2.FONT_HERSHEY_PLAIN, 0.8, (0, 0, 0), 2)
-      cv2.putText(tile, label, (2, 12), cv2.FONT_HERSHEY_PLAIN, 0.8, (255, 255, 255), 1)
-      y, x = r * (tile_height + gap), c * (tile_width + gap)
+      _text(tile, f"t={columns[c]}" if r == 0 else f"{columns[c]}>{columns[c] + 1}", (2, 12))
+      y, x = HEADER + r * (tile_height + gap), c * (tile_width + gap)
       sheet[y:y + tile_height, x:x + tile_width] = tile
+  if key is not None:  # Beside the flow row: which colour is which direction.
+    y = HEADER + tile_height + gap
+    sheet[y:y + tile_height, grid_width + gap:] = key
   return sheet, max_magnitude
 
 

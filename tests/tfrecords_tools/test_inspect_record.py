@@ -5,6 +5,7 @@ import os
 import cv2
 
 from tfrecords_tools import convert_lib
+from tfrecords_tools import inspect
 from tfrecords_tools import layouts
 
 
@@ -25,7 +26,15 @@ def test_inspect_prints_metadata_and_writes_frames_over_flow(tmp_path, sample_cl
   assert "flow/algorithm: dis" in result.stdout
   assert "rgb/encoded: 10 items" in result.stdout and "flow/x/encoded: 9 items" in result.stdout
   sheet = cv2.imread(str(sheet_path))
-  # Two rows (frames, flow) of 4 tiles 64x150, 2-pixel gaps.
-  assert sheet.shape == (2 * 64 + 2, 4 * 150 + 3 * 2, 3)
-  flow_row = sheet[66:, :, :]
+  # A title strip, then two rows (frames, flow) of 4 tiles 64x150, 2-pixel gaps, and a 64x64
+  # colour-wheel key beside the flow row.
+  header, grid = inspect.HEADER, 4 * 150 + 3 * 2
+  assert sheet.shape == (header + 2 * 64 + 2, grid + 2 + 64, 3)
+  flow_row = sheet[header + 66:, :grid, :]
   assert flow_row.std() > 5  # The flow row is a picture, not a blank strip.
+  key = sheet[header + 66:, grid + 2:, :].astype(int)
+  # The wheel's left and right edges (opposite directions) have different colours.
+  assert abs(key[32, 4] - key[32, 59]).sum() > 100
+  assert (sheet[:header] < 200).any()  # The title is written.
+  assert "label cycling (0)" in inspect._title(  # pylint: disable=protected-access
+      inspect.read_record(str(shard), 0)[0], 1.0)
