@@ -22,7 +22,8 @@ def _stats(values: Sequence[float]) -> Dict[str, float]:
 
 
 def aggregate(tables: Sequence[List[Dict]]) -> Dict:
-  """Per model: top-1/top-5/seconds statistics; plus D3D - RGB and the gap D3D closes."""
+  """Per model: top-1/top-5/seconds statistics; plus D3D - RGB, two-stream - RGB and the gap
+  D3D closes."""
   if not tables:
     raise ValueError("No seed runs to aggregate.")
   names = [row["model"] for row in tables[0]]
@@ -35,10 +36,12 @@ def aggregate(tables: Sequence[List[Dict]]) -> Dict:
                         seconds_per_video=_stats([r["seconds_per_video"] for r in rows]))
   by_name = [{r["model"]: r for r in table} for table in tables]
   difference = _stats([t["D3D"]["top1"] - t["RGB"]["top1"] for t in by_name])
+  two_stream = _stats([t["two-stream (RGB + flow)"]["top1"] - t["RGB"]["top1"] for t in by_name])
   d3d_wins = sum(t["D3D"]["top1"] > t["RGB"]["top1"] for t in by_name)
   gaps = [results_table.gap_closed(table) for table in tables]
   gaps = [g for g in gaps if g == g]
   return dict(num_seeds=len(tables), models=models, d3d_minus_rgb_top1=difference,
+              two_stream_minus_rgb_top1=two_stream,
               d3d_beats_rgb_seeds=int(d3d_wins),
               gap_closed=_stats(gaps) if gaps else None)
 

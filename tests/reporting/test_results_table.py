@@ -81,6 +81,7 @@ def test_seed_statistics_and_verdicts(tmp_path):
   assert diff["std"] == pytest.approx(np.std([0.2, 0.25, 0.15], ddof=1))
   assert summary["d3d_beats_rgb_seeds"] == 3
   assert summary["gap_closed"]["mean"] == pytest.approx(0.5)
+  assert summary["two_stream_minus_rgb_top1"]["mean"] == pytest.approx(0.4)
   assert "larger than seed noise" in seeds.verdict(summary)
   noisy = [results_table.collect(write_run(str(tmp_path / f"n{i}"), rgb=0.3, flow=0.8,
                                            two_stream=0.7, d3d=d, d3d_flow=0.75))
