@@ -39,9 +39,14 @@ HELP_ARGS = ("--help", "-help", "--helpshort", "-helpshort", "--helpfull", "-hel
              "--helpxml", "-helpxml")
 
 
-def fail(tool: str, message, status: int = 2) -> NoReturn:
-  """Prints `<tool>: error: <message>` (one line) to stderr and exits with `status`."""
+def error(tool: str, message) -> None:
+  """Prints `<tool>: error: <message>` as one line to stderr (a tool that goes on after it)."""
   print(f"{tool}: error: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def fail(tool: str, message, status: int = 2) -> NoReturn:
+  """`error`, then exit with `status`."""
+  error(tool, message)
   sys.exit(status)
 
 

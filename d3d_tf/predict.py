@@ -76,7 +76,7 @@ def main(argv):
           short_side=_SHORT_SIDE.value or None, window_seconds=_SLIDING_WINDOW.value,
           k=_TOP_K.value)
     except predict_lib.PredictError as e:
-      print(f"predict: error: {' '.join(str(e).split())}", file=sys.stderr)
+      cli.error("predict", e)
       failed = True
       continue
     print(json.dumps(result) if _JSON.value else predict_lib.format_result(result), flush=True)

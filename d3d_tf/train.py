@@ -80,11 +80,12 @@ def main(argv):
   from d3d_tf.data import host_memory  # pylint: disable=g-import-not-at-top
   host_memory.request_pooled_allocator()  # Before TensorFlow's first op.
   from d3d_tf import train_lib  # pylint: disable=g-import-not-at-top
+  from d3d_tf.training import final_metrics  # pylint: disable=g-import-not-at-top
   try:
     metrics = train_lib.train(config, flags_text, process_wide=True)
   except (ValueError, FileNotFoundError) as e:
     _error(e)
-  print(train_lib.metrics_table(metrics, config.stream))
+  print(final_metrics.table(metrics, config.stream))
 
 
 def run():

@@ -23,7 +23,7 @@ from d3d_tf.data import datasets, records
 from d3d_tf.data.label_map import read_label_map
 from d3d_tf.distill import D3DDistiller
 from d3d_tf.models import S3DGBackbone, S3DGClassifier
-from d3d_tf.training import callbacks as cbs, final_metrics
+from d3d_tf.training import callbacks as cbs
 from d3d_tf.training import optimizers, run_geometry, strategies, teachers as teachers_lib
 from d3d_tf.weights import init_from
 
@@ -218,11 +218,6 @@ def _callbacks(config: TrainConfig, chief: bool, step: int, labels, optimizer, m
 def _progress(config: TrainConfig, chief: bool, step: int, epochs: int):
   """Keras' verbosity and the whole-run bar: `callbacks.run_progress`, shown on the chief."""
   return cbs.run_progress(config.verbose, config.train_steps, step, epochs, show=chief)
-
-
-def metrics_table(metrics: dict, stream: str = "") -> str:
-  """The final metrics as an aligned table, for `d3d_tf.train`'s closing lines."""
-  return final_metrics.table(metrics, stream)
 
 
 def _final_metrics(history, seconds: float, optimizer, validation, distiller,

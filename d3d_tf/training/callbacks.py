@@ -104,16 +104,18 @@ class TrainProgress(keras.callbacks.Callback):
     self._epoch_lines = epoch_lines
     self._desc = desc
     self.bar = None
-    self.step = initial_step
+
+  @property
+  def step(self) -> int:
+    """The run's step: the resumed one plus the batches this bar has counted."""
+    return self.bar.count if self.bar is not None else self._initial
 
   def on_train_begin(self, logs=None):
-    self.step = self._initial
     self.bar = progress.ProgressBar(total=self._total, unit="steps", desc=self._desc,
                                     stream=self._stream, interval=self._interval,
                                     initial=self._initial)
 
   def on_train_batch_end(self, batch, logs=None):
-    self.step += 1
     loss = (logs or {}).get("loss")
     self.bar.update(note=f"loss {float(loss):.4f}" if _is_number(loss) else None)
 

@@ -30,12 +30,8 @@ def _duration(seconds: float) -> str:
 
 def format_value(name: str, value) -> str:
   """A value rounded for reading: counts whole, seconds with H:MM:SS, small rates in e-notation."""
-  if isinstance(value, bool) or not isinstance(value, (int, float)):
-    return str(value)
-  if isinstance(value, int):
-    return str(value)
-  if not math.isfinite(value):
-    return str(value)
+  if isinstance(value, bool) or not isinstance(value, float) or not math.isfinite(value):
+    return str(value)  # Counts, text and inf/nan as they are.
   if name == "train_seconds":
     return f"{value:.1f} ({_duration(value)})"
   if name.endswith("_per_second") or abs(value) >= 100:
