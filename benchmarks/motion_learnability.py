@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from d3d_tf.models import S3DGBackbone, S3DGClassifier  # noqa: E402
 from d3d_tf.models.s3dg_layers import STConv3D  # noqa: E402
-from d3d_tf.models.strided_conv import StridedConv3D  # noqa: E402
+from d3d_tf.models.frame_ops import FrameConv3D  # noqa: E402
 from tfrecords_tools import synthetic  # noqa: E402
 
 # plain3d_<change> each add one of S3D-G's differences to plain3d, to find the one that stalls.
@@ -76,7 +76,7 @@ def plain3d(num_classes, initializer="glorot_uniform", maxpool=False, separable=
   temporal conv > ReLU), `s3dg_head` its classifier (dropout 0.2, 1x1x1 conv, mean).
   """
   layers = keras.layers
-  model = [StridedConv3D(16, (3, 7, 7), strides=2, padding="same", use_bias=False,
+  model = [FrameConv3D(16, (3, 7, 7), strides=2, padding="same", use_bias=False,
                          kernel_initializer=initializer),
            layers.BatchNormalization(momentum=0.9), layers.ReLU()]
   if maxpool:

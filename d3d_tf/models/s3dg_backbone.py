@@ -2,6 +2,7 @@
 
 import keras
 
+from d3d_tf.models.frame_ops import FrameMaxPooling3D
 from d3d_tf.models.s3dg_layers import (
     BN_EPSILON, BN_MOMENTUM, InceptionBlock3D, STConv3D, SymmetricMaxPooling3D)
 
@@ -161,7 +162,7 @@ class S3DGBackbone(keras.Model):
       if torch_layout:
         layers[name] = SymmetricMaxPooling3D(pool_size, strides, name=name, dtype=dtype)
       else:
-        layers[name] = keras.layers.MaxPooling3D(
+        layers[name] = FrameMaxPooling3D(
             pool_size, strides=strides, padding="same", name=name, dtype=dtype)
 
     # === Functional Model ===

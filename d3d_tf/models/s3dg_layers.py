@@ -9,7 +9,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from d3d_tf.models.strided_conv import StridedConv3D
+from d3d_tf.models.frame_ops import FrameConv3D, FrameMaxPooling3D, max_pool3d
+from d3d_tf.models.fused_batch_norm import FusedBatchNormalization
 
 BN_MOMENTUM = 0.999
 BN_EPSILON = 1e-3
@@ -105,19 +106,19 @@ class STConv3D(keras.layers.Layer):
     bn_args = dict(momentum=bn_momentum, epsilon=bn_epsilon, scale=bn_scale, **sub)
     conv_padding = "same" if padding == "same" else "valid"
     # As slim.batch_norm: beta but no gamma (scale=False), and no conv bias before BN.
-    self.conv = StridedConv3D(
+    self.conv = FrameConv3D(
         filters, spatial_kernel, spatial_strides, padding=conv_padding, use_bias=False,
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.01), name="conv", **sub)
-    self.bn = keras.layers.BatchNormalization(name="bn", **bn_args)
+    self.bn = FusedBatchNormalization(name="bn", **bn_args)
     self.conv_temporal = None
     self.bn_temporal = None
     if self.is_separable:
-      self.conv_temporal = keras.layers.Conv3D(
+      self.conv_temporal = FrameConv3D(
           filters, (kernel_size[0], 1, 1), (strides[0], 1, 1), padding=conv_padding,
           use_bias=not temporal_batch_norm, kernel_initializer=CenterInitializer(),
           name="conv_temporal", **sub)
       if temporal_batch_norm:
-        self.bn_temporal = keras.layers.BatchNormalization(name="bn_temporal", **bn_args)
+        self.bn_temporal = FusedBatchNormalization(name="bn_temporal", **bn_args)
     self.self_gating = SelfGating(name="self_gating", **sub) if gating else None
 
     # === Config ===
@@ -223,7 +224,7 @@ class InceptionBlock3D(keras.layers.Layer):
     self.branch_1_0b = unit(filters[2], (t, 3, 3), "Branch_1_Conv2d_0b_3x3", last=True)
     self.branch_2_0a = unit(filters[3], (1, 1, 1), "Branch_2_Conv2d_0a_1x1")
     self.branch_2_0b = unit(filters[4], (t, 3, 3), "Branch_2_Conv2d_0b_3x3", last=True)
-    self.branch_3_pool = keras.layers.MaxPooling3D(
+    self.branch_3_pool = FrameMaxPooling3D(
         (3, 3, 3), strides=1, padding="same", name="Branch_3_MaxPool_0a_3x3",
         dtype=self.dtype_policy)
     self.branch_3_0b = unit(filters[5], (1, 1, 1), "Branch_3_Conv2d_0b_1x1", last=True)
@@ -299,7 +300,7 @@ class SymmetricMaxPooling3D(keras.layers.Layer):
 
   def call(self, inputs):
     padded = symmetric_pad(inputs, self.pool_size, float("-inf"))
-    return ops.max_pool(padded, self.pool_size, self.strides, padding="valid")
+    return max_pool3d(padded, self.pool_size, self.strides, "valid")
 
   def compute_output_shape(self, input_shape):
     shape = list(input_shape)

@@ -1,0 +1,133 @@
+"""S3D-G's 3D convs and max pools computed as 2D ops on CPU: same weights, same outputs, faster.
+
+TensorFlow's CPU kernels for 3D convolutions and pools, and above all their gradients, are much
+slower than its oneDNN 2D ones (docs/PERFORMANCE.md has the measurements; MaxPool3DGrad alone
+was half of a training step). Every conv of S3D-G is a 2D conv in disguise: a 1xkxk conv is a
+2D conv of every frame, a kx1x1 conv a 2D conv over (time, pixels), and a full kt x kh x kw conv
+(the first one) stacks its kt temporal taps on the channel axis, which makes it one 2D conv per
+output frame; the sums are the same up to float rounding. A max over a kt x kh x kw window is
+the max over time of the max over space: a spatial 2D pool, then a temporal one, exactly.
+Where a window holds several equal maxima, TF's 3D pool gradient feeds every one of them and the
+2D pools one; in S3D-G ties are the zeros of a ReLU, whose gradient is zero either way. GPUs keep
+TF's 3D ops (cuDNN).
+"""
+
+import keras
+import tensorflow as tf
+
+
+def _same_padding(size, kernel, stride):
+  """TF's SAME padding (before, after) of one axis of dynamic `size`."""
+  out = (size + stride - 1) // stride
+  total = tf.maximum((out - 1) * stride + kernel - size, 0)
+  return total // 2, total - total // 2
+
+
+def _conv_over_time(inputs, kernel, strides, padding):
+  """A kx1x1 conv as a 2D conv of [B, T, H*W, C] with a [k, 1] kernel."""
+  shape = tf.shape(inputs)
+  flat = tf.reshape(inputs, [shape[0], shape[1], shape[2] * shape[3], inputs.shape[-1]])
+  y = tf.nn.conv2d(flat, kernel[:, 0], (1, strides[0], 1, 1), padding)
+  return tf.reshape(y, [shape[0], tf.shape(y)[1], shape[2], shape[3], kernel.shape[-1]])
+
+
+def _conv_over_frames(inputs, kernel, strides, padding):
+  """A kt x kh x kw conv as a 2D conv per output frame, its kt input frames on channels."""
+  kt, kh, kw, channels, filters = kernel.shape
+  stride_t = strides[0]
+  if padding == "SAME" and kt > 1:
+    before, after = _same_padding(tf.shape(inputs)[1], kt, stride_t)
+    inputs = tf.pad(inputs, [[0, 0], [before, after], [0, 0], [0, 0], [0, 0]])
+  shape = tf.shape(inputs)
+  frames = (shape[1] - kt) // stride_t + 1
+  if kt > 1 or stride_t > 1:
+    # Output frame t sees input frames t*s .. t*s + kt - 1: tap dt is a strided slice.
+    span = stride_t * (frames - 1) + 1
+    inputs = tf.concat([inputs[:, dt:dt + span:stride_t] for dt in range(kt)], axis=-1)
+  # Channel dt * C + c of the stacked input meets kernel[dt, :, :, c].
+  kernel_2d = tf.reshape(tf.transpose(kernel, [1, 2, 0, 3, 4]), [kh, kw, kt * channels, filters])
+  images = tf.reshape(inputs, [-1, shape[2], shape[3], kt * channels])
+  y = tf.nn.conv2d(images, kernel_2d, (1,) + tuple(strides[1:]) + (1,), padding)
+  y_shape = tf.shape(y)
+  return tf.reshape(y, [shape[0], frames, y_shape[1], y_shape[2], filters])
+
+
+def conv3d_as_conv2d(inputs, kernel, strides, padding):
+  """`tf.nn.conv3d(inputs, kernel, (1, *strides, 1), padding)` computed with `tf.nn.conv2d`.
+
+  Args:
+    inputs: `[B, T, H, W, C]` tensor.
+    kernel: `[kt, kh, kw, C, F]` tensor with static shape.
+    strides: 3 ints `(t, h, w)`.
+    padding: `"SAME"` or `"VALID"` (TF's rules, case-insensitive).
+
+  Returns:
+    The `[B, T', H', W', F]` convolution, equal to TF's Conv3D up to float rounding.
+  """
+  padding = padding.upper()
+  strides = tuple(int(s) for s in strides)
+  kernel = tf.convert_to_tensor(kernel)
+  kt, kh, kw = kernel.shape[:3]
+  if kh == kw == 1 and kt > 1 and strides[1:] == (1, 1):
+    return _conv_over_time(inputs, kernel, strides, padding)
+  return _conv_over_frames(inputs, kernel, strides, padding)
+
+
+def max_pool3d_as_pool2d(inputs, pool_size, strides, padding):
+  """`tf.nn.max_pool3d(inputs, (1, *pool_size, 1), (1, *strides, 1), padding)` as 2D pools.
+
+  Args:
+    inputs: `[B, T, H, W, C]` tensor.
+    pool_size: 3 ints `(t, h, w)`.
+    strides: 3 ints `(t, h, w)`.
+    padding: `"SAME"` or `"VALID"` (case-insensitive); SAME pads are never the max, as TF's.
+
+  Returns:
+    The `[B, T', H', W', C]` max pool, equal to TF's.
+  """
+  padding = padding.upper()
+  (kt, kh, kw), (st, sh, sw) = tuple(pool_size), tuple(strides)
+  channels = inputs.shape[-1]
+  shape = tf.shape(inputs)
+  x = inputs
+  height, width = shape[2], shape[3]
+  if (kh, kw, sh, sw) != (1, 1, 1, 1):
+    x = tf.nn.max_pool2d(tf.reshape(x, [-1, height, width, channels]), (kh, kw), (sh, sw), padding)
+    height, width = tf.shape(x)[1], tf.shape(x)[2]
+  if (kt, st) != (1, 1):
+    x = tf.reshape(x, [shape[0], shape[1], height * width, channels])
+    x = tf.nn.max_pool2d(x, (kt, 1), (st, 1), padding)
+  return tf.reshape(x, [shape[0], -1, height, width, channels])
+
+
+def _use_frame_ops():
+  """2D formulations pay off on CPU with TF; GPUs (cuDNN) and other backends keep 3D ops."""
+  return keras.backend.backend() == "tensorflow" and not tf.config.list_logical_devices("GPU")
+
+
+def max_pool3d(inputs, pool_size, strides, padding):
+  """A channels-last 3D max pool: 2D pools where they are faster, else `keras.ops.max_pool`."""
+  if _use_frame_ops():
+    return max_pool3d_as_pool2d(inputs, pool_size, strides, padding)
+  return keras.ops.max_pool(inputs, pool_size, strides, padding=padding.lower())
+
+
+@keras.saving.register_keras_serializable(package="d3d_tf")
+class FrameConv3D(keras.layers.Conv3D):
+  """`keras.layers.Conv3D` computed with 2D convolutions on CPU; the same weights and config."""
+
+  def convolution_op(self, inputs, kernel):
+    if (max(self.dilation_rate) > 1 or self.groups > 1 or self.data_format != "channels_last"
+        or not _use_frame_ops()):
+      return super().convolution_op(inputs, kernel)
+    return conv3d_as_conv2d(inputs, kernel, self.strides, self.padding)
+
+
+@keras.saving.register_keras_serializable(package="d3d_tf")
+class FrameMaxPooling3D(keras.layers.MaxPooling3D):
+  """`keras.layers.MaxPooling3D` computed with 2D pools on CPU; the same config."""
+
+  def call(self, inputs):
+    if self.data_format != "channels_last":
+      return super().call(inputs)
+    return max_pool3d(inputs, self.pool_size, self.strides, self.padding)
