@@ -18,7 +18,8 @@ import json
 import os
 import sys
 import time
-from typing import (Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Union)
+from typing import (Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence,
+                    Tuple, Union)
 
 import cv2
 
@@ -211,9 +212,15 @@ def _serialize(video: EncodedVideo, options: EncodeOptions) -> bytes:
   return example.SerializeToString(deterministic=True)
 
 
-def _write_shard(plan: ShardPlan, results: Iterator, output_dir: str, state_dir: str,
-                 options: EncodeOptions, bar: progress.ProgressBar, failed: List[int]) -> None:
-  """Writes one shard under `.converter/`, then its manifest, then renames it into place."""
+def write_shard(plan: ShardPlan, results: Iterator[Union[EncodedVideo, Failure]],
+                output_dir: str, state_dir: str, options: EncodeOptions,
+                on_video: Optional[Callable[[Union[EncodedVideo, Failure]], None]] = None) -> None:
+  """Writes one shard from its videos' results, in plan order, under `.converter/`, then its
+  manifest, then renames it into place: a shard is either complete or absent.
+
+  Both runners write through here (the local one from its pool, the Beam one per grouped
+  shard), so their shards and manifests are the same bytes. `on_video` sees each result.
+  """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   partial = os.path.join(state_dir, plan.name + ".partial")
   manifest = dict(shard=plan.name, video_ids=[item.video_id for item in plan.items],
@@ -223,14 +230,14 @@ def _write_shard(plan: ShardPlan, results: Iterator, output_dir: str, state_dir:
       result = next(results)
       if isinstance(result, Failure):
         manifest["failures"].append([result.path, result.reason])
-        failed[0] += 1
       else:
         writer.write(_serialize(result, options))
         manifest["converted"] += 1
         manifest["frames"] += len(result.rgb_jpegs)
         manifest["frame_pairs"] += len(result.flow_x or [])
         manifest["flow_seconds"] += result.flow_seconds
-      bar.update(note=f"{failed[0]} failed")
+      if on_video is not None:
+        on_video(result)
   with open(partial, "rb") as f:
     os.fsync(f.fileno())
   _write_json(_manifest_path(state_dir, plan), manifest)
@@ -244,6 +251,34 @@ def _write_failures(path: str, failures: Sequence[Sequence[str]]) -> None:
     writer.writerow(["path", "reason"])
     writer.writerows(failures)
   os.replace(tmp, path)
+
+
+def prepare(dataset: layouts.Dataset, output_dir: str, options: EncodeOptions,
+            num_shards: int = 0) -> Tuple[str, List[ShardPlan], List[ShardPlan]]:
+  """What every runner does before encoding: checks the settings against an earlier run's,
+  writes `label_map.txt`, plans the shards and drops those already complete.
+
+  Returns:
+    (state_dir, every shard's plan, the plans of the shards still to write).
+
+  Raises:
+    SettingsMismatchError: `output_dir` holds a conversion made with other settings.
+  """
+  if options.flow not in FLOW_CHOICES:
+    raise ValueError(f"flow must be one of {FLOW_CHOICES}. Received: flow={options.flow!r}")
+  state_dir = os.path.join(output_dir, STATE_DIR)
+  os.makedirs(state_dir, exist_ok=True)
+  settings = dict(dataclasses.asdict(options), num_shards=num_shards,
+                  class_names=list(dataset.class_names))
+  _check_settings(state_dir, settings)
+  label_map_lib.write_label_map(os.path.join(output_dir, LABEL_MAP_FILE), dataset.class_names)
+  plans = plan_shards(dataset, num_shards)
+  _remove_stale_shards(output_dir, state_dir, plans)
+  todo = [plan for plan in plans if not _is_finished(output_dir, state_dir, plan)]
+  if len(todo) < len(plans):
+    print(f"Resuming: {len(plans) - len(todo)} of {len(plans)} shards are already complete.",
+          file=sys.stderr)
+  return state_dir, plans, todo
 
 
 def convert(dataset: layouts.Dataset, output_dir: str, options: EncodeOptions = EncodeOptions(),
@@ -260,38 +295,29 @@ def convert(dataset: layouts.Dataset, output_dir: str, options: EncodeOptions = 
     SettingsMismatchError: `output_dir` holds a conversion made with other settings.
   """
   start = time.perf_counter()
-  if options.flow not in FLOW_CHOICES:
-    raise ValueError(f"flow must be one of {FLOW_CHOICES}. Received: flow={options.flow!r}")
-  state_dir = os.path.join(output_dir, STATE_DIR)
-  os.makedirs(state_dir, exist_ok=True)
-  settings = dict(dataclasses.asdict(options), num_shards=num_shards,
-                  class_names=list(dataset.class_names))
-  _check_settings(state_dir, settings)
-  label_map_lib.write_label_map(os.path.join(output_dir, LABEL_MAP_FILE), dataset.class_names)
-
-  plans = plan_shards(dataset, num_shards)
-  _remove_stale_shards(output_dir, state_dir, plans)
-  todo = [plan for plan in plans if not _is_finished(output_dir, state_dir, plan)]
-  if len(todo) < len(plans):
-    print(f"Resuming: {len(plans) - len(todo)} of {len(plans)} shards are already complete.",
-          file=sys.stderr)
+  state_dir, plans, todo = prepare(dataset, output_dir, options, num_shards)
   label_index = {name: index for index, name in enumerate(dataset.class_names)}
   tasks = (Task(item, label_index[item.label], options) for plan in todo for item in plan.items)
   to_encode = sum(len(plan.items) for plan in todo)
   stream = None if show_progress else open(os.devnull, "w")
   bar = progress.ProgressBar(total=to_encode, unit="videos", desc="converting", stream=stream)
   failed = [0]
+
+  def on_video(result):
+    failed[0] += isinstance(result, Failure)
+    bar.update(note=f"{failed[0]} failed")
+
   results = encode_in_order(tasks, workers)
   try:
     for plan in todo:
-      _write_shard(plan, results, output_dir, state_dir, options, bar, failed)
+      write_shard(plan, results, output_dir, state_dir, options, on_video)
   finally:
     results.close()
     bar.close()
     if stream is not None:
       stream.close()
-  return _summarize(output_dir, state_dir, dataset, plans, todo, options,
-                    time.perf_counter() - start, to_encode)
+  return summarize(output_dir, state_dir, dataset, plans, todo, options,
+                   time.perf_counter() - start, to_encode)
 
 
 def _finished_manifests(output_dir: str, state_dir: str, plans: Sequence[ShardPlan]):
@@ -308,8 +334,10 @@ def _finished_manifests(output_dir: str, state_dir: str, plans: Sequence[ShardPl
       yield json.load(f)
 
 
-def _summarize(output_dir, state_dir, dataset, plans, todo, options, seconds, encoded) -> Dict:
-  """Aggregates the shard manifests into failures.csv and summary.json."""
+def summarize(output_dir: str, state_dir: str, dataset: layouts.Dataset,
+              plans: Sequence[ShardPlan], todo: Sequence[ShardPlan], options: EncodeOptions,
+              seconds: float, encoded: int) -> Dict:
+  """Aggregates the shard manifests into failures.csv and summary.json (every runner)."""
   failures = [list(failure) for failure in dataset.failures]
   splits = {}
   totals = collections.Counter()
