@@ -28,7 +28,7 @@ import os
 import shlex
 import sys
 import time
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -38,6 +38,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from tfrecords_tools import convert_lib
 from tfrecords_tools import layouts
 from tfrecords_tools import shard_plan
+from tfrecords_tools import worker_pool
 
 NAMESPACE = "d3d_tf.convert"
 TASKS_FILE = "beam_tasks.jsonl"
@@ -55,21 +56,35 @@ def task_lines(todo: Sequence[shard_plan.ShardPlan]) -> Iterable[str]:
 
 
 class EncodeVideoFn(beam.DoFn):
-  """A task line -> (shard key, (position, item, EncodedVideo)), or a Failure on `FAILED`."""
+  """A task line -> (shard key, (position, item, EncodedVideo)), or a Failure on `FAILED`.
+
+  `encode` runs in a child process (`worker_pool.IsolatedRunner`), as in the local runner: a
+  decoder that segfaults fails its video, not the bundle, which the engine would retry on the
+  same video until the job fails.
+  """
 
   FAILED = "failed"
 
-  def __init__(self, options: convert_lib.EncodeOptions, class_names: Sequence[str]):
+  def __init__(self, options: convert_lib.EncodeOptions, class_names: Sequence[str],
+               encode: Callable = convert_lib.encode_video):
     super().__init__()
     self._options = options
     self._label_index = {name: index for index, name in enumerate(class_names)}
+    self._encode = encode
     self._counters = {name: Metrics.counter(NAMESPACE, name) for name in COUNTERS}
+    self._runner = None
+
+  def setup(self):
+    self._runner = worker_pool.IsolatedRunner(self._encode, convert_lib.crashed)
+
+  def teardown(self):
+    if self._runner is not None:
+      self._runner.close()
 
   def process(self, line: str):
     task = json.loads(line)
     item = layouts.VideoItem(task["path"], task["label"], task["split"], task["video_id"])
-    result = convert_lib.encode_video(
-        convert_lib.Task(item, self._label_index[item.label], self._options))
+    result = self._runner(convert_lib.Task(item, self._label_index[item.label], self._options))
     value = (tuple(task["shard"]), (task["position"], item, result))
     if isinstance(result, convert_lib.Failure):
       self._counters["failed"].inc()
@@ -102,14 +117,15 @@ class WriteShardFn(beam.DoFn):
 
 
 def build_pipeline(pipeline: beam.Pipeline, tasks_path: str, output_dir: str,
-                   options: convert_lib.EncodeOptions, class_names: Sequence[str]):
+                   options: convert_lib.EncodeOptions, class_names: Sequence[str],
+                   encode: Callable = convert_lib.encode_video):
   """Adds the conversion to `pipeline`; returns the PCollection of shard names written."""
   encoded = (
       pipeline
       | "ReadTasks" >> beam.io.ReadFromText(tasks_path)
       # Each video is minutes of flow: spread them over workers, never fused into one.
       | "Spread" >> beam.Reshuffle()
-      | "Encode" >> beam.ParDo(EncodeVideoFn(options, class_names)).with_outputs(
+      | "Encode" >> beam.ParDo(EncodeVideoFn(options, class_names, encode)).with_outputs(
           EncodeVideoFn.FAILED, main="converted"))
   return (
       {"converted": encoded.converted, EncodeVideoFn.FAILED: encoded[EncodeVideoFn.FAILED]}
@@ -128,7 +144,8 @@ def _counters(result) -> Dict[str, int]:
 
 def convert(dataset: layouts.Dataset, output_dir: str,
             options: convert_lib.EncodeOptions = convert_lib.EncodeOptions(),
-            num_shards: int = 0, pipeline_args: Sequence[str] = ()) -> Dict:
+            num_shards: int = 0, pipeline_args: Sequence[str] = (),
+            encode: Callable = convert_lib.encode_video) -> Dict:
   """`convert_lib.convert`, with encoding and shard writing run as a Beam pipeline.
 
   Args:
@@ -138,6 +155,8 @@ def convert(dataset: layouts.Dataset, output_dir: str,
     num_shards: shards per split; 0 picks about `convert_lib.VIDEOS_PER_SHARD` a shard.
     pipeline_args: Beam pipeline options, e.g. ["--runner=DirectRunner",
       "--direct_num_workers=2"]; none runs on DirectRunner.
+    encode: the per-video function; tests swap in one that crashes. Module-level, for the
+      child process to import.
 
   Returns:
     The summary also written to summary.json, with `beam_metrics` added when a pipeline ran.
@@ -154,7 +173,7 @@ def convert(dataset: layouts.Dataset, output_dir: str,
   metrics = None
   if todo:
     pipeline = beam.Pipeline(options=PipelineOptions(list(pipeline_args)))
-    build_pipeline(pipeline, tasks_path, output_dir, options, dataset.class_names)
+    build_pipeline(pipeline, tasks_path, output_dir, options, dataset.class_names, encode)
     result = pipeline.run()
     result.wait_until_finish()
     metrics = _counters(result)

@@ -127,7 +127,8 @@ def encode_video(task: Task) -> Union[EncodedVideo, Failure]:
     cv2.setNumThreads(threads)
 
 
-def _crashed(task: Task) -> Failure:
+def crashed(task: Task) -> Failure:
+  """The Failure of a task whose worker process died (a decoder crash)."""
   return Failure(task.item.path, "the decoder crashed (worker process died)")
 
 
@@ -138,7 +139,7 @@ def encode_in_order(tasks: Iterable[Task], workers: int,
   The crash-isolating pool is `worker_pool.run_in_order`: a video whose decoder kills its
   worker becomes a `Failure`, and the others go on. `encode` must be a module-level function.
   """
-  return worker_pool.run_in_order(tasks, workers, encode, _crashed)
+  return worker_pool.run_in_order(tasks, workers, encode, crashed)
 
 
 # === Parent side: records and resume (the plan: `shard_plan`) ===

@@ -122,6 +122,28 @@ def test_beam_without_flow_equals_local_and_reruns_only_missing_shards(tmp_path,
       k: v for k, v in expected_rest.items() if k not in ("resumed_shards", "videos_this_run")}
 
 
+def _encode_or_crash(task):
+  """Stands in for a decoder that segfaults on one file (runs in the DoFn's child process)."""
+  if task.item.path.endswith("crash.mp4"):
+    os._exit(1)
+  return convert_lib.encode_video(task)
+
+
+def test_a_decoder_crash_fails_its_video_not_the_pipeline(tmp_path):
+  beam_pipeline = _beam_pipeline()
+  root = tmp_path / "videos"
+  for name in ["a.mp4", "crash.mp4", "b.mp4"]:
+    _write_moving_square(root / "square" / name, seed=len(name), n=3)
+  out = tmp_path / "out"
+  summary = beam_pipeline.convert(layouts.parse_folder(str(root)), str(out),
+                                  convert_lib.EncodeOptions(short_side=32, flow="none"),
+                                  encode=_encode_or_crash)
+  assert summary["beam_metrics"] == dict(converted=2, failed=1, frame_pairs=0, shards=1)
+  with open(out / "failures.csv", newline="") as f:
+    assert [(os.path.basename(row["path"]), row["reason"]) for row in csv.DictReader(f)] == [
+        ("crash.mp4", "the decoder crashed (worker process died)")]
+
+
 def test_runner_beam_without_beam_installed_is_one_line_naming_the_extra(tmp_path, videos):
   # Blocks the import as an environment without the extra would; runs the real CLI module.
   code = ("import runpy, sys; sys.modules['apache_beam'] = None; "
