@@ -8,7 +8,8 @@ Crash safety comes from the shard plan being a pure function of the inputs: vide
 assignment and order depend only on video ids, each shard is written under `.converter/` and
 renamed into place once complete (after its manifest), and a rerun skips shards whose manifest
 lists exactly the videos planned for them. The plan is `shard_plan`, the crash-isolating pool
-`worker_pool`, the CLIs' flag parsing `d3d_tf.cli`.
+`worker_pool`, the CLIs' flag parsing `d3d_tf.cli`. `beam_pipeline` runs the same `prepare`,
+`encode_video`, `write_shard` and `summarize` as an Apache Beam pipeline.
 """
 
 import collections
