@@ -28,7 +28,7 @@ import os
 import shlex
 import sys
 import time
-from typing import Callable, Dict, Iterable, List, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Sequence
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -43,7 +43,6 @@ from tfrecords_tools import worker_pool
 NAMESPACE = "d3d_tf.convert"
 TASKS_FILE = "beam_tasks.jsonl"
 COUNTERS = ("converted", "failed", "frame_pairs", "shards")
-ShardKey = Tuple[str, int, int]  # (split, index, count): names a shard, see shard_plan.
 
 
 def task_lines(todo: Sequence[shard_plan.ShardPlan]) -> Iterable[str]:
