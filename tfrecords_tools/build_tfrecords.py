@@ -87,8 +87,8 @@ _RUNNER = flags.DEFINE_enum(
     "--beam_pipeline_options names; the same records and files.")
 _BEAM_PIPELINE_OPTIONS = flags.DEFINE_string(
     "beam_pipeline_options", "", "With --runner=beam: Beam pipeline options as one quoted "
-    "string, e.g. \"--runner=DataflowRunner --project=P --region=R --setup_file=./setup.py\"; "
-    "empty runs on DirectRunner.")
+    "string, e.g. \"--runner=FlinkRunner --flink_master=HOST:8081 --parallelism=64\"; "
+    "empty runs on DirectRunner. Engines and paths: WORKSPACE.md.")
 
 flags.mark_flags_as_required(["input", "output_dir"])
 
