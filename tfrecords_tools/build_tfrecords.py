@@ -18,24 +18,33 @@ Usage:
   python -m tfrecords_tools.build_tfrecords --layout=kinetics --input=kinetics400/train.csv \
       --video_dir=/data/k400/videos --flow=dis --fps=25 --output_dir=/data/k400_records
 
+  # The same as an Apache Beam pipeline (pip install -e .[beam]; engines: WORKSPACE.md):
+  python -m tfrecords_tools.build_tfrecords --layout=kinetics --input=kinetics400/train.csv \
+      --video_dir=/data/k400/videos --flow=dis --fps=25 --output_dir=/data/k400_records \
+      --runner=beam --beam_pipeline_options="--runner=DirectRunner --direct_num_workers=8 \
+      --direct_running_mode=multi_processing"
+
 Writes to --output_dir: <split>-NNNNN-of-MMMMM.tfrecord, label_map.txt, failures.csv,
 summary.json. Exit status: 0 when at least one video was converted, 1 when none was, 2 for a
 wrong flag.
 """
 
 import os
+import shlex
 import sys
 
 from absl import flags
 
 from d3d_tf import cli
+from d3d_tf import file_system as fs
 from d3d_tf.data import label_map as label_map_lib
 from tfrecords_tools import convert_lib
 from tfrecords_tools import layouts
 
 _INPUT = flags.DEFINE_string(
     "input", None, "A folder of class folders (--layout=folder), the Kinetics CSV, or the "
-    "folder of UCF101/HMDB51 split files.")
+    "folder of UCF101/HMDB51 split files. Here and in --video_dir, --output_dir and "
+    "--label_map: a local path or a URL TensorFlow reads (gs://; s3:// needs a mount).")
 _LAYOUT = flags.DEFINE_enum("layout", "folder", layouts.LAYOUTS, "How --input is organised.")
 _VIDEO_DIR = flags.DEFINE_string(
     "video_dir", None, "Where the videos are, for kinetics (flat <id>_<start>_<end>.mp4), "
@@ -74,13 +83,31 @@ _FLOW_TIMING = flags.DEFINE_bool(
     "(flow/seconds). Off by default, which keeps shards byte-identical from run to run and "
     "across interruptions; summary.json has the run's flow seconds either way.")
 
+_RUNNER = flags.DEFINE_enum(
+    "runner", "local", ["local", "beam"], "local: this machine's processes (--workers). beam: "
+    "an Apache Beam pipeline (pip install -e .[beam]) on the engine that "
+    "--beam_pipeline_options names; the same records and files.")
+_BEAM_PIPELINE_OPTIONS = flags.DEFINE_string(
+    "beam_pipeline_options", "", "With --runner=beam: Beam pipeline options as one quoted "
+    "string, e.g. \"--runner=FlinkRunner --flink_master=HOST:8081 --parallelism=64\"; "
+    "empty runs on DirectRunner. Engines and paths: WORKSPACE.md.")
+
 flags.mark_flags_as_required(["input", "output_dir"])
+
+
+def _shell_quoted(text: str) -> bool:
+  try:
+    shlex.split(text or "")
+  except ValueError:
+    return False
+  return True
 
 
 def _register_validators() -> None:
   """Checks each flag on its own; messages say what to pass instead."""
   checks = {
-      "input": (lambda v: v is None or os.path.exists(v),
+      # A URL is checked when read: TensorFlow, which reads it, loads after the flags.
+      "input": (lambda v: v is None or fs.is_url(v) or os.path.exists(v),
                 "does not exist; pass an existing folder or annotation file"),
       "split_index": (lambda v: 1 <= v <= 3, "must be 1, 2 or 3 (the official splits)"),
       "flow_bound": (lambda v: v > 0, "must be positive, e.g. --flow_bound=20"),
@@ -94,8 +121,10 @@ def _register_validators() -> None:
       "splits": (lambda v: set(v) <= set(layouts.SPLITS),
                  f"must list splits among {', '.join(layouts.SPLITS)}"),
       "val_fraction": (lambda v: 0.0 <= v < 1.0, "must be in [0, 1), e.g. 0.1"),
-      "label_map": (lambda v: v is None or os.path.isfile(v),
+      "label_map": (lambda v: v is None or fs.is_url(v) or os.path.isfile(v),
                     "does not exist; pass the label_map.txt of an earlier conversion"),
+      "beam_pipeline_options": (_shell_quoted,
+                                "is not a valid shell-quoted string; close every quote"),
   }
   for name, (check, message) in checks.items():
     flags.register_validator(name, check, message=message)
@@ -107,6 +136,11 @@ def _register_validators() -> None:
       ["layout", "val_fraction"], lambda f: f["layout"] == "folder" or not f["val_fraction"],
       message="--val_fraction only applies to --layout=folder; the other layouts have official "
       "splits")
+  flags.register_multi_flags_validator(
+      ["runner", "beam_pipeline_options"],
+      lambda f: f["runner"] == "beam" or not f["beam_pipeline_options"],
+      message="--beam_pipeline_options only applies to --runner=beam: add --runner=beam, or "
+      "drop the options")
 
 
 _register_validators()
@@ -116,17 +150,33 @@ def _exit_with(message: str, status: int = 2) -> None:
   cli.fail("build_tfrecords", message, status)
 
 
+def _beam_pipeline():
+  """The Beam runner's module, imported only for --runner=beam (Beam is an optional extra)."""
+  try:
+    from tfrecords_tools import beam_pipeline  # pylint: disable=g-import-not-at-top
+  except ModuleNotFoundError as e:
+    if (e.name or "").split(".")[0] != "apache_beam":
+      raise
+    _exit_with("--runner=beam needs Apache Beam, which is not installed: "
+               "pip install -e .[beam]")
+  return beam_pipeline
+
+
 def main(argv):
   if len(argv) > 1:
     _exit_with(f"unexpected arguments {argv[1:]}; every input is a flag, e.g. --input=PATH")
   cli.quiet_tensorflow()  # The shard writer's; its C++ notices would splice into the bar.
+  # Before listing the videos: a missing Beam should fail at once.
+  beam_pipeline = _beam_pipeline() if _RUNNER.value == "beam" else None
   try:
+    for path in (_INPUT.value, _VIDEO_DIR.value, _OUTPUT_DIR.value, _LABEL_MAP.value):
+      fs.check(path)  # s3:// fails here, in one line, not after the videos are listed.
     dataset = layouts.load_dataset(
         _LAYOUT.value, _INPUT.value, video_dir=_VIDEO_DIR.value, split_index=_SPLIT_INDEX.value,
         val_fraction=_VAL_FRACTION.value,
         label_map=label_map_lib.read_label_map(_LABEL_MAP.value) if _LABEL_MAP.value else None,
         splits=_SPLITS.value)
-  except (layouts.LayoutError, ValueError) as e:
+  except (layouts.LayoutError, ValueError, FileNotFoundError) as e:
     _exit_with(" ".join(str(e).split()))
   options = convert_lib.EncodeOptions(
       short_side=_SHORT_SIDE.value, fps=_FPS.value, max_frames=_MAX_FRAMES.value,
@@ -136,8 +186,13 @@ def main(argv):
   print(f"build_tfrecords: {counts or 'no'} videos, {len(dataset.class_names)} classes, "
         f"flow={options.flow} -> {_OUTPUT_DIR.value}", file=sys.stderr)
   try:
-    summary = convert_lib.convert(dataset, _OUTPUT_DIR.value, options,
-                                  num_shards=_NUM_SHARDS.value, workers=_WORKERS.value)
+    if beam_pipeline:
+      summary = beam_pipeline.convert(
+          dataset, _OUTPUT_DIR.value, options, num_shards=_NUM_SHARDS.value,
+          pipeline_args=beam_pipeline.parse_pipeline_options(_BEAM_PIPELINE_OPTIONS.value))
+    else:
+      summary = convert_lib.convert(dataset, _OUTPUT_DIR.value, options,
+                                    num_shards=_NUM_SHARDS.value, workers=_WORKERS.value)
   except convert_lib.SettingsMismatchError as e:
     _exit_with(str(e))
   print(f"build_tfrecords: converted {summary['converted']} videos, {summary['failed']} failed "

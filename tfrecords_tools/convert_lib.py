@@ -2,13 +2,16 @@
 
 Work is split so worker processes never import TensorFlow: a worker decodes one video, computes
 its flow and returns encoded JPEG/PNG bytes (`encode_video`); the parent, which alone imports
-TensorFlow (lazily), builds and writes the records (`convert`).
+TensorFlow (lazily), builds and writes the records (`convert`). Paths may be URLs (gs://):
+every file goes through `d3d_tf.file_system`, and a worker imports TensorFlow only to copy a
+video from a URL to a local temporary file for PyAV.
 
 Crash safety comes from the shard plan being a pure function of the inputs: video -> shard
 assignment and order depend only on video ids, each shard is written under `.converter/` and
 renamed into place once complete (after its manifest), and a rerun skips shards whose manifest
 lists exactly the videos planned for them. The plan is `shard_plan`, the crash-isolating pool
-`worker_pool`, the CLIs' flag parsing `d3d_tf.cli`.
+`worker_pool`, the CLIs' flag parsing `d3d_tf.cli`. `beam_pipeline` runs the same `prepare`,
+`encode_video`, `write_shard` and `summarize` as an Apache Beam pipeline.
 """
 
 import collections
@@ -18,10 +21,12 @@ import json
 import os
 import sys
 import time
-from typing import (Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Union)
+from typing import (Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence,
+                    Tuple, Union)
 
 import cv2
 
+from d3d_tf import file_system as fs
 from d3d_tf import progress
 from d3d_tf.data import label_map as label_map_lib
 from d3d_tf.video import optical_flow
@@ -103,9 +108,10 @@ def encode_video(task: Task) -> Union[EncodedVideo, Failure]:
   threads = cv2.getNumThreads()
   cv2.setNumThreads(1)
   try:
-    frames, fps = video_io.read_video(
-        item.path, short_side=options.short_side or None, fps=options.fps or None,
-        max_frames=options.max_frames or None)
+    with fs.local_copy(item.path) as path:  # PyAV reads local files only.
+      frames, fps = video_io.read_video(
+          path, short_side=options.short_side or None, fps=options.fps or None,
+          max_frames=options.max_frames or None)
     quality = (cv2.IMWRITE_JPEG_QUALITY, options.jpeg_quality)
     jpegs = [flow_lib.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), quality)
              for f in frames]
@@ -126,7 +132,8 @@ def encode_video(task: Task) -> Union[EncodedVideo, Failure]:
     cv2.setNumThreads(threads)
 
 
-def _crashed(task: Task) -> Failure:
+def crashed(task: Task) -> Failure:
+  """The Failure of a task whose worker process died (a decoder crash)."""
   return Failure(task.item.path, "the decoder crashed (worker process died)")
 
 
@@ -137,7 +144,7 @@ def encode_in_order(tasks: Iterable[Task], workers: int,
   The crash-isolating pool is `worker_pool.run_in_order`: a video whose decoder kills its
   worker becomes a `Failure`, and the others go on. `encode` must be a module-level function.
   """
-  return worker_pool.run_in_order(tasks, workers, encode, _crashed)
+  return worker_pool.run_in_order(tasks, workers, encode, crashed)
 
 
 # === Parent side: records and resume (the plan: `shard_plan`) ===
@@ -145,17 +152,17 @@ def encode_in_order(tasks: Iterable[Task], workers: int,
 
 def _write_json(path: str, value) -> None:
   tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
+  with fs.open(tmp, "w", encoding="utf-8") as f:
     json.dump(value, f, indent=2, sort_keys=True)
     f.write("\n")
-  os.replace(tmp, path)
+  fs.replace(tmp, path)
 
 
 def _check_settings(state_dir: str, settings: Dict) -> None:
   """Records the settings on a first run; refuses to resume under different ones."""
   path = os.path.join(state_dir, "settings.json")
-  if os.path.exists(path):
-    with open(path, encoding="utf-8") as f:
+  if fs.exists(path):
+    with fs.open(path, encoding="utf-8") as f:
       previous = json.load(f)
     changed = sorted(key for key in set(previous) | set(settings)
                      if previous.get(key) != settings.get(key))
@@ -177,9 +184,9 @@ def _manifest_path(state_dir: str, plan: ShardPlan) -> str:
 
 def _is_finished(output_dir: str, state_dir: str, plan: ShardPlan) -> bool:
   manifest_path = _manifest_path(state_dir, plan)
-  if not (os.path.exists(os.path.join(output_dir, plan.name)) and os.path.exists(manifest_path)):
+  if not (fs.exists(os.path.join(output_dir, plan.name)) and fs.exists(manifest_path)):
     return False
-  with open(manifest_path, encoding="utf-8") as f:
+  with fs.open(manifest_path, encoding="utf-8") as f:
     manifest = json.load(f)
   return manifest.get("video_ids") == [item.video_id for item in plan.items]
 
@@ -189,14 +196,14 @@ def _remove_stale_shards(output_dir: str, state_dir: str, plans: Sequence[ShardP
   video list changed size), so a reader's glob never mixes two plans."""
   planned = {plan.name for plan in plans}
   splits = {plan.split for plan in plans}
-  for name in sorted(os.listdir(output_dir)):
+  for name in sorted(fs.listdir(output_dir)):
     split = name.split("-")[0]
     if (split in splits and name.endswith(".tfrecord") and "-of-" in name
         and name not in planned):
       print(f"Removing {name}: not part of the current shard plan.", file=sys.stderr)
-      os.remove(os.path.join(output_dir, name))
-      if os.path.exists(os.path.join(state_dir, name + ".json")):
-        os.remove(os.path.join(state_dir, name + ".json"))
+      fs.remove(os.path.join(output_dir, name))
+      if fs.exists(os.path.join(state_dir, name + ".json")):
+        fs.remove(os.path.join(state_dir, name + ".json"))
 
 
 def _serialize(video: EncodedVideo, options: EncodeOptions) -> bytes:
@@ -211,9 +218,15 @@ def _serialize(video: EncodedVideo, options: EncodeOptions) -> bytes:
   return example.SerializeToString(deterministic=True)
 
 
-def _write_shard(plan: ShardPlan, results: Iterator, output_dir: str, state_dir: str,
-                 options: EncodeOptions, bar: progress.ProgressBar, failed: List[int]) -> None:
-  """Writes one shard under `.converter/`, then its manifest, then renames it into place."""
+def write_shard(plan: ShardPlan, results: Iterator[Union[EncodedVideo, Failure]],
+                output_dir: str, state_dir: str, options: EncodeOptions,
+                on_video: Optional[Callable[[Union[EncodedVideo, Failure]], None]] = None) -> None:
+  """Writes one shard from its videos' results, in plan order, under `.converter/`, then its
+  manifest, then renames it into place: a shard is either complete or absent.
+
+  Both runners write through here (the local one from its pool, the Beam one per grouped
+  shard), so their shards and manifests are the same bytes. `on_video` sees each result.
+  """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   partial = os.path.join(state_dir, plan.name + ".partial")
   manifest = dict(shard=plan.name, video_ids=[item.video_id for item in plan.items],
@@ -223,27 +236,54 @@ def _write_shard(plan: ShardPlan, results: Iterator, output_dir: str, state_dir:
       result = next(results)
       if isinstance(result, Failure):
         manifest["failures"].append([result.path, result.reason])
-        failed[0] += 1
       else:
         writer.write(_serialize(result, options))
         manifest["converted"] += 1
         manifest["frames"] += len(result.rgb_jpegs)
         manifest["frame_pairs"] += len(result.flow_x or [])
         manifest["flow_seconds"] += result.flow_seconds
-      bar.update(note=f"{failed[0]} failed")
-  with open(partial, "rb") as f:
-    os.fsync(f.fileno())
+      if on_video is not None:
+        on_video(result)
+  fs.fsync(partial)
   _write_json(_manifest_path(state_dir, plan), manifest)
-  os.replace(partial, os.path.join(output_dir, plan.name))
+  fs.replace(partial, os.path.join(output_dir, plan.name))
 
 
 def _write_failures(path: str, failures: Sequence[Sequence[str]]) -> None:
   tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8", newline="") as f:
+  with fs.open(tmp, "w", encoding="utf-8", newline="") as f:
     writer = csv.writer(f)
     writer.writerow(["path", "reason"])
     writer.writerows(failures)
-  os.replace(tmp, path)
+  fs.replace(tmp, path)
+
+
+def prepare(dataset: layouts.Dataset, output_dir: str, options: EncodeOptions,
+            num_shards: int = 0) -> Tuple[str, List[ShardPlan], List[ShardPlan]]:
+  """What every runner does before encoding: checks the settings against an earlier run's,
+  writes `label_map.txt`, plans the shards and drops those already complete.
+
+  Returns:
+    (state_dir, every shard's plan, the plans of the shards still to write).
+
+  Raises:
+    SettingsMismatchError: `output_dir` holds a conversion made with other settings.
+  """
+  if options.flow not in FLOW_CHOICES:
+    raise ValueError(f"flow must be one of {FLOW_CHOICES}. Received: flow={options.flow!r}")
+  state_dir = os.path.join(output_dir, STATE_DIR)
+  fs.makedirs(state_dir)
+  settings = dict(dataclasses.asdict(options), num_shards=num_shards,
+                  class_names=list(dataset.class_names))
+  _check_settings(state_dir, settings)
+  label_map_lib.write_label_map(os.path.join(output_dir, LABEL_MAP_FILE), dataset.class_names)
+  plans = plan_shards(dataset, num_shards)
+  _remove_stale_shards(output_dir, state_dir, plans)
+  todo = [plan for plan in plans if not _is_finished(output_dir, state_dir, plan)]
+  if len(todo) < len(plans):
+    print(f"Resuming: {len(plans) - len(todo)} of {len(plans)} shards are already complete.",
+          file=sys.stderr)
+  return state_dir, plans, todo
 
 
 def convert(dataset: layouts.Dataset, output_dir: str, options: EncodeOptions = EncodeOptions(),
@@ -260,38 +300,29 @@ def convert(dataset: layouts.Dataset, output_dir: str, options: EncodeOptions = 
     SettingsMismatchError: `output_dir` holds a conversion made with other settings.
   """
   start = time.perf_counter()
-  if options.flow not in FLOW_CHOICES:
-    raise ValueError(f"flow must be one of {FLOW_CHOICES}. Received: flow={options.flow!r}")
-  state_dir = os.path.join(output_dir, STATE_DIR)
-  os.makedirs(state_dir, exist_ok=True)
-  settings = dict(dataclasses.asdict(options), num_shards=num_shards,
-                  class_names=list(dataset.class_names))
-  _check_settings(state_dir, settings)
-  label_map_lib.write_label_map(os.path.join(output_dir, LABEL_MAP_FILE), dataset.class_names)
-
-  plans = plan_shards(dataset, num_shards)
-  _remove_stale_shards(output_dir, state_dir, plans)
-  todo = [plan for plan in plans if not _is_finished(output_dir, state_dir, plan)]
-  if len(todo) < len(plans):
-    print(f"Resuming: {len(plans) - len(todo)} of {len(plans)} shards are already complete.",
-          file=sys.stderr)
+  state_dir, plans, todo = prepare(dataset, output_dir, options, num_shards)
   label_index = {name: index for index, name in enumerate(dataset.class_names)}
   tasks = (Task(item, label_index[item.label], options) for plan in todo for item in plan.items)
   to_encode = sum(len(plan.items) for plan in todo)
   stream = None if show_progress else open(os.devnull, "w")
   bar = progress.ProgressBar(total=to_encode, unit="videos", desc="converting", stream=stream)
   failed = [0]
+
+  def on_video(result):
+    failed[0] += isinstance(result, Failure)
+    bar.update(note=f"{failed[0]} failed")
+
   results = encode_in_order(tasks, workers)
   try:
     for plan in todo:
-      _write_shard(plan, results, output_dir, state_dir, options, bar, failed)
+      write_shard(plan, results, output_dir, state_dir, options, on_video)
   finally:
     results.close()
     bar.close()
     if stream is not None:
       stream.close()
-  return _summarize(output_dir, state_dir, dataset, plans, todo, options,
-                    time.perf_counter() - start, to_encode)
+  return summarize(output_dir, state_dir, dataset, plans, todo, options,
+                   time.perf_counter() - start, to_encode)
 
 
 def _finished_manifests(output_dir: str, state_dir: str, plans: Sequence[ShardPlan]):
@@ -299,17 +330,19 @@ def _finished_manifests(output_dir: str, state_dir: str, plans: Sequence[ShardPl
   folder (`--splits=val` after `--splits=train`), so the summary covers the whole folder."""
   planned_splits = {plan.split for plan in plans}
   names = [plan.name for plan in plans] + sorted(
-      name for name in os.listdir(output_dir)
+      name for name in fs.listdir(output_dir)
       if name.endswith(".tfrecord") and "-of-" in name
       and name.split("-")[0] not in planned_splits
-      and os.path.exists(os.path.join(state_dir, name + ".json")))
+      and fs.exists(os.path.join(state_dir, name + ".json")))
   for name in names:
-    with open(os.path.join(state_dir, name + ".json"), encoding="utf-8") as f:
+    with fs.open(os.path.join(state_dir, name + ".json"), encoding="utf-8") as f:
       yield json.load(f)
 
 
-def _summarize(output_dir, state_dir, dataset, plans, todo, options, seconds, encoded) -> Dict:
-  """Aggregates the shard manifests into failures.csv and summary.json."""
+def summarize(output_dir: str, state_dir: str, dataset: layouts.Dataset,
+              plans: Sequence[ShardPlan], todo: Sequence[ShardPlan], options: EncodeOptions,
+              seconds: float, encoded: int) -> Dict:
+  """Aggregates the shard manifests into failures.csv and summary.json (every runner)."""
   failures = [list(failure) for failure in dataset.failures]
   splits = {}
   totals = collections.Counter()

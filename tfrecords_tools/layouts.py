@@ -3,7 +3,7 @@
 Every layout yields a `Dataset`: the videos (path, label, split, id), the class names in label
 map order, and the annotation entries that could not be used (bad lines, unknown labels), which
 the converter lists in failures.csv next to the videos that fail to decode. Parsing never opens
-a video, so it is fast even for Kinetics.
+a video, so it is fast even for Kinetics. Paths may be URLs (gs://; `d3d_tf.file_system`).
 
 Layouts (WORKSPACE.md, "Data layout", shows each on disk):
   folder:   <input>/<class>/<video>, or <input>/<split>/<class>/<video> with split folders
@@ -16,11 +16,11 @@ Layouts (WORKSPACE.md, "Data layout", shows each on disk):
 
 import csv
 import dataclasses
-import glob
 import hashlib
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from d3d_tf import file_system as fs
 from d3d_tf import video
 
 LAYOUTS = ("folder", "kinetics", "ucf101", "hmdb51")
@@ -67,38 +67,57 @@ def stable_hash(text: str) -> str:
 
 def _read_lines(path: str) -> List[Tuple[int, str]]:
   """(line number, stripped text) of the non-empty lines; tolerates CRLF and a UTF-8 BOM."""
-  with open(path, encoding="utf-8-sig", errors="replace") as f:
+  with fs.open(path, encoding="utf-8-sig", errors="replace") as f:
     return [(n, line.strip()) for n, line in enumerate(f, start=1) if line.strip()]
 
 
 def _require_file(path: str, what: str) -> str:
-  if not os.path.isfile(path):
+  if not fs.isfile(path):
     raise LayoutError(f"{what} {path!r} does not exist.")
   return path
 
 
-def _find_video(video_dir: str, relative: str) -> str:
+class _VideoFiles:
+  """Whether a video under `video_dir` exists: `os.path.exists` on a local disk; under a URL
+  one listing, three levels deep (the deepest layout), instead of a request per video, which
+  would take hours for Kinetics on gs://."""
+
+  def __init__(self, video_dir: str):
+    self._video_dir = video_dir
+    self._listed = None
+
+  def exists(self, path: str) -> bool:
+    if not fs.is_url(path):
+      return os.path.exists(path)
+    if self._listed is None:
+      self._listed = {found for pattern in ("*", "*/*", "*/*/*")
+                      for found in fs.glob(self._video_dir, pattern)}
+    return path in self._listed
+
+
+def _find_video(videos: _VideoFiles, video_dir: str, relative: str) -> str:
   """`<video_dir>/<relative>`, falling back to the bare file name in `video_dir` (some copies
   of UCF101/HMDB51 are unpacked flat). A missing file is reported later, by the decoder."""
   nested = os.path.join(video_dir, relative)
-  if os.path.exists(nested):
+  if videos.exists(nested):
     return nested
   flat = os.path.join(video_dir, os.path.basename(relative))
-  return flat if os.path.exists(flat) else nested
+  return flat if videos.exists(flat) else nested
 
 
 # === folder ===
 
 
 def _class_folders(root: str) -> List[str]:
-  return sorted(name for name in os.listdir(root)
-                if not name.startswith(".") and os.path.isdir(os.path.join(root, name)))
+  return sorted(name for name in fs.listdir(root)
+                if not name.startswith(".") and fs.isdir(os.path.join(root, name)))
 
 
 def _videos_in(folder: str) -> List[str]:
-  return sorted(name for name in os.listdir(folder)
+  """Video file names; under a URL the extension decides, sparing a request per file."""
+  return sorted(name for name in fs.listdir(folder)
                 if not name.startswith(".") and name.lower().endswith(VIDEO_EXTENSIONS)
-                and os.path.isfile(os.path.join(folder, name)))
+                and (fs.is_url(folder) or os.path.isfile(os.path.join(folder, name))))
 
 
 def parse_folder(root: str, val_fraction: float = 0.0) -> Dataset:
@@ -109,7 +128,7 @@ def parse_folder(root: str, val_fraction: float = 0.0) -> Dataset:
   that fraction of videos (rounded, picked by a hash of the file name so the choice survives
   reruns and additions) goes to val.
   """
-  if not os.path.isdir(root):
+  if not fs.isdir(root):
     raise LayoutError(f"--input {root!r} is not a folder; the folder layout expects "
                       "<input>/<class>/<video>.")
   top = _class_folders(root)
@@ -154,7 +173,8 @@ def parse_kinetics(csv_path: str, video_dir: str) -> Dataset:
   """
   _require_file(csv_path, "Kinetics CSV")
   items, failures = [], []
-  with open(csv_path, encoding="utf-8-sig", newline="") as f:
+  videos = _VideoFiles(video_dir)
+  with fs.open(csv_path, encoding="utf-8-sig", newline="") as f:
     reader = csv.DictReader(f)
     needed = {"youtube_id", "time_start", "time_end"}
     if not reader.fieldnames or not needed <= set(reader.fieldnames):
@@ -172,10 +192,10 @@ def parse_kinetics(csv_path: str, video_dir: str) -> Dataset:
       split = _KINETICS_SPLITS.get(raw_split.lower())
       label = (row.get("label") or "").strip()
       path = os.path.join(video_dir, file_name)
-      if not os.path.exists(path):
+      if not videos.exists(path):
         for candidate in (os.path.join(video_dir, label, file_name),
                           os.path.join(video_dir, raw_split, label, file_name)):
-          if label and os.path.exists(candidate):
+          if label and videos.exists(candidate):
             path = candidate
             break
       video_id = os.path.splitext(file_name)[0]
@@ -197,6 +217,7 @@ def parse_ucf101(split_dir: str, video_dir: str, split_index: int = 1) -> Datase
   """The official UCF101 split files; the label map follows classInd.txt (index 1 first)."""
   class_file = _require_file(os.path.join(split_dir, "classInd.txt"), "UCF101 class index")
   class_names, failures = [], []
+  videos = _VideoFiles(video_dir)
   for line_number, line in _read_lines(class_file):
     index, _, name = line.partition(" ")
     if not index.isdigit() or int(index) != len(class_names) + 1 or not name.strip():
@@ -212,7 +233,7 @@ def parse_ucf101(split_dir: str, video_dir: str, split_index: int = 1) -> Datase
       where = f"{list_file}:{line_number}"
       fields = line.split()
       relative = fields[0].replace("\\", "/")
-      path = _find_video(video_dir, relative)
+      path = _find_video(videos, video_dir, relative)
       folder = relative.split("/")[0] if "/" in relative else ""
       if len(fields) > 1:  # trainlist: the 1-based class index is given.
         try:
@@ -236,15 +257,16 @@ def parse_ucf101(split_dir: str, video_dir: str, split_index: int = 1) -> Datase
 def parse_hmdb51(split_dir: str, video_dir: str, split_index: int = 1) -> Dataset:
   """The official HMDB51 split files: 1 = train, 2 = test, 0 = not used in this split."""
   suffix = f"_test_split{split_index}.txt"
-  files = sorted(glob.glob(os.path.join(glob.escape(split_dir), "*" + suffix)))
+  files = sorted(fs.glob(split_dir, "*" + suffix))
   if not files:
     raise LayoutError(f"No HMDB51 split files '*{suffix}' in {split_dir!r}.")
   items, failures = [], []
+  videos = _VideoFiles(video_dir)
   for split_file in files:
     label = os.path.basename(split_file)[:-len(suffix)]
     for line_number, line in _read_lines(split_file):
       fields = line.split()
-      path = _find_video(video_dir, os.path.join(label, fields[0]))
+      path = _find_video(videos, video_dir, os.path.join(label, fields[0]))
       if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
         failures.append((path, f"malformed line {line!r} ({split_file}:{line_number})"))
         continue
@@ -309,7 +331,7 @@ def load_dataset(layout: str, input_path: str, video_dir: Optional[str] = None,
     if layout == "kinetics":
       dataset = parse_kinetics(input_path, video_dir)
     else:
-      split_dir = input_path if os.path.isdir(input_path) else os.path.dirname(input_path)
+      split_dir = input_path if fs.isdir(input_path) else os.path.dirname(input_path)
       parse = parse_ucf101 if layout == "ucf101" else parse_hmdb51
       dataset = parse(split_dir, video_dir, split_index)
   dataset = drop_duplicates(dataset)

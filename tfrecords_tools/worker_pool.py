@@ -90,3 +90,29 @@ def run_in_order(tasks: Iterable, workers: int, run: Callable,
       yield result
   finally:
     executor.shutdown(wait=True, cancel_futures=True)
+
+
+class IsolatedRunner:
+  """`run(task)` in a child process, one task at a time; a task that kills the child gets
+  `crashed(task)` and the next task a fresh child. For callers that bring their own parallelism
+  (a Beam DoFn) but must survive a decoder that segfaults.
+  """
+
+  def __init__(self, run: Callable, crashed: Callable[[Any], Any]):
+    self._run = run
+    self._crashed = crashed
+    self._executor = None
+
+  def __call__(self, task):
+    if self._executor is None:
+      self._executor = _start_pool(1)
+    try:
+      return self._executor.submit(self._run, task).result()
+    except BrokenProcessPool:
+      self.close()
+      return self._crashed(task)
+
+  def close(self) -> None:
+    if self._executor is not None:
+      self._executor.shutdown(wait=False, cancel_futures=True)
+      self._executor = None

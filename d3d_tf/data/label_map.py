@@ -4,29 +4,31 @@ Format: one class a line, `<index> <name>`, indices 0..N-1 in order; names may c
 (Kinetics' "air drumming").
 """
 
-import os
 from typing import List, Sequence
+
+from d3d_tf import file_system as fs
 
 
 def write_label_map(path: str, names: Sequence[str]) -> None:
-  """Writes names in index order, atomically (temporary file, then rename)."""
+  """Writes names in index order, atomically (temporary file, then rename); `path` may be a
+  URL (gs://)."""
   tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
+  with fs.open(tmp, "w", encoding="utf-8") as f:
     for index, name in enumerate(names):
       if not name or "\n" in name or name != name.strip():
         raise ValueError(f"Invalid class name {name!r} at index {index}.")
       f.write(f"{index} {name}\n")
-  os.replace(tmp, path)
+  fs.replace(tmp, path)
 
 
 def read_label_map(path: str) -> List[str]:
   """Returns the class names in index order; errors name the file and the bad line."""
-  if not os.path.isfile(path):
+  if not fs.isfile(path):
     raise FileNotFoundError(
         f"Label map {path!r} does not exist. It is written by "
         "`python -m tfrecords_tools.build_tfrecords` into its --output_dir.")
   names = []
-  with open(path, encoding="utf-8") as f:
+  with fs.open(path, encoding="utf-8") as f:
     for line_number, line in enumerate(f, start=1):
       line = line.rstrip("\n")
       if not line.strip():
