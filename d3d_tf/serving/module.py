@@ -52,11 +52,13 @@ class ClassifierModule(tf.Module):
       back to float32 at run time; compute stays float32.
     geometry_json: The served `ClipGeometry` as JSON, kept in the graph (`clip_geometry`) so a
       client of the SavedModel alone knows the clip length it expects.
+    fixed_frames: 0 (any clip length, S3D-G), or the only clip length the model takes
+      (VideoSwin: a `fixed_size` geometry); other lengths fail with a message saying so.
   """
 
   def __init__(self, model: keras.Model, labels: Sequence[str], crop_size: int = 112,
                crop_fraction: float = 0.875, top_k: int = 5, quantize: str = "none",
-               geometry_json: str = ""):
+               geometry_json: str = "", fixed_frames: int = 0):
     super().__init__(name="d3d_classifier")
     num_classes = check_exportable(model, labels)
     if quantize not in QUANTIZE_CHOICES:
@@ -64,6 +66,7 @@ class ClassifierModule(tf.Module):
     self.crop_size = int(crop_size)
     self.crop_fraction = float(crop_fraction)
     self.top_k = min(int(top_k), num_classes)
+    self.fixed_frames = int(fixed_frames)
     self.quantize = quantize
     self.labels = tf.Variable(list(labels), dtype=tf.string, trainable=False, name="labels")
     self.clip_geometry = tf.Variable(geometry_json, dtype=tf.string, trainable=False,
@@ -96,6 +99,10 @@ class ClassifierModule(tf.Module):
         tf.debugging.assert_greater(shape[2], 0, message="Frames have zero height."),
         tf.debugging.assert_greater(shape[3], 0, message="Frames have zero width."),
     ]
+    if self.fixed_frames:
+      checks.append(tf.debugging.assert_equal(
+          shape[1], self.fixed_frames, message=f"This model takes exactly {self.fixed_frames} "
+          "frames per video (dimension 1); it was built for that clip length."))
     with tf.control_dependencies(checks):
       inputs = preprocess.preprocess_frames(frames, self.crop_size, self.crop_fraction)
     logits = self._logits(inputs)
