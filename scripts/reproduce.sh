@@ -14,6 +14,8 @@
 # which writes $ROOT/variant.json and, with PROBE=1, the motion probe of seed ${SEEDS%% *} in
 # $ROOT/probe; it leaves out the inference-cost benchmark and docs/REPRODUCTION.md, and prints
 # the report command that adds it to the "When does D3D help?" section.
+# The default run's report has a "When does D3D help?" row for $ROOT, plus one for each of
+# VARIANT_ROOTS (comma-separated roots of variant runs, or docs/variants/*.json).
 # Finished seeds and stages are kept on a rerun (timing.json names the kept seeds); --fresh
 # starts over.
 set -euo pipefail
@@ -30,7 +32,7 @@ PROBE=${PROBE:-0}
 for arg in "$@"; do
   case $arg in
     --fresh) rm -rf "$ROOT" ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "reproduce.sh: unknown argument '$arg'; the only option is --fresh." >&2; exit 2 ;;
   esac
 done
@@ -99,5 +101,6 @@ fi
 total=$(( $(date +%s) - start ))
 write_timing
 python -m d3d_tf.report --quickstart_dir=runs/synthetic --seed_dirs="$ROOT/seed_*" \
-  --inference_cost="$ROOT/inference_cost.jsonl" --output=docs/REPRODUCTION.md
+  --inference_cost="$ROOT/inference_cost.jsonl" --output=docs/REPRODUCTION.md \
+  --variant_roots="$ROOT${VARIANT_ROOTS:+,$VARIANT_ROOTS}"
 echo "Done in ${total} s: docs/REPRODUCTION.md"
