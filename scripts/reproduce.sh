@@ -16,6 +16,7 @@
 # the report command that adds it to the "When does D3D help?" section.
 # The default run's report has a "When does D3D help?" row for $ROOT, plus one for each of
 # VARIANT_ROOTS (comma-separated roots of variant runs, or docs/variants/*.json).
+# FLOW_TRAIN_FLAGS, RGB_TRAIN_FLAGS, D3D_TRAIN_FLAGS reach each stream's training (quickstart.sh).
 # Finished seeds and stages are kept on a rerun (timing.json names the kept seeds); --fresh
 # starts over.
 set -euo pipefail
@@ -32,7 +33,7 @@ PROBE=${PROBE:-0}
 for arg in "$@"; do
   case $arg in
     --fresh) rm -rf "$ROOT" ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "reproduce.sh: unknown argument '$arg'; the only option is --fresh." >&2; exit 2 ;;
   esac
 done
@@ -44,9 +45,17 @@ data_flags="--flagfile=$DATA_FLAGFILE"
 train_flags=""
 [ -n "$STEPS" ] && train_flags="--train_steps=$STEPS"
 command="SEEDS='$SEEDS' STEPS=$STEPS TRAIN_PER_CLASS=$TRAIN_PER_CLASS bash scripts/reproduce.sh"
+for stream in FLOW RGB D3D; do  # Per-stream flags of scripts/quickstart.sh, if any.
+  var="${stream}_TRAIN_FLAGS"
+  [ -n "${!var:-}" ] && command="$var='${!var}' $command"
+done
 if [ "$DATA_FLAGFILE" != "$DEFAULT_DATA" ]; then
   command="DATA_FLAGFILE=$DATA_FLAGFILE ROOT=$ROOT SEEDS='$SEEDS' STEPS=$STEPS"
   command="$command TRAIN_PER_CLASS=$TRAIN_PER_CLASS DATA_SEED=$DATA_SEED bash scripts/reproduce.sh"
+  for stream in FLOW RGB D3D; do
+    var="${stream}_TRAIN_FLAGS"
+    [ -n "${!var:-}" ] && command="$var='${!var}' $command"
+  done
   python - "$ROOT/variant.json" "$DATA_FLAGFILE" "$data_flags" "$train_flags" "$command" <<'PY'
 import json, os, sys
 path, flagfile, data_flags, train_flags, command = sys.argv[1:]
