@@ -17,6 +17,9 @@ Usage:
   # With the "When does D3D help?" section: one row per variant (issue 23).
   python -m d3d_tf.report ... \
     --variant_roots=docs/variants/fair_test.json,runs/shortcut --output=docs/REPRODUCTION.md
+  # Only that section, into the existing report (the rest kept as it is):
+  python -m d3d_tf.report --variants_only --output=docs/REPRODUCTION.md \
+    --variant_roots=docs/variants/fair_test.json,runs/shortcut
 
 A report never silently replaces one built from more: its first line records what it was built
 from (quickstart, seed runs, inference cost), and a report with less than the file it would
@@ -54,6 +57,10 @@ _VARIANT_ROOTS = flags.DEFINE_list(
     "variant_roots", [], "Comma-separated benchmark variants for the \"When does D3D help?\" "
     "section, one row each: a scripts/reproduce.sh ROOT (seed_*/, variant.json, probe/) or a "
     "docs/variants/*.json of transcribed runs. Empty: the section says none was given.")
+_VARIANTS_ONLY = flags.DEFINE_boolean(
+    "variants_only", False, "Only (re)write the \"When does D3D help?\" section of the existing "
+    "--output from --variant_roots, keeping the rest of it as it is (its run directories need "
+    "not be on this machine).")
 _OUTPUT = flags.DEFINE_string(
     "output", None, "Report to write; its figures go to figures/ beside it. Default: "
     "<quickstart_dir>/report/REPRODUCTION.md (the committed one is docs/REPRODUCTION.md).")
@@ -142,9 +149,35 @@ def _output_path() -> str:
   return os.path.join(_QUICKSTART_DIR.value or "runs", "report", "REPRODUCTION.md")
 
 
+def _variants_only() -> None:
+  """Splices the variants section into the existing --output; the rest stays byte for byte."""
+  output = _output_path()
+  old = read_contents(output)
+  if old is None:
+    cli.fail("report", f"--variants_only needs an existing --output; {output} does not exist")
+  try:
+    rows = variants_lib.collect([v.strip() for v in _VARIANT_ROOTS.value if v.strip()])
+    with open(output, encoding="utf-8") as f:
+      body = f.read().split("\n", 1)[1] if old else f.read()
+    command = "python -m d3d_tf.report " + " ".join(sys.argv[1:])
+    text = variants_lib.splice(body, variants_lib.section(rows, command))
+  except (FileNotFoundError, ValueError) as e:
+    cli.fail("report", e)
+  if old.get("variants", 0) > len(rows) and not _FORCE.value:
+    cli.fail("report", f"--output={output} has {old['variants']} variants; --variant_roots "
+             f"names {len(rows)}. Pass --force to replace it anyway, or name them all")
+  contents = dict(old, variants=len(rows))
+  with open(output, "w", encoding="utf-8") as f:
+    f.write(contents_line(contents) + "\n" + text)
+  print(f"Report section \"{variants_lib.HEADING}\" written to {output} ({len(rows)} variants)")
+
+
 def main(argv):
   cli.no_arguments(argv, "report")
   logging.set_verbosity(logging.WARNING)  # TensorBoard's event reader logs every file at INFO.
+  if _VARIANTS_ONLY.value:
+    _variants_only()
+    return
   try:
     quickstart_rows = None
     if _QUICKSTART_DIR.value:

@@ -33,7 +33,7 @@ PROBE=${PROBE:-0}
 for arg in "$@"; do
   case $arg in
     --fresh) rm -rf "$ROOT" ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "reproduce.sh: unknown argument '$arg'; the only option is --fresh." >&2; exit 2 ;;
   esac
 done

@@ -12,6 +12,7 @@ names where they came from (`docs/variants/*.json`); never from numbers typed in
 import glob
 import json
 import os
+import re
 from typing import Dict, List, Optional
 
 from d3d_tf.reporting import results_table
@@ -134,8 +135,9 @@ def table(rows: List[Dict]) -> str:
   return "\n".join(lines)
 
 
-def section(rows: List[Dict]) -> List[str]:
-  """Markdown lines of the section (without its heading)."""
+def section(rows: List[Dict], command: str = "") -> List[str]:
+  """Markdown lines of the section (without its heading); `command`: the one that wrote only
+  this section into an existing report (`--variants_only`)."""
   if not rows:
     return ["_No variant runs: `DATA_FLAGFILE=configs/synthetic_shortcut_data.flags "
             "ROOT=runs/shortcut bash scripts/reproduce.sh`, then `--variant_roots`._", ""]
@@ -143,8 +145,43 @@ def section(rows: List[Dict]) -> List[str]:
          "seed, in points. Probe EPE: held-out end-point error (pixels) of a linear decoder of "
          "optical flow from the frozen Mixed_3c features of one seed's networks (lower: more "
          "motion in the features). Design and predictions: [BENCHMARK_NOTES.md]"
-         "(BENCHMARK_NOTES.md), Session 5.", "", table(rows), ""]
+         "(BENCHMARK_NOTES.md), Session 5."
+         + (f" This section was regenerated on its own by `{command}`." if command else ""),
+         "", table(rows), ""]
   for row in rows:
     out.append(f"- **{row['name']}** (`{row['data']}`): {finding(row)}. From {row['source']}."
                + (f" Command: `{row['command']}`." if row["command"] else ""))
   return out + [""]
+
+
+HEADING = "When does D3D help?"
+_HEADING_RE = re.compile(r"^## (\d+)\. (.*)$")
+
+
+def splice(report: str, lines: List[str], before: str = "The paper's numbers") -> str:
+  """`report` with its "When does D3D help?" section replaced by `lines`, or inserted before
+  the section titled `before...` (the sections after it renumbered), the rest untouched."""
+  old = report.rstrip("\n").split("\n")
+  heads = [(i, _HEADING_RE.match(line)) for i, line in enumerate(old)]
+  heads = [(i, m) for i, m in heads if m]
+  mine = [(i, m) for i, m in heads if m.group(2) == HEADING]
+  if mine:
+    start = mine[0][0]
+    ends = [i for i, _ in heads if i > start]
+    end = ends[0] if ends else len(old)
+    new = old[:start + 1] + [""] + lines + old[end:]
+  else:
+    after = [(i, m) for i, m in heads if m.group(2).startswith(before)]
+    if not after:
+      raise ValueError(f"The report has no section titled '{before}...' to put "
+                       f"'{HEADING}' before.")
+    start, match = after[0]
+    number = int(match.group(1))
+    tail = [_renumber(line) if i >= start else line for i, line in enumerate(old)]
+    new = (tail[:start] + [f"## {number}. {HEADING}", ""] + lines + tail[start:])
+  return "\n".join(new).rstrip("\n") + "\n"
+
+
+def _renumber(line: str) -> str:
+  match = _HEADING_RE.match(line)
+  return f"## {int(match.group(1)) + 1}. {match.group(2)}" if match else line

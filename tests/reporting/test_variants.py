@@ -82,3 +82,31 @@ def test_report_cli_writes_the_section(tmp_path):
       env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True, timeout=300,
       check=False)
   assert missing.returncode == 2 and "--variant_roots" in missing.stderr
+
+
+def test_splice_inserts_once_renumbers_and_keeps_the_rest():
+  with open(os.path.join(REPO, "docs", "REPRODUCTION.md"), encoding="utf-8") as f:
+    report = f.read()
+  once = variants.splice(report, ["first"])
+  headings = [line for line in once.splitlines() if line.startswith("## ")]
+  assert headings[2:4] == ["## 3. When does D3D help?", "## 4. The paper's numbers (theirs, not ours)"]
+  assert len(headings) == len([l for l in report.splitlines() if l.startswith("## ")]) + 1
+  twice = variants.splice(once, ["second", ""])
+  assert "first" not in twice.split("## 3. When")[1].split("## 4.")[0] and "second" in twice
+  assert twice.split("## 4.")[1] == once.split("## 4.")[1]
+  assert twice.split("## 3.")[0] == report.split("## 3.")[0]
+
+
+def test_variants_only_rewrites_just_the_section(tmp_path):
+  output = tmp_path / "REPRODUCTION.md"
+  with open(os.path.join(REPO, "docs", "REPRODUCTION.md"), encoding="utf-8") as f:
+    output.write_text(f.read())
+  root = _variant_root(str(tmp_path / "v"), (0.6, 0.65, 0.7))
+  result = subprocess.run(
+      [sys.executable, "-m", "d3d_tf.report", "--variants_only", f"--variant_roots={root}",
+       f"--output={output}"], env=dict(os.environ, PYTHONPATH=REPO), capture_output=True,
+      text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr
+  text = output.read_text()
+  assert '"variants": 1' in text.splitlines()[0] and '"seed_runs": 5' in text.splitlines()[0]
+  assert "| shortcut | 3 |" in text and "--variants_only" in text
