@@ -151,6 +151,11 @@ def section(rows: List[Dict], command: str = "") -> List[str]:
   for row in rows:
     out.append(f"- **{row['name']}** (`{row['data']}`): {finding(row)}. From {row['source']}."
                + (f" Command: `{row['command']}`." if row["command"] else ""))
+  wins = [r["name"] for r in rows if seeds_lib.t_interval(r["difference"])[0] > 0]
+  out += ["", (f"D3D beats RGB beyond seed noise on: {', '.join(wins)}." if wins else
+               "No variant shows D3D beating RGB beyond seed noise.")
+          + " Which predictions held and which failed, per variant: [BENCHMARK_NOTES.md]"
+          "(BENCHMARK_NOTES.md), Session 5, \"Predictions, checked\"."]
   return out + [""]
 
 
