@@ -29,7 +29,10 @@ DATA_SEED=${DATA_SEED-1}
 DEFAULT_DATA=configs/synthetic_data.flags
 DATA_FLAGFILE=${DATA_FLAGFILE:-$DEFAULT_DATA}
 PROBE=${PROBE:-0}
-[ -f "$DATA_FLAGFILE" ] || { echo "reproduce.sh: DATA_FLAGFILE=$DATA_FLAGFILE: no such file." >&2; exit 2; }
+if [ ! -f "$DATA_FLAGFILE" ]; then
+  echo "reproduce.sh: DATA_FLAGFILE=$DATA_FLAGFILE: no such file (see configs/)." >&2
+  exit 2
+fi
 for arg in "$@"; do
   case $arg in
     --fresh) rm -rf "$ROOT" ;;

@@ -126,7 +126,8 @@ def finding(row: Dict) -> str:
 def table(rows: List[Dict]) -> str:
   """The section's table: one row per variant."""
   lines = ["| variant | seeds | RGB | D3D | flow | two-stream | D3D - RGB [95% t-interval] | "
-           "probe EPE at Mixed_3c: RGB / D3D / flow / random |", "|---|---|---|---|---|---|---|---|"]
+           "probe EPE at Mixed_3c: RGB / D3D / flow / random |",
+           "|---|---|---|---|---|---|---|---|"]
   for row in rows:
     cells = [row["name"], str(len(row["difference"]["values"]))]
     cells += [_pm(row["top1"].get(column)) for column, _ in MODELS]

@@ -56,8 +56,8 @@ def test_the_committed_fair_test_file_gives_the_committed_interval():
   assert round(100 * d["mean"], 1) == -3.2 and round(100 * d["std"], 1) == 5.1
   assert [round(100 * x, 1) for x in seeds.t_interval(d)] == [-9.6, 3.2]
   line = variants.table([row]).splitlines()[2]
-  assert "| 80.9 ± 3.8 | 77.7 ± 3.1 | 100.0 ± 0.0 | 99.9 ± 0.1 | -3.2 [-9.6, +3.2] | not run |" \
-      in line
+  assert ("| 80.9 ± 3.8 | 77.7 ± 3.1 | 100.0 ± 0.0 | 99.9 ± 0.1 | -3.2 [-9.6, +3.2] "
+          "| not run |") in line
 
 
 def test_report_cli_writes_the_section(tmp_path):
@@ -97,7 +97,8 @@ def test_splice_inserts_once_renumbers_and_keeps_the_rest():
   report = OLD_REPORT
   once = variants.splice(report, ["first"])
   headings = [line for line in once.splitlines() if line.startswith("## ")]
-  assert headings[2:4] == ["## 3. When does D3D help?", "## 4. The paper's numbers (theirs, not ours)"]
+  assert headings[2:4] == ["## 3. When does D3D help?",
+                           "## 4. The paper's numbers (theirs, not ours)"]
   assert len(headings) == len([l for l in report.splitlines() if l.startswith("## ")]) + 1
   twice = variants.splice(once, ["second", ""])
   assert "first" not in twice.split("## 3. When")[1].split("## 4.")[0] and "second" in twice
