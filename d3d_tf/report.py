@@ -14,6 +14,12 @@ Usage:
     --seed_dirs='runs/reproduce/seed_*' --inference_cost=runs/reproduce/inference_cost.jsonl
   # The committed report: docs/ is written only when asked for.
   python -m d3d_tf.report ... --output=docs/REPRODUCTION.md
+  # With the "When does D3D help?" section: one row per variant (issue 23).
+  python -m d3d_tf.report ... \
+    --variant_roots=docs/variants/fair_test.json,runs/shortcut --output=docs/REPRODUCTION.md
+  # Only that section, into the existing report (the rest kept as it is):
+  python -m d3d_tf.report --variants_only --output=docs/REPRODUCTION.md \
+    --variant_roots=docs/variants/fair_test.json,runs/shortcut
 
 A report never silently replaces one built from more: its first line records what it was built
 from (quickstart, seed runs, inference cost), and a report with less than the file it would
@@ -36,6 +42,7 @@ from d3d_tf.reporting import markdown
 from d3d_tf.reporting import plots
 from d3d_tf.reporting import results_table
 from d3d_tf.reporting import seeds as seeds_lib
+from d3d_tf.reporting import variants as variants_lib
 
 _QUICKSTART_DIR = flags.DEFINE_string(
     "quickstart_dir", "runs/synthetic", "Run directory of scripts/quickstart.sh ('': none).")
@@ -46,6 +53,14 @@ _SEED_DIRS = flags.DEFINE_string(
 _INFERENCE_COST = flags.DEFINE_string(
     "inference_cost", "runs/reproduce/inference_cost.jsonl",
     "JSON lines of benchmarks/inference_cost.py ('': leave the section out).")
+_VARIANT_ROOTS = flags.DEFINE_list(
+    "variant_roots", [], "Comma-separated benchmark variants for the \"When does D3D help?\" "
+    "section, one row each: a scripts/reproduce.sh ROOT (seed_*/, variant.json, probe/) or a "
+    "docs/variants/*.json of transcribed runs. Empty: the section says none was given.")
+_VARIANTS_ONLY = flags.DEFINE_boolean(
+    "variants_only", False, "Only (re)write the \"When does D3D help?\" section of the existing "
+    "--output from --variant_roots, keeping the rest of it as it is (its run directories need "
+    "not be on this machine).")
 _OUTPUT = flags.DEFINE_string(
     "output", None, "Report to write; its figures go to figures/ beside it. Default: "
     "<quickstart_dir>/report/REPRODUCTION.md (the committed one is docs/REPRODUCTION.md).")
@@ -75,7 +90,7 @@ def read_contents(path: str) -> Optional[Dict]:
 
 
 def _describe(contents: Dict) -> str:
-  return (f"{contents.get('seed_runs', 0)} seed runs, "
+  return (f"{contents.get('seed_runs', 0)} seed runs, {contents.get('variants', 0)} variants, "
           f"{'a' if contents.get('quickstart') else 'no'} quickstart table, "
           f"{'an' if contents.get('inference_cost') else 'no'} inference-cost section")
 
@@ -134,9 +149,35 @@ def _output_path() -> str:
   return os.path.join(_QUICKSTART_DIR.value or "runs", "report", "REPRODUCTION.md")
 
 
+def _variants_only() -> None:
+  """Splices the variants section into the existing --output; the rest stays byte for byte."""
+  output = _output_path()
+  old = read_contents(output)
+  if old is None:
+    cli.fail("report", f"--variants_only needs an existing --output; {output} does not exist")
+  try:
+    rows = variants_lib.collect([v.strip() for v in _VARIANT_ROOTS.value if v.strip()])
+    with open(output, encoding="utf-8") as f:
+      body = f.read().split("\n", 1)[1] if old else f.read()
+    command = "python -m d3d_tf.report " + " ".join(sys.argv[1:])
+    text = variants_lib.splice(body, variants_lib.section(rows, command))
+  except (FileNotFoundError, ValueError) as e:
+    cli.fail("report", e)
+  if old.get("variants", 0) > len(rows) and not _FORCE.value:
+    cli.fail("report", f"--output={output} has {old['variants']} variants; --variant_roots "
+             f"names {len(rows)}. Pass --force to replace it anyway, or name them all")
+  contents = dict(old, variants=len(rows))
+  with open(output, "w", encoding="utf-8") as f:
+    f.write(contents_line(contents) + "\n" + text)
+  print(f"Report section \"{variants_lib.HEADING}\" written to {output} ({len(rows)} variants)")
+
+
 def main(argv):
   cli.no_arguments(argv, "report")
   logging.set_verbosity(logging.WARNING)  # TensorBoard's event reader logs every file at INFO.
+  if _VARIANTS_ONLY.value:
+    _variants_only()
+    return
   try:
     quickstart_rows = None
     if _QUICKSTART_DIR.value:
@@ -149,12 +190,15 @@ def main(argv):
     tables = markdown.seed_tables(seed_dirs)
     for directory, rows in zip(seed_dirs, tables):
       results_table.write_results(directory, rows)
+    variant_rows = variants_lib.collect([v.strip() for v in _VARIANT_ROOTS.value if v.strip()])
   except (FileNotFoundError, ValueError) as e:
     cli.fail("report", e)
   output = _output_path()
   cost = markdown.read_json_lines(_INFERENCE_COST.value)
   contents = dict(quickstart=int(bool(quickstart_rows)), seed_runs=len(seed_dirs),
                   inference_cost=int(bool(cost)))
+  if variant_rows:  # Only then: reports from before issue 23 keep their contents line.
+    contents["variants"] = len(variant_rows)
   why_not = None if _FORCE.value else refusal(read_contents(output), contents, output)
   if why_not:
     cli.fail("report", why_not)
@@ -169,7 +213,8 @@ def main(argv):
       command="python -m d3d_tf.report " + " ".join(sys.argv[1:]), seed_dirs=seed_dirs,
       quickstart_data=(results_table.evaluated_on(_QUICKSTART_DIR.value)
                        if quickstart_rows else ""),
-      seeds_data=results_table.evaluated_on(seed_dirs[0]) if seed_dirs else "")
+      seeds_data=results_table.evaluated_on(seed_dirs[0]) if seed_dirs else "",
+      variant_rows=variant_rows)
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   with open(output, "w", encoding="utf-8") as f:
     f.write(contents_line(contents) + "\n" + text)

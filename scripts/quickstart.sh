@@ -14,6 +14,8 @@
 #   SEED=0               seed of every model's initialisation, data order and augmentation
 #   DATA_FLAGS=--flagfile=configs/synthetic_data.flags   flags for tfrecords_tools.make_synthetic
 #   TRAIN_FLAGS=""       extra flags for every d3d_tf.train run (e.g. --train_steps=800)
+#   FLOW_TRAIN_FLAGS="", RGB_TRAIN_FLAGS="", D3D_TRAIN_FLAGS=""   extra flags for one stream's
+#                        run, after TRAIN_FLAGS (e.g. each model's steps cut by the same factor)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +23,7 @@ fresh=0
 for arg in "$@"; do
   case $arg in
     --fresh) fresh=1 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "quickstart.sh: unknown argument '$arg'; the only option is --fresh." >&2; exit 2 ;;
   esac
 done
@@ -104,9 +106,11 @@ for stream in flow rgb d3d; do
     teacher=(--teacher="$RUN/flow")
     inputs+=("$RUN/flow/.made_with")
   fi
+  stream_var="${stream^^}_TRAIN_FLAGS"
+  read -r -a stream_flags <<< "${!stream_var:-}"
   run_stage "$RUN/$stream" "$RUN/$stream/final_metrics.json" "${inputs[@]}" -- \
     python -m d3d_tf.train --flagfile="configs/synthetic_$stream.flags" "${common[@]}" \
-      --model_dir="$RUN/$stream" "${teacher[@]}" "${train_flags[@]}"
+      --model_dir="$RUN/$stream" "${teacher[@]}" "${train_flags[@]}" "${stream_flags[@]}"
 done
 
 stage "5/7 evaluate RGB, flow, two-stream, D3D and D3D + flow on the test split"

@@ -47,6 +47,11 @@ _ACTOR_SCALE = flags.DEFINE_float(
 _SPEED = flags.DEFINE_float(
     "speed", 1.0, "Multiplies every class's rate of motion (pixels, degrees or scale per frame). "
     "configs/synthetic_data.flags uses 2, so that an RGB network can learn some of the motion.")
+_APPEARANCE_SHORTCUT = flags.DEFINE_float(
+    "appearance_shortcut", 0.0, "Probability P that the actor wears a class palette (two fixed "
+    "colours per class): in the train split its own class's, in val and test a class drawn "
+    "independently of its own, so appearance predicts the class in training only (issue 23; "
+    "configs/synthetic_shortcut_data.flags uses 0.8). 0 renders the usual clips, byte for byte.")
 _FPS = flags.DEFINE_integer("fps", 25, "Frame rate written into the mp4 files.")
 _WORKERS = flags.DEFINE_integer(
     "workers", os.cpu_count() or 1, "Processes rendering clips and converting them.")
@@ -75,6 +80,8 @@ flags.register_multi_flags_validator(
 flags.register_validator("actor_scale", lambda v: 0.25 <= v <= 4,
                          message="must be in [0.25, 4], e.g. 1 or 2")
 flags.register_validator("speed", lambda v: 0 < v <= 8, message="must be in (0, 8], e.g. 1 or 2")
+flags.register_validator("appearance_shortcut", lambda v: 0 <= v <= 1,
+                         message="must be a probability in [0, 1], e.g. 0 (off) or 0.8")
 flags.register_validator("fps", lambda v: v >= 1, message="must be at least 1, e.g. 25")
 flags.register_validator("workers", lambda v: v >= 1, message="must be at least 1")
 flags.register_validator("num_shards", lambda v: v >= 0, message="must be 0 (auto) or more")
@@ -92,7 +99,7 @@ def main(argv):
     counts["test"] = _TEST_PER_CLASS.value
   specs = synthetic.clip_specs(_SEED.value, counts, _SIZE.value, _MIN_LENGTH.value,
                                _MAX_LENGTH.value, _CLUTTER.value, _ACTOR_SCALE.value,
-                               _SPEED.value)
+                               _SPEED.value, _APPEARANCE_SHORTCUT.value)
   start = time.perf_counter()
   synthetic.write_videos(videos_dir, specs, _FPS.value, _WORKERS.value)
   print(f"make_synthetic: wrote {len(specs)} clips of {len(synthetic.CLASSES)} classes to "

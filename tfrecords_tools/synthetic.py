@@ -15,6 +15,14 @@ multiplies every rate, and divides the shaking period, by the same factor):
   rotate_cw/rotate_ccw      spin 8-14 degrees/frame about the actor's centre
   expand/contract           scale by exp(+-0.06..0.09) per frame, sizes 0.6-1.6x on a loop
   shake_horizontal/vertical oscillate with amplitude 4-7 px and period 6-10 frames
+
+`ClipSpec.appearance_shortcut` (P > 0) breaks the "no single frame tells the class" rule on
+purpose, in the training split only: there the actor wears its class's palette (two fixed
+colours per class, `PALETTES`) with probability P; in val and test it wears, with the same
+probability, the palette of a class drawn independently of its own. Every split then shows the
+same appearances; only in training do they predict the class (a shortcut an RGB network can
+learn and a flow network cannot see). With P = 0 (the default) clips are rendered exactly as
+before, byte for byte.
 """
 
 import concurrent.futures
@@ -52,11 +60,41 @@ class ClipSpec:
   actor_scale: float = 1.0
   # Multiplies every class's rate of motion (pixels, degrees or log-scale per frame).
   speed: float = 1.0
+  # Probability that the actor wears a palette (the module docstring says which one).
+  appearance_shortcut: float = 0.0
 
   def rng(self) -> np.random.Generator:
     # Seeded by the clip's identity, not by generation order, so workers can run in any order.
     return np.random.default_rng(
         [self.seed, SPLIT_CODES[self.split], self.class_index, self.index])
+
+
+def _palette(class_index: int) -> np.ndarray:
+  """Class `class_index`'s two actor colours: a saturated hue (36 degrees apart per class) and a
+  dark shade of it, about 180 apart, so the texture keeps the contrast `_distinct_colours` gives."""
+  hue = np.uint8(round(class_index * 180 / len(CLASSES)))  # OpenCV hues run 0..179.
+  hsv = np.array([[[hue, 255, 255], [hue, 255, 80]]], np.uint8)
+  return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0].astype(np.float32)
+
+
+PALETTES = tuple(_palette(k) for k in range(len(CLASSES)))
+
+
+def actor_palette(spec: "ClipSpec"):
+  """The class whose palette the actor of `spec` wears, or None (random colours as usual).
+
+  Drawn from its own generator (the clip's identity plus a tag), so the clip's other draws,
+  and with them its motion, position and texture pattern, are those of the clip without it.
+  """
+  if spec.appearance_shortcut <= 0:
+    return None
+  rng = np.random.default_rng(
+      [spec.seed, SPLIT_CODES[spec.split], spec.class_index, spec.index, 0x5C07])
+  if rng.uniform() >= spec.appearance_shortcut:
+    return None
+  if spec.split == "train":
+    return spec.class_index
+  return int(rng.integers(len(CLASSES)))  # Independent of the clip's class.
 
 
 def _distinct_colours(rng: np.random.Generator, avoid: np.ndarray = None) -> np.ndarray:
@@ -79,14 +117,17 @@ def _resize_periodic(grid: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def _texture(rng: np.random.Generator, height: int, width: int, cells: int,
-             avoid: np.ndarray = None, sharp: bool = False) -> np.ndarray:
+             avoid: np.ndarray = None, sharp: bool = False,
+             colours: np.ndarray = None) -> np.ndarray:
   """Float RGB in 0..255 that wraps around seamlessly: two random colours mixed by a field of
   `cells` x `cells` blotches, plus fine grain that gives optical flow something to lock on to.
 
   `sharp` blotches (a blurred random checkerboard) make rotation and scaling of an object
-  visible; soft ones suit backgrounds.
+  visible; soft ones suit backgrounds. Given `colours` replace the drawn ones (which are still
+  drawn, so every later draw is as without them).
   """
-  colours = _distinct_colours(rng, avoid)
+  drawn = _distinct_colours(rng, avoid)
+  colours = drawn if colours is None else colours
   if sharp:
     field = rng.integers(0, 2, size=(cells, cells)).astype(np.float32)
   else:
@@ -119,10 +160,11 @@ class _Sprite:
   radius: float        # Pixels at scale 1.
 
 
-def _sprite(rng: np.random.Generator, radius: float, background: np.ndarray) -> _Sprite:
+def _sprite(rng: np.random.Generator, radius: float, background: np.ndarray,
+            colours: np.ndarray = None) -> _Sprite:
   side = int(np.ceil(radius * 2)) + 2
   texture = _texture(rng, side, side, int(rng.integers(3, 6)), background.mean(axis=(0, 1)),
-                     sharp=True)
+                     sharp=True, colours=colours)
   return _Sprite(texture, _shape_mask(rng, side), radius)
 
 
@@ -195,7 +237,9 @@ def render_clip(spec: ClipSpec) -> np.ndarray:
     tiled = cv2.GaussianBlur(np.tile(background, (3, 3, 1)), (0, 0), 2.0 * unit)
     background = np.ascontiguousarray(tiled[size:2 * size, size:2 * size])
 
-  actor = _sprite(rng, rng.uniform(12, 16) * unit * spec.actor_scale, background)
+  palette = actor_palette(spec)
+  actor = _sprite(rng, rng.uniform(12, 16) * unit * spec.actor_scale, background,
+                  None if palette is None else PALETTES[palette])
   offset, angle, log_scale = _actor_motion(rng, CLASSES[spec.class_index], length, unit,
                                            spec.speed)
   actor_centre = rng.uniform(0, size, size=2)
@@ -274,10 +318,10 @@ def write_clip(args: Tuple[str, ClipSpec, int]) -> str:
 
 def clip_specs(seed: int, counts: dict, size: int, min_length: int, max_length: int,
                clutter: bool = True, actor_scale: float = 1.0,
-               speed: float = 1.0) -> List[ClipSpec]:
+               speed: float = 1.0, appearance_shortcut: float = 0.0) -> List[ClipSpec]:
   """Specs of every clip: `counts` maps split -> clips per class."""
   return [ClipSpec(seed, split, class_index, index, size, min_length, max_length, clutter,
-                   actor_scale, speed)
+                   actor_scale, speed, appearance_shortcut)
           for split, per_class in counts.items()
           for class_index in range(len(CLASSES))
           for index in range(per_class)]

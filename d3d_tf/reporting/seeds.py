@@ -6,14 +6,14 @@ both) and summarised by its mean, its standard deviation and its standard error.
 """
 
 import math
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
 from d3d_tf.reporting import results_table
 
 
-def _stats(values: Sequence[float]) -> Dict[str, float]:
+def stats(values: Sequence[float]) -> Dict[str, float]:
   values = np.asarray(values, np.float64)
   std = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
   return dict(mean=float(values.mean()), std=std,
@@ -31,24 +31,32 @@ def aggregate(tables: Sequence[List[Dict]]) -> Dict:
   for index, name in enumerate(names):
     rows = [table[index] for table in tables]
     models[name] = dict(needs_flow=rows[0]["needs_flow"],
-                        top1=_stats([r["top1"] for r in rows]),
-                        top5=_stats([r["top5"] for r in rows]),
-                        seconds_per_video=_stats([r["seconds_per_video"] for r in rows]))
+                        top1=stats([r["top1"] for r in rows]),
+                        top5=stats([r["top5"] for r in rows]),
+                        seconds_per_video=stats([r["seconds_per_video"] for r in rows]))
   by_name = [{r["model"]: r for r in table} for table in tables]
-  difference = _stats([t["D3D"]["top1"] - t["RGB"]["top1"] for t in by_name])
-  two_stream = _stats([t["two-stream (RGB + flow)"]["top1"] - t["RGB"]["top1"] for t in by_name])
+  difference = stats([t["D3D"]["top1"] - t["RGB"]["top1"] for t in by_name])
+  two_stream = stats([t["two-stream (RGB + flow)"]["top1"] - t["RGB"]["top1"] for t in by_name])
   d3d_wins = sum(t["D3D"]["top1"] > t["RGB"]["top1"] for t in by_name)
   gaps = [results_table.gap_closed(table) for table in tables]
   gaps = [g for g in gaps if g == g]
   return dict(num_seeds=len(tables), models=models, d3d_minus_rgb_top1=difference,
               two_stream_minus_rgb_top1=two_stream,
               d3d_beats_rgb_seeds=int(d3d_wins),
-              gap_closed=_stats(gaps) if gaps else None)
+              gap_closed=stats(gaps) if gaps else None)
 
 
 # Two-sided 95% Student-t quantiles by degrees of freedom: with 2 or 3 seeds, "two standard
 # errors" would call a lucky pair of seeds a result.
 _T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
+
+
+def t_interval(values: Dict) -> Tuple[float, float]:
+  """The 95% Student-t interval of the mean of `stats(...)`; (nan, nan) from one value."""
+  if not values["stderr"] == values["stderr"]:
+    return float("nan"), float("nan")
+  half_width = _T95.get(len(values["values"]) - 1, 2.0) * values["stderr"]
+  return values["mean"] - half_width, values["mean"] + half_width
 
 
 def verdict(summary: Dict) -> str:
@@ -61,11 +69,10 @@ def verdict(summary: Dict) -> str:
           f"D3D is ahead in {wins} of {n} seeds.")
   if not d["stderr"] == d["stderr"]:
     return head + " One seed cannot show whether this exceeds seed noise."
-  half_width = _T95.get(n - 1, 2.0) * d["stderr"]
-  interval = (f" The 95% t-interval is [{100 * (d['mean'] - half_width):+.1f}, "
-              f"{100 * (d['mean'] + half_width):+.1f}] points")
-  if d["mean"] - half_width > 0:
+  low, high = t_interval(d)
+  interval = f" The 95% t-interval is [{100 * low:+.1f}, {100 * high:+.1f}] points"
+  if low > 0:
     return head + interval + ": the gain is larger than seed noise."
-  if d["mean"] + half_width < 0:
+  if high < 0:
     return head + interval + ": D3D is worse than the RGB baseline by more than seed noise."
   return head + interval + ": it includes 0, so the difference is not shown to exceed seed noise."
