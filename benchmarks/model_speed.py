@@ -158,6 +158,7 @@ def main():
   parser.add_argument("--jit", default="off", help="off, on, or off,on.")
   parser.add_argument("--ops", default="frame", help="frame (d3d_tf's), tf3d (TF's 3D ops).")
   parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--matmul_size", type=int, default=4096, help="Side of the ceiling matmul.")
   parser.add_argument("--growth", action="store_true",
                       help="Also S3D-G fp32 inference at T=16,32,64 (112 px) and batch 1,4,8.")
   parser.add_argument("--torchvision", action="store_true", help="Also torchvision's s3d.")
@@ -166,8 +167,9 @@ def main():
   for dtype in args.dtypes.split(","):
     matmul_dtype = "bfloat16" if "bfloat16" in dtype else "float32"
     if matmul_dtype not in ceilings:
-      ceilings[matmul_dtype] = matmul_gflops(matmul_dtype)
-      emit({"name": f"matmul_4096_{matmul_dtype}", "gflops": round(ceilings[matmul_dtype], 1)})
+      ceilings[matmul_dtype] = matmul_gflops(matmul_dtype, args.matmul_size)
+      emit({"name": f"matmul_{args.matmul_size}_{matmul_dtype}",
+            "gflops": round(ceilings[matmul_dtype], 1)})
   runs = [(m, _shape(s), args.batch, d, j == "on", o)
           for m in args.models.split(",") for s in args.shapes.split(",")
           for d in args.dtypes.split(",") for j in args.jit.split(",") for o in args.ops.split(",")]

@@ -176,3 +176,20 @@ def test_s3dg_training_gradients_equal_those_of_tf_3d_ops(variant, monkeypatch):
   for weight, a, b in zip(backbone.trainable_weights, fast, stock):
     scale = float(np.abs(b).max()) + 1e-12
     np.testing.assert_allclose(a / scale, b / scale, atol=1e-3, err_msg=weight.path)
+
+
+def test_bfloat16_conv_gradients_are_close_to_float32():
+  rng = np.random.RandomState(4)
+  x = tf.constant(rng.rand(2, 6, 10, 10, 4).astype("float32"))
+  kernel = tf.constant(rng.randn(3, 3, 3, 4, 5).astype("float32") * 0.1)
+
+  def grads(dtype):
+    xs, ks = tf.cast(x, dtype), tf.cast(kernel, dtype)
+    with tf.GradientTape() as tape:
+      tape.watch([xs, ks])
+      loss = tf.reduce_sum(tf.cast(conv3d_as_conv2d(xs, ks, (1, 2, 2), "SAME"), tf.float32))
+    return [tf.cast(g, tf.float32) for g in tape.gradient(loss, [xs, ks])]
+
+  for bf16, fp32 in zip(grads(tf.bfloat16), grads(tf.float32)):
+    assert bf16.dtype == tf.float32
+    np.testing.assert_allclose(bf16, fp32, rtol=0.02, atol=0.05 * float(np.abs(fp32).max()))
