@@ -7,8 +7,8 @@ graph profiler and checked against a hand count of the convolutions, the GFLOP/s
 matmul measured in the same process just before. `--ops=tf3d` builds the same model on TF's
 3D convs and pools and Keras' batch norm (what d3d_tf ran before models/frame_ops.py), for the
 before/after. With torch and torchvision installed (never dependencies), `--torchvision` times
-torchvision's `s3d` at the same shapes. Machines are noisy: compare rows of one run; each row
-carries the load average.
+torchvision's `s3d` at the same shapes (in its own process: torchvision_speed.py). Machines are
+noisy: compare rows of one run; each row carries the load average.
 
   python benchmarks/model_speed.py                       # 16x224x224, batch 4, fp32 and bf16
   python benchmarks/model_speed.py --shapes=16x112x112 --ops=frame,tf3d --dtypes=float32
@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -110,35 +111,6 @@ def time_keras(name, shape, batch, dtype, jit, ops, repeats):
   return infer, train, counted, hand_gmacs(backbone, shape)
 
 
-def time_torchvision(shape, batch, repeats):
-  """(inference, training) seconds per batch of torchvision's S3D, or None without torch."""
-  try:
-    import torch  # pylint: disable=g-import-not-at-top
-    import torchvision  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    return None
-  torch.set_num_threads(os.cpu_count())
-  model = torchvision.models.video.s3d(num_classes=CLASSES)
-  x = torch.rand(batch, 3, *shape) * 2 - 1
-  y = torch.arange(batch) % CLASSES
-  optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
-
-  def infer():
-    model.eval()
-    with torch.no_grad():
-      model(x)
-
-  def train():
-    model.train()
-    optimizer.zero_grad()
-    torch.nn.functional.cross_entropy(model(x), y).backward()
-    optimizer.step()
-
-  infer()
-  train()
-  return (min(_timed(infer) for _ in range(repeats)), min(_timed(train) for _ in range(repeats)))
-
-
 def emit(row):
   row["load_average_1min"] = round(os.getloadavg()[0], 2)
   print(json.dumps(row), flush=True)
@@ -191,15 +163,10 @@ def main():
             "gflop_per_clip_counted": counted and round(counted, 2),
             "gmac_per_clip_hand_convs": round(hand, 2), "achieved_gflops": round(achieved, 1),
             "share_of_matmul": round(achieved / ceiling, 3)})
-  if args.torchvision:
-    for shape in args.shapes.split(","):
-      timing = time_torchvision(_shape(shape), args.batch, args.repeats)
-      if timing is None:
-        emit({"name": "torchvision_s3d", "skipped": "torch/torchvision not installed"})
-        continue
-      for mode, seconds in zip(("inference", "training"), timing):
-        emit({"name": f"torchvision_s3d_{mode}", "shape": shape, "batch": args.batch,
-              "clips_per_s": round(args.batch / seconds, 3)})
+  if args.torchvision:  # Its own process: torch beside TF crashed here.
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torchvision_speed.py")
+    subprocess.run([sys.executable, script, f"--shapes={args.shapes}", f"--batch={args.batch}",
+                    f"--repeats={args.repeats}"], check=True)
 
 
 if __name__ == "__main__":
