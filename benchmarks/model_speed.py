@@ -90,7 +90,8 @@ def tf_3d_ops():
   try:
     yield
   finally:
-    frame_ops._use_frame_ops, FusedBatchNormalization.call = saved  # pylint: disable=protected-access
+    # pylint: disable-next=protected-access
+    frame_ops._use_frame_ops, FusedBatchNormalization.call = saved
 
 
 def time_keras(name, shape, batch, dtype, jit, ops, repeats):

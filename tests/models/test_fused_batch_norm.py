@@ -45,7 +45,8 @@ def test_training_step_equals_keras_batch_norm(shape, scale):
   for a, b in zip(fused.non_trainable_weights, stock.non_trainable_weights):
     assert a.name == b.name
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
-  np.testing.assert_allclose(fused(x, training=False), stock(x, training=False), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+      fused(x, training=False), stock(x, training=False), rtol=1e-5, atol=1e-5)
 
 
 def test_bfloat16_training_stays_close_and_returns_bfloat16():
