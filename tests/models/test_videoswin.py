@@ -155,8 +155,9 @@ def test_distillation_loss_falls_on_a_fixed_batch(data_dir, teacher_path):
                                    drop_path_rate=0.0)
   student = vs.VideoSwinClassifier(backbone, 3, dropout_keep_prob=1.0)
   teacher = keras.saving.load_model(teacher_path, compile=False)
-  distiller = D3DDistiller(student, teacher, distill_loss="mse", student_input="rgb",
-                           teacher_input="flow")
+  # Distillation alone: with the label term too, the sum falls while either term may not.
+  distiller = D3DDistiller(student, teacher, label_weight=0.0, distill_loss="mse",
+                           student_input="rgb", teacher_input="flow")
   # Eager: 6 steps of this tiny model run faster than tracing its train step.
   distiller.compile(optimizer=keras.optimizers.AdamW(1e-4), run_eagerly=True)
   batch = next(iter(datasets.train_dataset(
@@ -164,8 +165,8 @@ def test_distillation_loss_falls_on_a_fixed_batch(data_dir, teacher_path):
       with_rgb=True, with_flow=True, seed=0)))
   fixed = tf.data.Dataset.from_tensors(batch).repeat()
   history = distiller.fit(fixed, epochs=6, steps_per_epoch=1, verbose=0, shuffle=False).history
-  assert max(history["loss"][-3:]) < 0.7 * history["loss"][0], history["loss"]
-  assert history["distill_loss"][-1] < history["distill_loss"][0], history["distill_loss"]
+  losses = history["distill_loss"]
+  assert max(losses[-3:]) < 0.7 * losses[0], losses
 
 
 @pytest.mark.slow
