@@ -16,4 +16,3 @@ def test_suptitle_clears_the_column_titles(tmp_path, monkeypatch):
   renderer = fig.canvas.get_renderer()
   top_of_titles = max(ax.title.get_window_extent(renderer).y1 for ax in fig.axes)
   assert fig._suptitle.get_window_extent(renderer).y0 >= top_of_titles  # pylint: disable=protected-access
-  fig.savefig("/tmp/pictures_check/probe_flow.png", dpi=100)
