@@ -2,14 +2,14 @@
 
 TensorFlow's CPU kernels for 3D convolutions and pools, and above all their gradients, are much
 slower than its oneDNN 2D ones (docs/PERFORMANCE.md has the measurements; MaxPool3DGrad alone
-was half of a training step). Every conv of S3D-G is a 2D conv in disguise: a 1xkxk conv is a
+was 41% of a training step's op time). Every conv of S3D-G is a 2D conv in disguise: a 1xkxk conv is a
 2D conv of every frame, a kx1x1 conv a 2D conv over (time, pixels), and a full kt x kh x kw conv
 (the first one) stacks its kt temporal taps on the channel axis, which makes it one 2D conv per
 output frame; the sums are the same up to float rounding. A max over a kt x kh x kw window is
 the max over time of the max over space: a spatial 2D pool, then a temporal one, exactly.
-Where a window holds several equal maxima, TF's 3D pool gradient feeds every one of them and the
-2D pools one; in S3D-G ties are the zeros of a ReLU, whose gradient is zero either way. GPUs keep
-TF's 3D ops (cuDNN).
+Where a window holds several equal maxima, TF's CPU 3D pool gradient feeds every one of them (more
+gradient than the function has) and the 2D pools one, a true subgradient, like cuDNN; stacked
+overlapping pools copy values, so such ties are common in S3D-G. GPUs keep TF's 3D ops (cuDNN).
 """
 
 import keras
@@ -27,7 +27,7 @@ def _conv2d(images, kernel, strides, padding):
   """`tf.nn.conv2d`; in bfloat16 with float32 gradients, which TF's CPU computes 10x faster.
 
   TF's CPU kernels for the bfloat16 conv gradients are slow fallbacks (a bf16 training step of
-  S3D-G took 10x its float32 one, docs/PERFORMANCE.md), while its bfloat16 forward conv is fast.
+  S3D-G took 10x its float32 one, docs/PERFORMANCE.md); its bfloat16 forward conv is not.
   """
   strides = (1,) + tuple(strides) + (1,)
   if images.dtype != tf.bfloat16:
