@@ -6,9 +6,10 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# synthetic_data.flags is make_synthetic's; every other flagfile is d3d_tf.train's.
+# synthetic*_data.flags are make_synthetic's; every other flagfile is d3d_tf.train's.
 DATA_CONFIG = os.path.join(ROOT, "configs", "synthetic_data.flags")
-CONFIGS = sorted(set(glob.glob(os.path.join(ROOT, "configs", "*.flags"))) - {DATA_CONFIG})
+DATA_CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "synthetic*_data.flags")))
+CONFIGS = sorted(set(glob.glob(os.path.join(ROOT, "configs", "*.flags"))) - set(DATA_CONFIGS))
 
 _PARSE = """
 import sys
@@ -40,14 +41,22 @@ import sys
 from absl import flags
 import tfrecords_tools.make_synthetic  # Defines the flags.
 flags.FLAGS(["make_synthetic", "--flagfile=" + sys.argv[1]])
-print(flags.FLAGS.clutter, flags.FLAGS.actor_scale, flags.FLAGS.speed, flags.FLAGS.test_per_class)
+print(flags.FLAGS.clutter, flags.FLAGS.actor_scale, flags.FLAGS.speed, flags.FLAGS.test_per_class,
+      flags.FLAGS.appearance_shortcut)
 """
 
 
-def test_synthetic_data_config_parses():
-  result = subprocess.run([sys.executable, "-c", _PARSE_DATA, DATA_CONFIG], cwd=ROOT,
+def _parse_data_config(path):
+  result = subprocess.run([sys.executable, "-c", _PARSE_DATA, path], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
   assert result.returncode == 0, result.stderr[-2000:]
-  clutter, actor_scale, speed, test_per_class = result.stdout.split()
+  return result.stdout.split()
+
+
+def test_synthetic_data_configs_parse():
+  assert DATA_CONFIG in DATA_CONFIGS and len(DATA_CONFIGS) >= 2, DATA_CONFIGS
+  clutter, actor_scale, speed, test_per_class, shortcut = _parse_data_config(DATA_CONFIG)
   assert clutter == "False" and float(actor_scale) == 2.0 and float(speed) == 2.0
-  assert int(test_per_class) > 0
+  assert int(test_per_class) > 0 and float(shortcut) == 0.0
+  variants = [_parse_data_config(path) for path in DATA_CONFIGS if path != DATA_CONFIG]
+  assert any(float(values[4]) > 0 for values in variants), variants
