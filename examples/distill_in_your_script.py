@@ -29,6 +29,8 @@ def main(argv=None):
   parser.add_argument("--num_frames", type=int, default=8)
   parser.add_argument("--crop_size", type=int, default=32)
   parser.add_argument("--depth_multiplier", type=float, default=0.125)
+  parser.add_argument("--final_endpoint", default="Mixed_5c",
+                      help="Last S3D-G block of both networks (Mixed_3c: a third of the layers).")
   args = parser.parse_args(argv)
 
   labels = read_label_map(args.label_map)
@@ -36,13 +38,14 @@ def main(argv=None):
   # The clips it trains on travel with the saved student: evaluate/export/predict read them.
   geometry = ClipGeometry(num_frames=args.num_frames, crop_size=args.crop_size, labels=labels)
   student = S3DGClassifier(
-      S3DGBackbone(input_channels=3, depth_multiplier=args.depth_multiplier), num_classes,
-      clip_geometry=geometry)
+      S3DGBackbone(input_channels=3, depth_multiplier=args.depth_multiplier,
+                   final_endpoint=args.final_endpoint), num_classes, clip_geometry=geometry)
   if args.teacher:
     teacher = keras.saving.load_model(args.teacher, compile=False)
   else:  # Stand-in; a real D3D teacher is a trained flow S3D-G.
     teacher = S3DGClassifier(
-        S3DGBackbone(input_channels=2, depth_multiplier=args.depth_multiplier), num_classes)
+        S3DGBackbone(input_channels=2, depth_multiplier=args.depth_multiplier,
+                     final_endpoint=args.final_endpoint), num_classes)
 
   distiller = D3DDistiller(student, teacher, distill_loss="mse", student_input="rgb",
                            teacher_input="flow")

@@ -39,6 +39,7 @@ from d3d_tf import cli
 from d3d_tf import file_system as fs
 from d3d_tf.data import label_map as label_map_lib
 from tfrecords_tools import convert_lib
+from tfrecords_tools import flow as flow_lib
 from tfrecords_tools import layouts
 
 _INPUT = flags.DEFINE_string(
@@ -57,6 +58,13 @@ _FLOW = flags.DEFINE_enum(
     "none.")
 _FLOW_BOUND = flags.DEFINE_float(
     "flow_bound", 20.0, "Flow is clipped to [-B, B] pixels before quantizing to 0..255.")
+_FLOW_FORMAT = flags.DEFINE_enum(
+    "flow_format", "png", flow_lib.FLOW_FORMATS,
+    "How flow planes are stored: png (lossless, the default) or jpeg (lossy at "
+    "--flow_jpeg_quality; read faster: docs/PERFORMANCE.md has both, and the flow teacher's "
+    "accuracy with each).")
+_FLOW_JPEG_QUALITY = flags.DEFINE_integer(
+    "flow_jpeg_quality", 95, "JPEG quality of the flow planes with --flow_format=jpeg.")
 _SHORT_SIDE = flags.DEFINE_integer(
     "short_side", 256, "Resize frames so the short side is this many pixels (aspect kept); 0 "
     "keeps the source size.")
@@ -116,6 +124,7 @@ def _register_validators() -> None:
       "fps": (lambda v: v >= 0, "must be 0 (keep the source rate) or positive, e.g. 25"),
       "max_frames": (lambda v: v >= 0, "must be 0 (keep all frames) or positive"),
       "jpeg_quality": (lambda v: 1 <= v <= 100, "must be in 1..100; 90-95 is typical"),
+      "flow_jpeg_quality": (lambda v: 1 <= v <= 100, "must be in 1..100, e.g. 95"),
       "workers": (lambda v: v >= 1, "must be at least 1"),
       "num_shards": (lambda v: v >= 0, "must be 0 (automatic) or positive"),
       "splits": (lambda v: set(v) <= set(layouts.SPLITS),
@@ -181,7 +190,8 @@ def main(argv):
   options = convert_lib.EncodeOptions(
       short_side=_SHORT_SIDE.value, fps=_FPS.value, max_frames=_MAX_FRAMES.value,
       jpeg_quality=_JPEG_QUALITY.value, flow=_FLOW.value, flow_bound=_FLOW_BOUND.value,
-      flow_timing=_FLOW_TIMING.value)
+      flow_timing=_FLOW_TIMING.value, flow_format=_FLOW_FORMAT.value,
+      flow_jpeg_quality=_FLOW_JPEG_QUALITY.value)
   counts = ", ".join(f"{n} {split}" for split, n in layouts.split_counts(dataset).items())
   print(f"build_tfrecords: {counts or 'no'} videos, {len(dataset.class_names)} classes, "
         f"flow={options.flow} -> {_OUTPUT_DIR.value}", file=sys.stderr)

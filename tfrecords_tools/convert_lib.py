@@ -66,6 +66,8 @@ class EncodeOptions:
   flow: str = "tvl1"
   flow_bound: float = 20.0
   flow_timing: bool = False
+  flow_format: str = "png"
+  flow_jpeg_quality: int = 95
 
 
 @dataclasses.dataclass
@@ -118,7 +120,9 @@ def encode_video(task: Task) -> Union[EncodedVideo, Failure]:
     flow_x = flow_y = None
     seconds = 0.0
     if options.flow != "none":
-      flow_x, flow_y, seconds = flow_lib.encode_flow(frames, options.flow, options.flow_bound)
+      flow_x, flow_y, seconds = flow_lib.encode_flow(frames, options.flow, options.flow_bound,
+                                                     options.flow_format,
+                                                     options.flow_jpeg_quality)
     return EncodedVideo(
         video_id=item.video_id, label_index=label_index, label_name=item.label, fps=fps,
         height=int(frames.shape[1]), width=int(frames.shape[2]), rgb_jpegs=jpegs,
@@ -158,12 +162,16 @@ def _write_json(path: str, value) -> None:
   fs.replace(tmp, path)
 
 
+# Settings added since the first release: an earlier run that does not record them made them so.
+_ADDED_SETTINGS = {"flow_format": "png", "flow_jpeg_quality": 95}
+
+
 def _check_settings(state_dir: str, settings: Dict) -> None:
   """Records the settings on a first run; refuses to resume under different ones."""
   path = os.path.join(state_dir, "settings.json")
   if fs.exists(path):
     with fs.open(path, encoding="utf-8") as f:
-      previous = json.load(f)
+      previous = {**_ADDED_SETTINGS, **json.load(f)}
     changed = sorted(key for key in set(previous) | set(settings)
                      if previous.get(key) != settings.get(key))
     if changed:
@@ -212,7 +220,7 @@ def _serialize(video: EncodedVideo, options: EncodeOptions) -> bytes:
       video_id=video.video_id, label_index=video.label_index, label_name=video.label_name,
       fps=video.fps, height=video.height, width=video.width, rgb_jpegs=video.rgb_jpegs,
       flow_x=video.flow_x, flow_y=video.flow_y, flow_algorithm=options.flow,
-      flow_bound=options.flow_bound, flow_format="png",
+      flow_bound=options.flow_bound, flow_format=options.flow_format,
       flow_seconds=video.flow_seconds if options.flow_timing else 0.0)
   # Deterministic: protobuf map order is otherwise unspecified, and shards must be reproducible.
   return example.SerializeToString(deterministic=True)

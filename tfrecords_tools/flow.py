@@ -1,4 +1,4 @@
-"""Flow for records, without TensorFlow: computed pair by pair, quantized, encoded as PNG planes.
+"""Flow for records, without TensorFlow: computed pair by pair, quantized, encoded as planes.
 
 Converter workers run this; they must not import TensorFlow (seconds of start-up and hundreds of
 MB each), which `d3d_tf/data/records.py` does. The flow algorithms themselves are
@@ -15,6 +15,7 @@ from d3d_tf.data import flow_quantization
 from d3d_tf.video import optical_flow
 
 PNG_COMPRESSION = 3  # Within 10% of the smallest PNG at a tenth of the time of level 9.
+FLOW_FORMATS = flow_quantization.FLOW_FORMATS
 
 
 quantize_flow = flow_quantization.quantize_flow
@@ -28,19 +29,30 @@ def imencode(extension: str, image: np.ndarray, params: Sequence[int] = ()) -> b
   return buffer.tobytes()
 
 
-def encode_flow(frames: np.ndarray, algorithm: str,
-                bound: float) -> Tuple[List[bytes], List[bytes], float]:
-  """Flow of each consecutive pair of uint8 RGB frames [N, H, W, 3], as PNG planes.
+def plane_encoder(flow_format: str = "png", jpeg_quality: int = 95):
+  """Returns `encode(plane) -> bytes` for one uint8 quantized flow plane [H, W]."""
+  if flow_format == "png":
+    extension, params = ".png", (cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION)
+  elif flow_format == "jpeg":
+    extension, params = ".jpg", (cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality))
+  else:
+    raise ValueError(f"flow_format must be one of {FLOW_FORMATS}. Received: {flow_format!r}")
+  return lambda plane: imencode(extension, np.ascontiguousarray(plane), params)
+
+
+def encode_flow(frames: np.ndarray, algorithm: str, bound: float, flow_format: str = "png",
+                jpeg_quality: int = 95) -> Tuple[List[bytes], List[bytes], float]:
+  """Flow of each consecutive pair of uint8 RGB frames [N, H, W, 3], as encoded planes.
 
   Pairs are streamed, so a long video never holds all its float flow at once.
 
   Returns:
-    (flow_x, flow_y, seconds): N-1 PNG planes each of quantized horizontal and vertical flow
-    (frame i to i+1, clipped to [-bound, bound] pixels), and the seconds spent computing flow
-    (grayscale conversion and solver, not encoding).
+    (flow_x, flow_y, seconds): N-1 planes (PNG, or JPEG at `jpeg_quality`) each of quantized
+    horizontal and vertical flow (frame i to i+1, clipped to [-bound, bound] pixels), and the
+    seconds spent computing flow (grayscale conversion and solver, not encoding).
   """
   flow_fn = optical_flow.make_flow_fn(algorithm)
-  params = (cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION)
+  encode = plane_encoder(flow_format, jpeg_quality)
   flow_x, flow_y, seconds = [], [], 0.0
   previous = None
   for frame in frames:
@@ -50,7 +62,7 @@ def encode_flow(frames: np.ndarray, algorithm: str,
     seconds += time.perf_counter() - start
     if flow is not None:
       quantized = quantize_flow(flow, bound)
-      flow_x.append(imencode(".png", np.ascontiguousarray(quantized[..., 0]), params))
-      flow_y.append(imencode(".png", np.ascontiguousarray(quantized[..., 1]), params))
+      flow_x.append(encode(quantized[..., 0]))
+      flow_y.append(encode(quantized[..., 1]))
     previous = gray
   return flow_x, flow_y, seconds

@@ -6,6 +6,9 @@ The standard two-stream way: clip flow to [-B, B] pixels, map linearly to 0..255
 
 import numpy as np
 
+# How records store the quantized planes: PNG (lossless) or JPEG (lossy, faster to read).
+FLOW_FORMATS = ("png", "jpeg")
+
 
 def quantize_flow(flow: np.ndarray, bound: float) -> np.ndarray:
   """Maps flow in pixels, [..., 2] float, to uint8: [-bound, bound] -> [0, 255]."""

@@ -156,6 +156,26 @@ def decode_flow_planes(x_encoded: tf.Tensor, y_encoded: tf.Tensor) -> tf.Tensor:
   return tf.concat([planes[:num], planes[num:]], axis=-1)
 
 
+def decode_flow_window(x_encoded: tf.Tensor, y_encoded: tf.Tensor, window: tf.Tensor,
+                       is_jpeg) -> tf.Tensor:
+  """The pixel window (y, x, height, width) of quantized flow planes [T] x 2 -> uint8 [T, h, w, 2].
+
+  JPEG planes (`is_jpeg`, a bool tensor: the record's flow/format) decode only the window, as RGB
+  frames do; PNG has no such decoder, so its planes are decoded whole and cut.
+  """
+
+  def jpeg():
+    num = tf.shape(x_encoded)[0]
+    planes = tf.map_fn(
+        lambda x: tf.io.decode_and_crop_jpeg(x, window, channels=1),
+        tf.concat([x_encoded, y_encoded], axis=0),
+        fn_output_signature=tf.TensorSpec([None, None, 1], tf.uint8))
+    return tf.concat([planes[:num], planes[num:]], axis=-1)
+
+  return tf.cond(tf.cast(is_jpeg, tf.bool), jpeg,
+                 lambda: crop(decode_flow_planes(x_encoded, y_encoded), window))
+
+
 def dequantize_flow(quantized: tf.Tensor, bound) -> tf.Tensor:
   """Quantized flow (uint8 or resized float) -> float32 pixels: q * 2B / 255 - B.
 

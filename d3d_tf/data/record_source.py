@@ -1,10 +1,11 @@
 """Videos from records: a parsed SequenceExample whose sampled frames are decoded in-graph.
 
 Only the frames a clip samples are decoded, each distinct frame once. Training crops decode
-just their window (`tf.io.decode_and_crop_jpeg`); evaluation decodes whole frames once and
-cuts every crop from them. Flow planes stay quantized (uint8) through crop and flip and are
-dequantized straight into units of the bound before the resize (exact up to float rounding:
-dequantization is affine and commutes with the resize).
+just their window (`tf.io.decode_and_crop_jpeg`), of JPEG flow planes too (PNG planes are
+decoded whole and cut); evaluation decodes whole frames once and cuts every crop from them.
+Flow planes stay quantized (uint8) through crop and flip and are dequantized straight into
+units of the bound before the resize (exact up to float rounding: dequantization is affine and
+commutes with the resize).
 """
 
 from typing import Callable, Dict
@@ -32,9 +33,14 @@ def _decode_jpegs_at(jpegs: tf.Tensor, indices: tf.Tensor, window=None) -> tf.Te
 
 
 def _flow_planes(flow_x: tf.Tensor, flow_y: tf.Tensor, indices: tf.Tensor,
-                 num_frames: tf.Tensor, name: tf.Tensor) -> builders.Planes:
+                 num_frames: tf.Tensor, name: tf.Tensor, flow_format: tf.Tensor,
+                 size=None) -> builders.Planes:
   """The quantized flow planes of frame `indices` (flow i: frame i -> i + 1; see
-  `processors.flow_indices`); a 1-frame video has none and gets zero flow."""
+  `processors.flow_indices`); a 1-frame video has none and gets zero flow.
+
+  With `size`, the (H, W) of the RGB frames the planes share, only the crop window is decoded
+  (JPEG planes; PNG ones are decoded whole and cut): the training path.
+  """
   num_planes = tf.shape(flow_x)[0]
   check = tf.debugging.Assert(
       tf.logical_and(tf.equal(num_planes, num_frames - 1),
@@ -43,9 +49,17 @@ def _flow_planes(flow_x: tf.Tensor, flow_y: tf.Tensor, indices: tf.Tensor,
        "with_flow=False:", name, "frames:", num_frames, "flow planes:", num_planes])
   with tf.control_dependencies([check]):
     present = tf.identity(num_planes > 0)
+  plane_indices = processors.flow_indices(indices, num_frames)
+  if size is not None:
+    is_jpeg = tf.equal(flow_format, b"jpeg")
+    return builders.Planes(
+        decode_window=lambda window: _decode_unique(
+            plane_indices, lambda i: processors.decode_flow_window(
+                tf.gather(flow_x, i), tf.gather(flow_y, i), window, is_jpeg)),
+        size=size, to_unit=processors.dequantize_flow_unit, present=present)
   return builders.Planes(
       decode=lambda: _decode_unique(
-          processors.flow_indices(indices, num_frames),
+          plane_indices,
           lambda i: processors.decode_flow_planes(tf.gather(flow_x, i), tf.gather(flow_y, i))),
       to_unit=processors.dequantize_flow_unit, present=present)
 
@@ -71,8 +85,9 @@ def opener(config: builders.ClipConfig,
       elif config.with_rgb:
         planes[records.RGB] = builders.Planes(decode=lambda: _decode_jpegs_at(jpegs, indices))
       if config.with_flow:
-        planes[records.FLOW] = _flow_planes(sequence[records.FLOW_X], sequence[records.FLOW_Y],
-                                            indices, num_frames, name)
+        planes[records.FLOW] = _flow_planes(
+            sequence[records.FLOW_X], sequence[records.FLOW_Y], indices, num_frames, name,
+            context[records.FLOW_FORMAT], size=(height, width) if training else None)
       return builders.Clip(planes, height, width)
 
     return builders.Video(num_frames, tf.cast(context[records.LABEL_INDEX], tf.int32),

@@ -41,7 +41,7 @@ RGB = "rgb"
 FLOW = "flow"
 LABEL = "label"
 
-FLOW_FORMATS = ("png", "jpeg")
+FLOW_FORMATS = flow_quantization.FLOW_FORMATS
 
 
 def quantize_flow(flow: np.ndarray, bound: float = DEFAULT_FLOW_BOUND) -> np.ndarray:

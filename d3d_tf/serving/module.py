@@ -71,24 +71,27 @@ class ClassifierModule(tf.Module):
     self.labels = tf.Variable(list(labels), dtype=tf.string, trainable=False, name="labels")
     self.clip_geometry = tf.Variable(geometry_json, dtype=tf.string, trainable=False,
                                      name="clip_geometry")
+    # The Keras model is not a tracked attribute: saving it would add its own object graph and
+    # trace its default signatures (two more traces of the whole network per export). Only its
+    # variables are tracked, float16 copies when quantized.
+    self._untracked = types.SimpleNamespace(model=model)  # Not a trackable attribute.
     if quantize == "float16":
-      # Only the float16 copies are tracked (saved); the Keras model runs statelessly on them.
-      self._untracked = types.SimpleNamespace(model=model)  # Not a trackable attribute.
+      # The Keras model runs statelessly on the float16 copies.
       self.trainable_f16 = [tf.Variable(tf.cast(v.value, tf.float16), trainable=False)
                             for v in model.trainable_variables]
       self.non_trainable_f16 = [tf.Variable(tf.cast(v.value, tf.float16), trainable=False)
                                 for v in model.non_trainable_variables]
     else:
-      self.model = model
+      self.model_variables = [v.value for v in model.variables]  # What the graph reads.
 
   def _logits(self, inputs: tf.Tensor) -> tf.Tensor:
+    model = self._untracked.model
     if self.quantize == "float16":
-      model = self._untracked.model
       cast = lambda vs: [tf.cast(v, tf.float32) for v in vs]
       logits, _ = model.stateless_call(cast(self.trainable_f16), cast(self.non_trainable_f16),
                                        inputs, training=False)
       return tf.cast(logits, tf.float32)
-    return tf.cast(self.model(inputs, training=False), tf.float32)
+    return tf.cast(model(inputs, training=False), tf.float32)
 
   def _outputs(self, frames: tf.Tensor) -> Dict[str, tf.Tensor]:
     """uint8 [B, T, H, W, 3] -> the output dict, after checking the frame count and size."""
@@ -116,12 +119,10 @@ class ClassifierModule(tf.Module):
         "top_k_scores": scores,
     }
 
-  @tf.function(input_signature=[FRAMES_SPEC])
   def serve_frames(self, frames):
     """uint8 frames [batch, T, H, W, 3] (any T >= 1, H, W) -> outputs."""
     return self._outputs(frames)
 
-  @tf.function(input_signature=[JPEG_SPEC])
   def serve_jpeg(self, jpeg_frames):
     """string [batch, T] JPEG frames (all frames of a request the same size) -> outputs."""
     tf.debugging.assert_greater(tf.size(jpeg_frames), 0,
@@ -129,7 +130,12 @@ class ClassifierModule(tf.Module):
     return self._outputs(preprocess.decode_jpeg_batch(jpeg_frames))
 
   def signatures(self) -> Dict[str, tf.types.experimental.ConcreteFunction]:
+    """The two serving signatures, each traced once.
+
+    The functions are made here, not as `tf.function` attributes: `tf.saved_model.save` traces
+    every function attribute again, and each trace of S3D-G costs seconds.
+    """
     return {
-        SERVING_DEFAULT: self.serve_frames.get_concrete_function(),
-        PREDICT_JPEG: self.serve_jpeg.get_concrete_function(),
+        SERVING_DEFAULT: tf.function(self.serve_frames).get_concrete_function(FRAMES_SPEC),
+        PREDICT_JPEG: tf.function(self.serve_jpeg).get_concrete_function(JPEG_SPEC),
     }

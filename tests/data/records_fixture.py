@@ -2,7 +2,7 @@
 
 Each video is a smooth random texture translated by a constant (dx, dy) pixels per frame, so
 the true flow of every frame pair is (dx, dy) everywhere; flow planes are that constant,
-quantized and PNG-encoded as the converter would.
+quantized and encoded (PNG, or JPEG with `flow_format="jpeg"`) as the converter would.
 """
 
 import os
@@ -45,10 +45,20 @@ def encode_png(plane: np.ndarray) -> bytes:
   return data.tobytes()
 
 
+def encode_plane(plane: np.ndarray, flow_format: str = "png") -> bytes:
+  """One quantized flow plane as the converter stores it (`--flow_format`)."""
+  if flow_format == "png":
+    return encode_png(plane)
+  ok, data = cv2.imencode(".jpg", np.ascontiguousarray(plane), [cv2.IMWRITE_JPEG_QUALITY, 95])
+  assert ok
+  return data.tobytes()
+
+
 def make_video_example(video_id: str, label: int, num_frames: int = 12, height: int = 48,
                        width: int = 64, dx: int = 3, dy: int = -2, with_flow: bool = True,
                        bound: float = records.DEFAULT_FLOW_BOUND, seed: int = 0,
-                       frames: Optional[np.ndarray] = None) -> tf.train.SequenceExample:
+                       frames: Optional[np.ndarray] = None,
+                       flow_format: str = "png") -> tf.train.SequenceExample:
   """One record of a translating texture; flow planes encode exactly (dx, dy)."""
   if frames is None:
     frames = textured_frames(num_frames, height, width, dx, dy, seed)
@@ -58,12 +68,13 @@ def make_video_example(video_id: str, label: int, num_frames: int = 12, height: 
     flow = np.zeros((max(num_frames - 1, 0), height, width, 2), np.float32)
     flow[..., 0], flow[..., 1] = dx, dy
     q = records.quantize_flow(flow, bound)
-    flow_x = [encode_png(p[..., 0]) for p in q]
-    flow_y = [encode_png(p[..., 1]) for p in q]
+    flow_x = [encode_plane(p[..., 0], flow_format) for p in q]
+    flow_y = [encode_plane(p[..., 1], flow_format) for p in q]
   return records.make_sequence_example(
       video_id, label, f"class{label}", 25.0, height, width,
       [encode_jpeg(f) for f in frames], flow_x=flow_x, flow_y=flow_y,
-      flow_algorithm="synthetic" if with_flow else "none", flow_bound=bound)
+      flow_algorithm="synthetic" if with_flow else "none", flow_bound=bound,
+      flow_format=flow_format)
 
 
 def write_records(path: str, examples: Sequence[tf.train.SequenceExample]) -> str:

@@ -133,6 +133,27 @@ def test_flow_and_rgb_share_random_crop_and_flip(shards):
   assert any(flips) and not all(flips)
 
 
+def test_jpeg_flow_planes_give_the_png_clips(tmp_path):
+  """Records storing flow as JPEG (`--flow_format=jpeg`) yield the clips of PNG records: the
+  same frames, crop and flip, and the same flow (constant planes survive JPEG exactly)."""
+  out = {}
+  for flow_format in ("png", "jpeg"):
+    directory = tmp_path / flow_format
+    directory.mkdir()
+    rf.write_shards(str(directory), num_shards=1, videos_per_shard=3, num_frames=12, dx=DX,
+                    dy=DY, flow_format=flow_format)
+    for mode, ds in (
+        ("train", datasets.train_dataset(str(directory / "*.tfrecord"), batch_size=3,
+                                         num_frames=T, crop_size=S, with_flow=True, seed=4,
+                                         deterministic=True, min_area=0.3)),
+        ("eval", datasets.eval_dataset(str(directory / "*.tfrecord"), batch_size=3,
+                                       num_frames=T, crop_size=S, with_flow=True))):
+      out[flow_format, mode] = _take(ds, 1)[0][0]
+  for mode in ("train", "eval"):
+    np.testing.assert_array_equal(out["png", mode]["rgb"], out["jpeg", mode]["rgb"])
+    np.testing.assert_allclose(out["png", mode]["flow"], out["jpeg", mode]["flow"], atol=1e-6)
+
+
 def _video_record(tmp_path, name, num_frames, with_flow=True, frames=None):
   path = str(tmp_path / f"{name}.tfrecord")
   example = rf.make_video_example(name, 0, num_frames=num_frames, with_flow=with_flow,

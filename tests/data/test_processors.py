@@ -182,6 +182,26 @@ def test_decode_flow_planes_and_dequantize():
   np.testing.assert_allclose(out, flow, atol=20.0 / 255 + 1e-6)
 
 
+@pytest.mark.parametrize("extension", [".png", ".jpg"])
+def test_decode_flow_window_equals_decode_then_crop(extension):
+  rng = np.random.default_rng(3)
+  q = np.stack([cv2.GaussianBlur(rng.uniform(0, 255, (40, 56, 2)).astype(np.float32), (0, 0),
+                                 2.0) for _ in range(3)]).astype(np.uint8)
+  enc_x, enc_y = (tf.constant([cv2.imencode(extension, np.ascontiguousarray(p[..., c]))[1]
+                               .tobytes() for p in q]) for c in (0, 1))
+  window = tf.constant([5, 9, 20, 30])
+  out = P.decode_flow_window(enc_x, enc_y, window, is_jpeg=extension == ".jpg").numpy()
+  full = P.decode_flow_planes(enc_x, enc_y).numpy()
+  assert out.shape == (3, 20, 30, 2) and out.dtype == np.uint8
+  # Grayscale JPEG has no chroma to upsample: the window is exact, even on its border.
+  np.testing.assert_array_equal(out, full[:, 5:25, 9:39])
+  if extension == ".png":
+    np.testing.assert_array_equal(full, q)
+  else:
+    error = np.abs(full.astype(int) - q)  # Quality 95 on a smooth plane.
+    assert error.mean() < 1.0 and error.max() <= 6
+
+
 def test_quantized_flip_negates_x_exactly():
   rng = np.random.default_rng(1)
   q = rng.integers(0, 256, (2, 3, 4, 2)).astype(np.uint8)

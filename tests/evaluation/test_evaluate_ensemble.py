@@ -42,7 +42,8 @@ def setup(tmp_path_factory):
   label_map_lib.write_label_map(str(root / "label_map.txt"), ["c0", "c1", "c2"])
   paths = []
   for name, channels in (("rgb", 3), ("flow", 2)):
-    model = S3DGClassifier(S3DGBackbone(input_channels=channels, depth_multiplier=0.125), 3)
+    model = S3DGClassifier(S3DGBackbone(input_channels=channels, depth_multiplier=0.125,
+                                        final_endpoint="Mixed_3c"), 3)
     rng = np.random.default_rng(channels)
     head = model.get_layer("Logits_Conv2d_0c_1x1")
     head.kernel.assign(rng.normal(0, 50.0, head.kernel.shape).astype("float32"))

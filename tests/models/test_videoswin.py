@@ -117,7 +117,7 @@ def swin_run(data_dir, teacher_path, tmp_path_factory):
   from tests.training import tiny_data  # pylint: disable=g-import-not-at-top
   model_dir = str(tmp_path_factory.mktemp("swin_d3d"))
   flags = tiny_data.tiny_flags(data_dir, model_dir, "d3d", teacher=teacher_path, **TINY)
-  del flags["depth_multiplier"]
+  del flags["depth_multiplier"], flags["final_endpoint"]  # S3D-G flags.
   metrics = train_lib.train(train_lib.TrainConfig(**flags, verbose=0))
   return model_dir, metrics
 

@@ -17,7 +17,8 @@ from tests.conftest import run_absl_main, sample_clip
 @pytest.fixture(scope="module")
 def keras_model(tmp_path_factory):
   root = tmp_path_factory.mktemp("predict")
-  model = S3DGClassifier(S3DGBackbone(depth_multiplier=0.125), num_classes=3)
+  model = S3DGClassifier(S3DGBackbone(depth_multiplier=0.125, final_endpoint="Mixed_3c"),
+                         num_classes=3)
   head = model.get_layer("Logits_Conv2d_0c_1x1")
   head.kernel.assign(np.random.default_rng(0).normal(0, 50, head.kernel.shape).astype("float32"))
   path = str(root / "student.keras")

@@ -26,7 +26,8 @@ FRAMES = 8
 
 def tiny_model(seed=1):
   """Depth-0.125 S3D-G with He-normal weights so logits depend on the input."""
-  model = S3DGClassifier(S3DGBackbone(depth_multiplier=0.125), num_classes=3)
+  model = S3DGClassifier(S3DGBackbone(depth_multiplier=0.125, final_endpoint="Mixed_3c"),
+                         num_classes=3)
   rng = np.random.default_rng(seed)
   for v in model.variables:
     name = v.path.split("/")[-1]
@@ -189,7 +190,8 @@ def test_export_rejects_flow_models_and_label_mismatch(tmp_path):
   flow = S3DGClassifier(S3DGBackbone(input_channels=2, depth_multiplier=0.125), num_classes=3)
   with pytest.raises(ValueError, match="RGB"):
     export_lib.export(flow, LABELS, str(tmp_path), "flow", 1)
-  rgb = S3DGClassifier(S3DGBackbone(depth_multiplier=0.125), num_classes=3)
+  rgb = S3DGClassifier(S3DGBackbone(depth_multiplier=0.125, final_endpoint="Mixed_3c"),
+                         num_classes=3)
   with pytest.raises(ValueError, match="label map has 2"):
     export_lib.export(rgb, LABELS[:2], str(tmp_path), "rgb", 1)
 

@@ -1,6 +1,7 @@
 """The converter end to end: real clips, bad files, flags, label maps, flow content."""
 
 import csv
+import dataclasses
 import json
 import os
 import subprocess
@@ -177,6 +178,42 @@ def test_rerun_with_other_settings_is_refused(tmp_path, sample_clips):
   with pytest.raises(convert_lib.SettingsMismatchError, match=r"short_side: 32 -> 48"):
     convert_lib.convert(dataset, out, convert_lib.EncodeOptions(short_side=48, max_frames=2,
                                                                flow="none"),
+                        show_progress=False)
+
+
+def test_jpeg_flow_planes_and_resuming_a_run_from_before_the_flag(tmp_path, sample_clips,
+                                                                  read_records):
+  root = tmp_path / "videos"
+  _link(sample_clips["bikes"], root / "cycling" / "bikes.mp4")
+  dataset = layouts.parse_folder(str(root))
+  flows = {}
+  for flow_format in ("png", "jpeg"):
+    out = str(tmp_path / flow_format)
+    options = convert_lib.EncodeOptions(short_side=64, max_frames=4, flow="dis",
+                                        flow_format=flow_format)
+    convert_lib.convert(dataset, out, options, show_progress=False)
+    (record,) = read_records(out)
+    assert record.context["flow/format"] == flow_format
+    flows[flow_format] = record.flow
+  jpeg = str(tmp_path / "jpeg")
+  (shard,) = [n for n in os.listdir(jpeg) if n.endswith(".tfrecord")]
+  assert b"\xff\xd8\xff" in open(os.path.join(jpeg, shard), "rb").read()  # JPEG planes.
+  error = np.abs(flows["jpeg"].astype(int) - flows["png"])
+  assert error.mean() < 1.0 and error.max() <= 24, (error.mean(), error.max())
+  # A folder converted before --flow_format existed records neither key: it was PNG, and a
+  # rerun with the defaults resumes it instead of refusing.
+  png = str(tmp_path / "png")
+  settings_path = os.path.join(png, convert_lib.STATE_DIR, "settings.json")
+  with open(settings_path) as f:
+    settings = json.load(f)
+  for key in ("flow_format", "flow_jpeg_quality"):
+    del settings[key]
+  with open(settings_path, "w") as f:
+    json.dump(settings, f)
+  options = convert_lib.EncodeOptions(short_side=64, max_frames=4, flow="dis")
+  assert convert_lib.convert(dataset, png, options, show_progress=False)["converted"] == 1
+  with pytest.raises(convert_lib.SettingsMismatchError, match=r"flow_format: 'png' -> 'jpeg'"):
+    convert_lib.convert(dataset, png, dataclasses.replace(options, flow_format="jpeg"),
                         show_progress=False)
 
 

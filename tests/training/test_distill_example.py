@@ -19,7 +19,7 @@ def test_example_script(tmp_path):
   output = str(tmp_path / "student.keras")
   history = module["main"]([
       f"--train_files={data_dir}/train-*.tfrecord", f"--label_map={data_dir}/label_map.txt",
-      f"--output={output}", "--steps=2"])
+      f"--output={output}", "--steps=2", "--final_endpoint=Mixed_3c"])
   assert np.isfinite(history["loss"][-1]) and history["distill_loss"][-1] > 0
   student = keras.saving.load_model(output)
   assert student.outputs[0].shape[-1] == tiny_data.NUM_CLASSES

@@ -14,7 +14,8 @@ def flow_and_rgb(tmp_path_factory):
   root = tmp_path_factory.mktemp("teachers")
   paths = {}
   for name, channels in (("flow", 2), ("rgb", 3)):
-    model = S3DGClassifier(S3DGBackbone(input_channels=channels, depth_multiplier=0.125), 3)
+    model = S3DGClassifier(S3DGBackbone(input_channels=channels, depth_multiplier=0.125,
+                                        final_endpoint="Mixed_3c"), 3)
     paths[name] = str(root / f"{name}.keras")
     model.save(paths[name])
     paths[name + "_model"] = model
