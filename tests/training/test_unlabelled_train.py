@@ -3,6 +3,8 @@ into the training stream; only with a teacher; the flow teacher reads both sets 
 
 import collections
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +13,8 @@ from d3d_tf import train_config, train_lib
 from d3d_tf.data import datasets
 from tests.data import records_fixture as rf
 from tests.training import tiny_data
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _write(directory, split, labels, seed):
@@ -78,3 +82,14 @@ def test_flow_on_both_sets_then_d3d_with_the_labels_hidden(tmp_path):
     train_lib.train(train_lib.TrainConfig(**tiny_data.tiny_flags(
         data, str(tmp_path / "none"), "d3d", teacher=flow_dir,
         unlabelled_train_files=str(tmp_path / "nothing-*")), verbose=0))
+
+
+def test_the_cli_rejects_unlabelled_files_without_a_teacher_in_one_line(tmp_path):
+  result = subprocess.run(
+      [sys.executable, "-m", "d3d_tf.train", "--stream=rgb", "--train_files=a-*",
+       f"--model_dir={tmp_path}", "--unlabelled_train_files=u-*"],
+      cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True,
+      timeout=120)
+  lines = result.stderr.strip().splitlines()
+  assert result.returncode == 2 and len(lines) == 1, result.stderr
+  assert "--unlabelled_train_files needs --stream=d3d" in lines[0]
