@@ -41,8 +41,12 @@ class TrainConfig:
   """One training run; each field is the `d3d_tf.train` flag of the same name."""
   stream: str = _flag(REQUIRED, "rgb or flow: one supervised stream; d3d: RGB student + teacher.",
                       enum=STREAMS)
-  train_files: str = _flag(REQUIRED, "Glob of training TFRecords.")
+  train_files: str = _flag(REQUIRED, "Glob of training TFRecords (several: comma-separated).")
   model_dir: str = _flag(REQUIRED, "Where checkpoints, logs, models go.")
+  unlabelled_train_files: str = _flag(
+      "", "d3d: glob of more training TFRecords whose labels the student never sees (replaced "
+      "by -1): they add only the distillation term, mixed into the stream in proportion to "
+      "the record counts ('': none; issue 23).")
   eval_files: str = _flag("", "Glob of validation TFRecords ('': none).")
   label_map: str = _flag("", "Label map; default label_map.txt beside the train files.")
   train_steps: int = _flag(1000, "Total optimizer steps.", lower=1)
@@ -215,6 +219,9 @@ def validate(config: TrainConfig):
       raise ValueError(message)
   check(config.stream != "d3d" or config.teacher,
         "--stream=d3d needs --teacher (a flow model: .keras file, model dir or SavedModel).")
+  check(not config.unlabelled_train_files or config.stream == "d3d",
+        f"--unlabelled_train_files needs --stream=d3d (only a teacher can teach on a clip "
+        f"without its label); got --stream={config.stream}.")
   check(config.train_steps % config.checkpoint_every == 0,
         f"--train_steps ({config.train_steps}) must be a multiple of --checkpoint_every "
         f"({config.checkpoint_every}).")

@@ -37,14 +37,15 @@ def student_input(config: TrainConfig) -> str:
   return "flow" if config.stream == "flow" else "rgb"
 
 
-def check_train_files(pattern: str):
-  """Raises FileNotFoundError when nothing matches, ValueError when the files hold no record."""
-  files = sorted(tf.io.gfile.glob(pattern))
+def check_train_files(pattern: str, flag: str = "train_files"):
+  """The files of a glob (or comma-separated globs): raises FileNotFoundError when nothing
+  matches, ValueError when the files hold no record; `flag` names it."""
+  files = records.glob_files(pattern)
   if not files:
-    raise FileNotFoundError(f"No files match --train_files={pattern!r}.")
+    raise FileNotFoundError(f"No files match --{flag}={pattern!r}.")
   if not any(tf.io.gfile.stat(f).length for f in files) or not any(
       True for _ in tf.data.TFRecordDataset(files).take(1)):
-    raise ValueError(f"--train_files={pattern!r} matches {len(files)} file(s) but they hold no "
+    raise ValueError(f"--{flag}={pattern!r} matches {len(files)} file(s) but they hold no "
                      "records (empty dataset).")
   return files
 
@@ -129,7 +130,7 @@ def _op_determinism_enabled() -> bool:
     return True
 
 
-def _datasets(config: TrainConfig, files):
+def _datasets(config: TrainConfig, files, unlabelled_files=None):
   """(train, input-picture sample, validation or None) datasets of the run.
 
   Built before the global seed (`process_wide`): their seeds are explicit, and tf.data's
@@ -142,7 +143,8 @@ def _datasets(config: TrainConfig, files):
         files, batch_size=config.batch_size, num_frames=config.num_frames, stride=config.stride,
         crop_size=config.crop_size, with_rgb="rgb" in keys, with_flow="flow" in keys,
         shuffle_buffer=config.shuffle_buffer, seed=config.seed, min_area=config.min_area,
-        flip=config.flip, deterministic=config.deterministic)
+        flip=config.flip, deterministic=config.deterministic,
+        unlabelled_pattern=unlabelled_files)
 
   train_ds = make_train_dataset()
   # Pictures of the input come from their own dataset: a second iterator of `train_ds` would
@@ -166,6 +168,12 @@ def _load_teachers(config: TrainConfig, teacher_paths, labels):
       teacher_paths, len(labels), student_input(config))
   bound = records.flow_bound_of("train_files", config.train_files) \
       if "flow" in teacher_keys else None
+  if bound is not None and config.unlabelled_train_files:
+    # The teacher reads both sets' flow at one scale.
+    other = records.flow_bound_of("unlabelled_train_files", config.unlabelled_train_files)
+    if other != bound:
+      raise ValueError(f"--unlabelled_train_files store flow with bound {other:g}, "
+                       f"--train_files with {bound:g}; one is needed (re-convert).")
   clip = dict(num_frames=config.num_frames, stride=config.stride, crop_size=config.crop_size)
   for note in teachers_lib.check_geometry(teacher_paths, teacher_models, clip, labels, bound):
     print(f"note: {note}", flush=True)
@@ -286,6 +294,9 @@ def train(config: TrainConfig, flags_text: Optional[str] = None, *,
   # First: a multi-worker strategy configures collective ops, which must precede any TF op.
   strategy = strategies.make_strategy(config.strategy, config.tpu)
   files = check_train_files(config.train_files)
+  unlabelled_files = None
+  if config.unlabelled_train_files:
+    unlabelled_files = check_train_files(config.unlabelled_train_files, "unlabelled_train_files")
   label_map_path, labels = _read_labels(config, files)
   if config.eval_files and not tf.io.gfile.glob(config.eval_files):
     raise FileNotFoundError(f"No files match --eval_files={config.eval_files!r}.")
@@ -294,7 +305,7 @@ def train(config: TrainConfig, flags_text: Optional[str] = None, *,
   if config.stream != "d3d":
     teacher_paths = []
 
-  train_ds, sample_ds, eval_ds = _datasets(config, files)
+  train_ds, sample_ds, eval_ds = _datasets(config, files, unlabelled_files)
   if process_wide and config.seed is not None:
     keras.utils.set_random_seed(config.seed)
   if process_wide and config.deterministic:

@@ -16,6 +16,9 @@
 #   TRAIN_FLAGS=""       extra flags for every d3d_tf.train run (e.g. --train_steps=800)
 #   FLOW_TRAIN_FLAGS="", RGB_TRAIN_FLAGS="", D3D_TRAIN_FLAGS=""   extra flags for one stream's
 #                        run, after TRAIN_FLAGS (e.g. each model's steps cut by the same factor)
+# Data with an unlabelled split (make_synthetic --unlabelled_per_class): the flow teacher trains
+# on train + unlabelled with labels, RGB on train alone, D3D on train plus the unlabelled clips
+# with their labels hidden (d3d_tf.train --unlabelled_train_files).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +26,7 @@ fresh=0
 for arg in "$@"; do
   case $arg in
     --fresh) fresh=1 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "quickstart.sh: unknown argument '$arg'; the only option is --fresh." >&2; exit 2 ;;
   esac
 done
@@ -92,6 +95,12 @@ run_stage "$DATA" "$DATA/records/summary.json" -- \
 records="$DATA/records"
 common=(--train_files="$records/train-*.tfrecord" --eval_files="$records/val-*.tfrecord"
         --label_map="$records/label_map.txt" --seed="$SEED")
+unlabelled=""
+if compgen -G "$records/unlabelled-*.tfrecord" > /dev/null; then
+  unlabelled="$records/unlabelled-*.tfrecord"
+  echo "note: $records has an unlabelled split: the flow teacher trains on it with labels, D3D"\
+    "without them (--unlabelled_train_files), RGB not at all."
+fi
 mkdir -p "$RUN/flow" "$RUN/rgb" "$RUN/d3d" "$RUN/eval/two_stream" "$RUN/eval/d3d_flow" \
   "$RUN/export/d3d"
 for stream in flow rgb d3d; do
@@ -106,10 +115,16 @@ for stream in flow rgb d3d; do
     teacher=(--teacher="$RUN/flow")
     inputs+=("$RUN/flow/.made_with")
   fi
+  files=()  # Where the unlabelled split goes (none without one: the usual commands).
+  if [ -n "$unlabelled" ] && [ "$stream" = flow ]; then
+    files=(--train_files="$records/train-*.tfrecord,$unlabelled")
+  elif [ -n "$unlabelled" ] && [ "$stream" = d3d ]; then
+    files=(--unlabelled_train_files="$unlabelled")
+  fi
   stream_var="${stream^^}_TRAIN_FLAGS"
   read -r -a stream_flags <<< "${!stream_var:-}"
   run_stage "$RUN/$stream" "$RUN/$stream/final_metrics.json" "${inputs[@]}" -- \
-    python -m d3d_tf.train --flagfile="configs/synthetic_$stream.flags" "${common[@]}" \
+    python -m d3d_tf.train --flagfile="configs/synthetic_$stream.flags" "${common[@]}" "${files[@]}" \
       --model_dir="$RUN/$stream" "${teacher[@]}" "${train_flags[@]}" "${stream_flags[@]}"
 done
 

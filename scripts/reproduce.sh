@@ -13,7 +13,8 @@
 #     TRAIN_PER_CLASS= DATA_SEED= bash scripts/reproduce.sh
 # which writes $ROOT/variant.json and, with PROBE=1, the motion probe of seed ${SEEDS%% *} in
 # $ROOT/probe; it leaves out the inference-cost benchmark and docs/REPRODUCTION.md, and prints
-# the report command that adds it to the "When does D3D help?" section.
+# the report command that adds it to the "When does D3D help?" section. A variant whose data have
+# an unlabelled split (configs/synthetic_unlabelled_data.flags) trains as quickstart.sh says.
 # The default run's report has a "When does D3D help?" row for $ROOT, plus one for each of
 # VARIANT_ROOTS (comma-separated roots of variant runs, or docs/variants/*.json).
 # FLOW_TRAIN_FLAGS, RGB_TRAIN_FLAGS, D3D_TRAIN_FLAGS reach each stream's training (quickstart.sh).
@@ -36,7 +37,7 @@ fi
 for arg in "$@"; do
   case $arg in
     --fresh) rm -rf "$ROOT" ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "reproduce.sh: unknown argument '$arg'; the only option is --fresh." >&2; exit 2 ;;
   esac
 done

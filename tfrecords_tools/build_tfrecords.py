@@ -79,7 +79,7 @@ _NUM_SHARDS = flags.DEFINE_integer(
     "num_shards", 0, "Shards per split; 0 picks about "
     f"{convert_lib.VIDEOS_PER_SHARD} videos a shard.")
 _SPLITS = flags.DEFINE_list(
-    "splits", [], "Convert only these splits (train, val, test); empty converts all.")
+    "splits", [], "Convert only these splits (train, val, test, unlabelled); empty converts all.")
 _VAL_FRACTION = flags.DEFINE_float(
     "val_fraction", 0.0, "--layout=folder without split folders: hold out this fraction of "
     "each class as the val split.")

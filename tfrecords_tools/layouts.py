@@ -25,7 +25,10 @@ from d3d_tf import video
 
 LAYOUTS = ("folder", "kinetics", "ucf101", "hmdb51")
 TRAIN, VAL, TEST = "train", "val", "test"
-SPLITS = (TRAIN, VAL, TEST)
+# Training clips whose labels the student does not see (`d3d_tf.train --unlabelled_train_files`
+# hides them); their records keep the true label, so a teacher can train on them.
+UNLABELLED = "unlabelled"
+SPLITS = (TRAIN, VAL, TEST, UNLABELLED)
 
 # Files the folder layout takes as videos; anything else in a class folder is ignored.
 VIDEO_EXTENSIONS = video.VIDEO_EXTENSIONS
@@ -55,7 +58,7 @@ class Dataset:
   failures: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
 
   def splits(self) -> List[str]:
-    """The splits present, in train/val/test order."""
+    """The splits present, in train/val/test/unlabelled order."""
     present = {item.split for item in self.items}
     return [split for split in SPLITS if split in present]
 
@@ -122,7 +125,7 @@ def _videos_in(folder: str) -> List[str]:
 
 def parse_folder(root: str, val_fraction: float = 0.0) -> Dataset:
   """`root/<class>/<video>`, or `root/<split>/<class>/<video>` when every subfolder of root is
-  named train, val or test.
+  named train, val, test or unlabelled.
 
   Without split folders everything is train, unless `val_fraction` > 0: then within each class
   that fraction of videos (rounded, picked by a hash of the file name so the choice survives

@@ -12,6 +12,7 @@ Usage:
   python -m tfrecords_tools.make_synthetic --flagfile=configs/synthetic_data.flags  # quickstart's
   # -> data/synthetic/videos/{train,val,test}/<class>/<class>_NNNN.mp4
   #    data/synthetic/records/{train,val,test}-NNNNN-of-MMMMM.tfrecord, label_map.txt, ...
+  # --unlabelled_per_class=N adds an unlabelled split (videos/unlabelled, unlabelled-*.tfrecord).
 
 The same --seed and sizes always give the same clips (the same decoded pixels) and the same
 records, byte for byte (unless --flow_timing stores measured seconds in them).
@@ -35,6 +36,11 @@ _VAL_PER_CLASS = flags.DEFINE_integer(
     "val_per_class", 10, "Validation clips per class (watched during training, for tuning).")
 _TEST_PER_CLASS = flags.DEFINE_integer(
     "test_per_class", 0, "Test clips per class, for the final table only (never for tuning).")
+_UNLABELLED_PER_CLASS = flags.DEFINE_integer(
+    "unlabelled_per_class", 0, "Extra training clips per class in a split of their own, "
+    "unlabelled (records keep the true label, for the flow teacher; the D3D student reads them "
+    "through d3d_tf.train --unlabelled_train_files, which hides it). Issue 23; "
+    "configs/synthetic_unlabelled_data.flags uses 20. 0 writes no such split.")
 _SIZE = flags.DEFINE_integer("size", 64, "Frame height and width in pixels.")
 _MIN_LENGTH = flags.DEFINE_integer("min_length", 16, "Fewest frames in a clip.")
 _MAX_LENGTH = flags.DEFINE_integer("max_length", 24, "Most frames in a clip.")
@@ -71,6 +77,8 @@ _NUM_SHARDS = flags.DEFINE_integer(
 flags.register_validator("train_per_class", lambda v: v >= 1, message="must be at least 1")
 flags.register_validator("val_per_class", lambda v: v >= 0, message="must be 0 or more")
 flags.register_validator("test_per_class", lambda v: v >= 0, message="must be 0 or more")
+flags.register_validator("unlabelled_per_class", lambda v: v >= 0,
+                         message="must be 0 or more")
 flags.register_validator("size", lambda v: v >= 32 and v % 2 == 0,
                          message="must be an even number >= 32, e.g. 64")
 flags.register_validator("min_length", lambda v: v >= 2, message="must be at least 2")
@@ -97,6 +105,8 @@ def main(argv):
     counts["val"] = _VAL_PER_CLASS.value
   if _TEST_PER_CLASS.value:
     counts["test"] = _TEST_PER_CLASS.value
+  if _UNLABELLED_PER_CLASS.value:
+    counts["unlabelled"] = _UNLABELLED_PER_CLASS.value
   specs = synthetic.clip_specs(_SEED.value, counts, _SIZE.value, _MIN_LENGTH.value,
                                _MAX_LENGTH.value, _CLUTTER.value, _ACTOR_SCALE.value,
                                _SPEED.value, _APPEARANCE_SHORTCUT.value)

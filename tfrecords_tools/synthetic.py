@@ -17,7 +17,7 @@ multiplies every rate, and divides the shaking period, by the same factor):
   shake_horizontal/vertical oscillate with amplitude 4-7 px and period 6-10 frames
 
 `ClipSpec.appearance_shortcut` (P > 0) breaks the "no single frame tells the class" rule on
-purpose, in the training split only: there the actor wears its class's palette (two fixed
+purpose, in the training splits only (train and unlabelled): there the actor wears its class's palette (two fixed
 colours per class, `PALETTES`) with probability P; in val and test it wears, with the same
 probability, the palette of a class drawn independently of its own. Every split then shows the
 same appearances; only in training do they predict the class (a shortcut an RGB network can
@@ -42,7 +42,7 @@ from tfrecords_tools import layouts
 
 CLASSES = ("move_right", "move_left", "move_up", "move_down", "rotate_cw", "rotate_ccw",
            "expand", "contract", "shake_horizontal", "shake_vertical")
-SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2, "unlabelled": 3}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +92,7 @@ def actor_palette(spec: "ClipSpec"):
       [spec.seed, SPLIT_CODES[spec.split], spec.class_index, spec.index, 0x5C07])
   if rng.uniform() >= spec.appearance_shortcut:
     return None
-  if spec.split == "train":
+  if spec.split in ("train", "unlabelled"):  # Both are training clips.
     return spec.class_index
   return int(rng.integers(len(CLASSES)))  # Independent of the clip's class.
 

@@ -34,6 +34,8 @@ list_shards = shards.list_shards
 RGB = records.RGB
 FLOW = records.FLOW
 LABEL = records.LABEL
+# The label of a clip whose label the student must not see (as `d3d_tf.distill.UNLABELLED`).
+UNLABELLED = -1
 VIDEO_INDEX = builders.VIDEO_INDEX
 VIDEO_ID = builders.VIDEO_ID
 VIEW_INDEX = builders.VIEW_INDEX
@@ -102,6 +104,7 @@ def train_dataset(
     aspect_ratio_range: Tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0),
     skip_counter: Optional[SkipCounter] = None,
     cycle_length: int = shards.DEFAULT_CYCLE_LENGTH,
+    unlabelled_pattern: Union[str, Sequence[str], None] = None,
 ) -> tf.data.Dataset:
   """Random training clips from video records: `(features, label)` batches.
 
@@ -140,6 +143,10 @@ def train_dataset(
     skip_counter: Where skips are counted (pass one to read the counts); with `ignore_errors`
       and None the skips are still logged.
     cycle_length: Files read concurrently (clips are decoded on all cores).
+    unlabelled_pattern: Glob pattern(s) of more training records whose labels are replaced by
+      `UNLABELLED` (-1), for distillation (issue 23). Their clips are mixed into the stream
+      clip by clip (`sample_from_datasets`, seeded), in proportion to the two record counts
+      (counting reads the files once), so each clip of either set is seen about equally often.
 
   Returns:
     A `tf.data.Dataset` of `(features, label)`, label int32 [B].
@@ -148,30 +155,55 @@ def train_dataset(
       num_frames=num_frames, stride=stride, crop_size=crop_size, with_rgb=with_rgb,
       with_flow=with_flow, min_area=min_area, aspect_ratio_range=tuple(aspect_ratio_range),
       flip=flip)
-  files, sizes = list_shards(file_pattern)
   num_pipelines, pipeline_id = 1, 0
   if input_context is not None and input_context.num_input_pipelines > 1:
     num_pipelines = input_context.num_input_pipelines
     pipeline_id = input_context.input_pipeline_id
-    if len(files) < num_pipelines:
-      raise ValueError(
-          f"{len(files)} files cannot be sharded over {num_pipelines} input pipelines; write "
-          f"at least {num_pipelines} shards. file_pattern={file_pattern!r}")
-    files, sizes = files[pipeline_id::num_pipelines], sizes[pipeline_id::num_pipelines]
   counter = shards.make_counter(ignore_errors, skip_counter)
   clip_fn = builders.make_clip_fn(record_source.opener(config, training=True), config)
 
+  def clips(pattern, seed):
+    files, sizes = list_shards(pattern)
+    if len(files) < num_pipelines:
+      raise ValueError(
+          f"{len(files)} files cannot be sharded over {num_pipelines} input pipelines; write "
+          f"at least {num_pipelines} shards. file_pattern={pattern!r}")
+    files, sizes = files[pipeline_id::num_pipelines], sizes[pipeline_id::num_pipelines]
+    # Files are reshuffled every epoch; the epochs follow each other without a pause.
+    recs = shards.read_records(files, sizes, deterministic, cycle_length, shuffle_seed=seed,
+                               repeat=repeat)
+    recs = shards.check_shards(recs, ignore_errors, counter)
+    if shuffle_buffer > 1:
+      recs = recs.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
+    ds = _with_clip_seeds(recs, seed + 2, num_pipelines, pipeline_id)
+    ds = shards.try_map(ds, clip_fn, deterministic)
+    return shards.check_items(ds, ignore_errors, counter), files
+
   seed = _resolve_seed(seed)
-  # Files are reshuffled every epoch; the epochs follow each other without a pause.
-  recs = shards.read_records(files, sizes, deterministic, cycle_length, shuffle_seed=seed,
-                       repeat=repeat)
-  recs = shards.check_shards(recs, ignore_errors, counter)
-  if shuffle_buffer > 1:
-    recs = recs.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
-  ds = _with_clip_seeds(recs, seed + 2, num_pipelines, pipeline_id)
-  ds = shards.try_map(ds, clip_fn, deterministic)
-  ds = shards.check_items(ds, ignore_errors, counter)
+  ds, files = clips(file_pattern, seed)
+  if unlabelled_pattern is not None:
+    # Seeds of their own (seed + 10...): the unlabelled clips' crops never repeat the others'.
+    unlabelled, unlabelled_files = clips(unlabelled_pattern, seed + 10)
+    ds = mix_unlabelled(ds, unlabelled, count_records(files), count_records(unlabelled_files),
+                        seed + 20)
   return _finish(ds.batch(batch_size, drop_remainder=True), deterministic)
+
+
+def count_records(files: Sequence[str]) -> int:
+  """Records in `files` (reads them once)."""
+  return int(tf.data.TFRecordDataset(list(files)).reduce(
+      tf.constant(0, tf.int64), lambda n, _: n + 1))
+
+
+def mix_unlabelled(labelled: tf.data.Dataset, unlabelled: tf.data.Dataset, num_labelled: int,
+                   num_unlabelled: int, seed: int) -> tf.data.Dataset:
+  """`(features, label)` clips of both, drawn at random in proportion to the counts; the
+  unlabelled ones' labels replaced by `UNLABELLED`. Deterministic for a given `seed`."""
+  hidden = unlabelled.map(lambda features, label: (
+      features, tf.fill(tf.shape(label), tf.constant(UNLABELLED, label.dtype))))
+  total = float(num_labelled + num_unlabelled)
+  return tf.data.Dataset.sample_from_datasets(
+      [labelled, hidden], weights=[num_labelled / total, num_unlabelled / total], seed=seed)
 
 
 def distributed_train_dataset(strategy: tf.distribute.Strategy, global_batch_size: int,

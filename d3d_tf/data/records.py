@@ -160,13 +160,19 @@ def example_name(source: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
   return tf.strings.join([source, tf.strings.as_string(index)], separator=":")
 
 
+def glob_files(pattern: str) -> list:
+  """Sorted files matching a glob, or any of comma-separated globs (`train-*,unlabelled-*`)."""
+  globs = [p.strip() for p in pattern.split(",") if p.strip()]
+  return sorted({f for p in globs for f in tf.io.gfile.glob(p)})
+
+
 def flow_bound_of(flag: str, pattern: str) -> float:
   """The flow bound B of the records of `pattern`, from the first record of every shard.
 
   The pipeline divides flow by B, so a model sees flow in units of B: one B for all records is
   required (the converter writes one, its --flow_bound). `flag` names the files in errors.
   """
-  files = sorted(tf.io.gfile.glob(pattern))
+  files = glob_files(pattern)
   if not files:
     raise FileNotFoundError(f"No files match --{flag}={pattern!r}.")
   spec = {FLOW_BOUND: CONTEXT_SPEC[FLOW_BOUND],

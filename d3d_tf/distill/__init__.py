@@ -7,6 +7,7 @@ this package has its own ``keras.Model`` trainer instead of ``keras.distillation
 from d3d_tf.distill.distiller import D3DDistiller
 from d3d_tf.distill.losses import (
   DISTILL_LOSSES,
+  UNLABELLED,
   LogitKL,
   LogitMSE,
   get_distill_loss,
@@ -18,6 +19,7 @@ from d3d_tf.distill.losses import (
 __all__ = [
   "D3DDistiller",
   "DISTILL_LOSSES",
+  "UNLABELLED",
   "LogitKL",
   "LogitMSE",
   "get_distill_loss",

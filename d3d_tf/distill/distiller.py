@@ -13,7 +13,12 @@ import keras
 import tensorflow as tf
 
 from d3d_tf.distill import validation
-from d3d_tf.distill.losses import get_distill_loss, label_cross_entropy
+from d3d_tf.distill.losses import UNLABELLED, get_distill_loss, label_cross_entropy, labelled
+
+# Raised (at run time, in the step) when a run without a teacher meets an unlabelled example.
+NEEDS_TEACHER = (f"An example with label {UNLABELLED} (unlabelled) reached a D3DDistiller without "
+                 "a teacher, which has nothing to learn from it: pass a teacher (d3d_tf.train "
+                 "--unlabelled_train_files needs --stream=d3d).")
 
 
 def _keras_reduces_across_workers(strategy) -> bool:
@@ -40,6 +45,14 @@ class D3DDistiller(keras.Model):
 
   With ``teacher=None`` it is plain supervised training, so the same class
   trains the RGB stream, the flow stream and D3D.
+
+  Unlabelled examples (issue 23): label ``-1`` (``losses.UNLABELLED``) makes an example's
+  cross-entropy 0 (and its gradient), while its distillation term counts as usual; it still
+  counts in the GLOBAL batch size that divides the sum, so a batch's label term weighs each
+  labelled clip as in a fully labelled batch (no cross-replica count of labels is needed).
+  Accuracies (``top1``, ``top5``, ``teacher_top1``, compile metrics) skip it and
+  ``label_loss`` is the mean over labelled examples. Without a teacher an unlabelled example in
+  ``fit`` is an error (``tf.errors.InvalidArgumentError``; XLA drops the check).
 
   Args:
       student: ``keras.Model`` mapping ``[B,T,H,W,C]`` to ``[B,num_classes]``
@@ -265,20 +278,29 @@ class D3DDistiller(keras.Model):
     return loss + tf.nn.scale_regularization_loss(reg), reg
 
   def _update_metrics(self, y, student_logits, teacher_logits, total, ce, d, reg, sample_weight):
+    mask = labelled(y)
+    # Accuracies skip unlabelled examples: weight 0, and a stand-in label 0 they never count.
+    y_known = tf.where(mask, tf.reshape(tf.cast(y, tf.int32), [-1]), 0)
+    label_w = tf.cast(mask, tf.float32)
     if sample_weight is not None:
       w = tf.cast(tf.reshape(sample_weight, [-1]), tf.float32)
       total, ce = total * w, ce * w
       d = d * w if d is not None else None
+      label_w = label_w * w
     # Trackers hold the replica-local mean; Keras averages replica results.
     self.loss_tracker.update_state(total + reg)
-    self.label_loss_tracker.update_state(ce)
-    self.top1.update_state(y, student_logits, sample_weight=sample_weight)
-    self.top5.update_state(y, student_logits, sample_weight=sample_weight)
+    self.label_loss_tracker.update_state(ce, sample_weight=tf.cast(mask, tf.float32))
+    self.top1.update_state(y_known, student_logits, sample_weight=label_w)
+    self.top5.update_state(y_known, student_logits, sample_weight=label_w)
     if teacher_logits is not None:
       self.distill_loss_tracker.update_state(d)
-      self.teacher_top1.update_state(y, teacher_logits, sample_weight=sample_weight)
+      self.teacher_top1.update_state(y_known, teacher_logits, sample_weight=label_w)
     if self._compile_metrics is not None:
-      self._compile_metrics.update_state(y, student_logits, sample_weight)
+      # `metrics=` take no sample weight in Keras: give them the labelled examples only.
+      self._compile_metrics.update_state(
+          tf.boolean_mask(tf.reshape(y, [-1]), mask), tf.boolean_mask(student_logits, mask),
+          None if sample_weight is None else tf.boolean_mask(tf.reshape(sample_weight, [-1]),
+                                                             mask))
     return self._step_logs(with_teacher=teacher_logits is not None)
 
   def _step_logs(self, with_teacher):
@@ -315,6 +337,8 @@ class D3DDistiller(keras.Model):
           f"{self.teacher_inputs}; received {keys}."
         )
       teacher_logits = self._teacher_logits(x)  # outside the tape: no teacher activations kept
+    else:
+      tf.debugging.assert_none_equal(tf.cast(y, tf.int32), UNLABELLED, message=NEEDS_TEACHER)
     variables = self.student.trainable_variables
     with tf.GradientTape() as tape:
       student_logits = tf.cast(self.student(self._student_x(x), training=True), tf.float32)

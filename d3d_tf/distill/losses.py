@@ -43,6 +43,9 @@ import tensorflow as tf
 from keras.distillation import DistillationLoss
 
 DISTILL_LOSSES = ("mse", "kl")
+# The label of an unlabelled clip: its cross-entropy is 0 and accuracy skips it, while its
+# distillation term counts as usual (the teacher's logits need no label; issue 23).
+UNLABELLED = -1
 
 
 def _as_float32(x):
@@ -88,11 +91,19 @@ def softened_kl(student_logits, teacher_logits, temperature=1.0):
   return kl * (temperature**2)
 
 
+def labelled(labels):
+  """``[batch]`` bool: which examples have a label (not ``UNLABELLED``)."""
+  return tf.not_equal(tf.reshape(tf.cast(labels, tf.int32), [-1]), UNLABELLED)
+
+
 def label_cross_entropy(labels, logits, label_smoothing=0.0):
-  """Per-example softmax cross-entropy with integer labels.
+  """Per-example softmax cross-entropy with integer labels; 0 for ``UNLABELLED`` (-1) ones.
+
+  An unlabelled example gets a valid stand-in label whose loss is then replaced by 0, so its
+  loss and gradient are exactly 0 (a raw -1 would raise on CPU and give NaN on GPU).
 
   Args:
-      labels: ``[batch]`` (or ``[batch, 1]``) integer class ids.
+      labels: ``[batch]`` (or ``[batch, 1]``) integer class ids, or ``UNLABELLED``.
       logits: ``[batch, num_classes]`` logits.
       label_smoothing: In ``[0, 1)``. When > 0 the one-hot target becomes
           ``(1 - ls) * onehot + ls / num_classes``.
@@ -101,14 +112,17 @@ def label_cross_entropy(labels, logits, label_smoothing=0.0):
       ``[batch]`` float32 tensor.
   """
   logits = _as_float32(logits)
-  labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
+  mask = labelled(labels)
+  labels = tf.where(mask, tf.reshape(tf.cast(labels, tf.int32), [-1]), 0)
   if label_smoothing:
     num_classes = tf.shape(logits)[-1]
     targets = tf.one_hot(labels, num_classes, dtype=tf.float32)
-    return keras.losses.categorical_crossentropy(
+    ce = keras.losses.categorical_crossentropy(
       targets, logits, from_logits=True, label_smoothing=float(label_smoothing)
     )
-  return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+  else:
+    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+  return tf.where(mask, ce, tf.zeros_like(ce))
 
 
 class _LogitDistillationLoss(keras.losses.Loss, DistillationLoss):

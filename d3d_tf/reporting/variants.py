@@ -86,6 +86,26 @@ def from_file(path: str) -> Dict:
               probe=_probe(spec.get("probe")))
 
 
+def transcribe(root: str, data: str, source: str) -> Dict:
+  """A reproduce.sh root as a `from_file` spec (per-seed test top-1 and the probe), for runs
+  whose directories are not kept in git: the committed file then gives the root's row."""
+  seed_dirs = sorted(glob.glob(os.path.join(root, "seed_*")))
+  if not seed_dirs:
+    raise FileNotFoundError(f"{root} has no seed_* run directories.")
+  summary = seeds_lib.aggregate([results_table.collect(d) for d in seed_dirs])
+  meta = _read_json(os.path.join(root, VARIANT_JSON)) or {}
+  spec = dict(name=meta.get("name", DEFAULT_NAME), data=data, source=source,
+              command=meta.get("command", ""),
+              seeds=[os.path.basename(d) for d in seed_dirs],
+              top1={column: [round(v, 4) for v in summary["models"][name]["top1"]["values"]]
+                    for column, name in MODELS})
+  probe = _read_json(os.path.join(root, PROBE_JSON))
+  if probe:
+    spec["probe"] = {name: {PROBE_ENDPOINT: probe[name][PROBE_ENDPOINT]}
+                     for _, name in PROBE_ARMS if PROBE_ENDPOINT in probe.get(name, {})}
+  return spec
+
+
 def collect(entries: List[str]) -> List[Dict]:
   """One row per entry: a reproduce.sh root (a directory) or a transcribed-runs .json file."""
   return [from_file(e) if e.endswith(".json") else from_root(e) for e in entries]

@@ -21,6 +21,8 @@ from d3d_tf.distill import D3DDistiller  # noqa: E402
 NUM_CLASSES = 5
 GLOBAL_BATCH = 8
 STEPS = 3
+# --unlabelled: about a third of the labels are -1 (unlabelled; test_unlabelled.py).
+UNLABELLED = "--unlabelled" in sys.argv[1:]
 
 
 def tiny(channels, seed, name, l2=0.0):
@@ -39,6 +41,8 @@ def data(n=GLOBAL_BATCH * STEPS, batch_size=GLOBAL_BATCH, keys=("rgb", "flow")):
     "flow": rng.normal(size=(n, 4, 8, 8, 2)).astype("float32"),
   }
   y = rng.integers(0, NUM_CLASSES, size=n).astype("int32")
+  if UNLABELLED:
+    y[rng.uniform(size=n) < 0.35] = -1
   x = {k: v for k, v in x.items() if k in keys}
   return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
 
@@ -75,6 +79,7 @@ def main():
   json.dump(
     {
       "replicas": [one[2], two[2]],
+      "unlabelled": int(sum((y.numpy() == -1).sum() for _, y in data())),
       "losses": [one[0], two[0]],
       "evals": [one[3], two[3]],
       "max_weight_diff": max(

@@ -41,6 +41,17 @@ def test_row_from_a_reproduce_root(tmp_path):
   assert "+15.0 [" in line and line.endswith("| 0.500 / 0.400 / 0.200 / 0.600 |")
 
 
+def test_a_transcribed_root_gives_the_root_s_row(tmp_path):
+  root = _variant_root(str(tmp_path / "v"), (0.6, 0.65, 0.7))
+  spec = variants.transcribe(root, "configs/x.flags; 10 steps", "the runs of today")
+  assert spec["seeds"] == ["seed_1", "seed_2", "seed_3"] and spec["top1"]["D3D"] == [0.6, 0.65, 0.7]
+  path = tmp_path / "v.json"
+  path.write_text(json.dumps(spec))
+  row, direct = variants.from_file(str(path)), variants.from_root(root)
+  assert row["source"] == "the runs of today" and row["data"] == "configs/x.flags; 10 steps"
+  assert variants.table([row]) == variants.table([direct])
+
+
 def test_without_a_probe_the_column_says_not_run(tmp_path):
   row = variants.from_root(_variant_root(str(tmp_path / "v"), (0.45, 0.55), probe=False))
   assert variants.table([row]).splitlines()[2].endswith("| not run |")

@@ -42,7 +42,7 @@ from absl import flags
 import tfrecords_tools.make_synthetic  # Defines the flags.
 flags.FLAGS(["make_synthetic", "--flagfile=" + sys.argv[1]])
 print(flags.FLAGS.clutter, flags.FLAGS.actor_scale, flags.FLAGS.speed, flags.FLAGS.test_per_class,
-      flags.FLAGS.appearance_shortcut)
+      flags.FLAGS.appearance_shortcut, flags.FLAGS.unlabelled_per_class, flags.FLAGS.train_per_class)
 """
 
 
@@ -55,8 +55,15 @@ def _parse_data_config(path):
 
 def test_synthetic_data_configs_parse():
   assert DATA_CONFIG in DATA_CONFIGS and len(DATA_CONFIGS) >= 2, DATA_CONFIGS
-  clutter, actor_scale, speed, test_per_class, shortcut = _parse_data_config(DATA_CONFIG)
+  clutter, actor_scale, speed, test_per_class, shortcut, unlabelled, train = _parse_data_config(
+      DATA_CONFIG)
   assert clutter == "False" and float(actor_scale) == 2.0 and float(speed) == 2.0
-  assert int(test_per_class) > 0 and float(shortcut) == 0.0
-  variants = [_parse_data_config(path) for path in DATA_CONFIGS if path != DATA_CONFIG]
-  assert any(float(values[4]) > 0 for values in variants), variants
+  assert int(test_per_class) > 0 and float(shortcut) == 0.0 and int(unlabelled) == 0
+  variants = {os.path.basename(path): _parse_data_config(path)
+              for path in DATA_CONFIGS if path != DATA_CONFIG}
+  assert float(variants["synthetic_shortcut_data.flags"][4]) > 0, variants
+  # The unlabelled variant: as many training clips as the quickstart's, most without labels.
+  unlabelled_variant = variants["synthetic_unlabelled_data.flags"]
+  assert int(unlabelled_variant[5]) + int(unlabelled_variant[6]) == int(train), unlabelled_variant
+  assert int(unlabelled_variant[5]) > int(unlabelled_variant[6]), unlabelled_variant
+  assert float(unlabelled_variant[4]) == 0.0, unlabelled_variant
