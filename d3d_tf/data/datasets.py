@@ -34,8 +34,7 @@ list_shards = shards.list_shards
 RGB = records.RGB
 FLOW = records.FLOW
 LABEL = records.LABEL
-# The label of a clip whose label the student must not see (as `d3d_tf.distill.UNLABELLED`).
-UNLABELLED = -1
+UNLABELLED = records.UNLABELLED
 VIDEO_INDEX = builders.VIDEO_INDEX
 VIDEO_ID = builders.VIDEO_ID
 VIEW_INDEX = builders.VIEW_INDEX

@@ -142,18 +142,22 @@ def decode_jpeg_frames(encoded: tf.Tensor, crop_window: Optional[tf.Tensor] = No
   return frames
 
 
+def _decode_plane_pairs(x_encoded: tf.Tensor, y_encoded: tf.Tensor, decode_one) -> tf.Tensor:
+  """`decode_one` (encoded -> uint8 [h, w, 1]) over the x and y planes [T] -> uint8 [T, h, w, 2]."""
+  num = tf.shape(x_encoded)[0]
+  planes = tf.map_fn(decode_one, tf.concat([x_encoded, y_encoded], axis=0),
+                     fn_output_signature=tf.TensorSpec([None, None, 1], tf.uint8))
+  return tf.concat([planes[:num], planes[num:]], axis=-1)
+
+
 def decode_flow_planes(x_encoded: tf.Tensor, y_encoded: tf.Tensor) -> tf.Tensor:
   """Decodes quantized flow planes (PNG or JPEG) [T] x 2 -> uint8 [T, H, W, 2].
 
   Values stay quantized (0..255 for [-B, B] pixels): crop, flip and resize them first and
   `dequantize_flow` the smaller result.
   """
-  num = tf.shape(x_encoded)[0]
-  planes = tf.map_fn(
-      lambda x: tf.io.decode_image(x, channels=1, expand_animations=False),
-      tf.concat([x_encoded, y_encoded], axis=0),
-      fn_output_signature=tf.TensorSpec([None, None, 1], tf.uint8))
-  return tf.concat([planes[:num], planes[num:]], axis=-1)
+  return _decode_plane_pairs(
+      x_encoded, y_encoded, lambda x: tf.io.decode_image(x, channels=1, expand_animations=False))
 
 
 def decode_flow_window(x_encoded: tf.Tensor, y_encoded: tf.Tensor, window: tf.Tensor,
@@ -164,14 +168,8 @@ def decode_flow_window(x_encoded: tf.Tensor, y_encoded: tf.Tensor, window: tf.Te
   frames do; PNG has no such decoder, so its planes are decoded whole and cut.
   """
 
-  def jpeg():
-    num = tf.shape(x_encoded)[0]
-    planes = tf.map_fn(
-        lambda x: tf.io.decode_and_crop_jpeg(x, window, channels=1),
-        tf.concat([x_encoded, y_encoded], axis=0),
-        fn_output_signature=tf.TensorSpec([None, None, 1], tf.uint8))
-    return tf.concat([planes[:num], planes[num:]], axis=-1)
-
+  jpeg = lambda: _decode_plane_pairs(
+      x_encoded, y_encoded, lambda x: tf.io.decode_and_crop_jpeg(x, window, channels=1))
   return tf.cond(tf.cast(is_jpeg, tf.bool), jpeg,
                  lambda: crop(decode_flow_planes(x_encoded, y_encoded), window))
 

@@ -40,6 +40,9 @@ FLOW_Y = "flow/y/encoded"
 RGB = "rgb"
 FLOW = "flow"
 LABEL = "label"
+# The label a pipeline gives a clip whose label the student must not see (issue 23): the
+# distiller's label loss and accuracies skip it (`d3d_tf.distill.UNLABELLED`).
+UNLABELLED = -1
 
 FLOW_FORMATS = flow_quantization.FLOW_FORMATS
 

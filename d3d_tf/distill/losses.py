@@ -42,10 +42,12 @@ import keras
 import tensorflow as tf
 from keras.distillation import DistillationLoss
 
+from d3d_tf.data import records
+
 DISTILL_LOSSES = ("mse", "kl")
 # The label of an unlabelled clip: its cross-entropy is 0 and accuracy skips it, while its
 # distillation term counts as usual (the teacher's logits need no label; issue 23).
-UNLABELLED = -1
+UNLABELLED = records.UNLABELLED
 
 
 def _as_float32(x):
