@@ -211,6 +211,23 @@ def test_quantized_flip_negates_x_exactly():
                              atol=1e-5)
 
 
+def test_quantized_flip_is_mirror_with_x_inverted():
+  q = np.random.default_rng(4).integers(0, 256, (2, 3, 5, 2)).astype(np.uint8)
+  expected = q[:, :, ::-1].copy()
+  expected[..., 0] = 255 - expected[..., 0]
+  np.testing.assert_array_equal(P.flip_left_right(tf.constant(q), is_flow=True).numpy(),
+                                expected)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 7, 5), (4, 2, 9)])
+def test_pair_planes_interleaves_x_then_y(shape):
+  rng = np.random.default_rng(5)
+  x, y = (rng.integers(0, 256, shape).astype(np.uint8) for _ in range(2))
+  paired = P.pair_planes(tf.constant(x), tf.constant(y))
+  assert paired.dtype == tf.uint8 and paired.shape == shape + (2,)
+  np.testing.assert_array_equal(paired.numpy(), np.stack([x, y], axis=-1))
+
+
 def test_dequantize_commutes_with_resize():
   rng = np.random.default_rng(2)
   q = rng.integers(0, 256, (2, 9, 13, 2)).astype(np.uint8)
