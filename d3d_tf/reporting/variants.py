@@ -166,7 +166,7 @@ def section(rows: List[Dict], command: str = "") -> List[str]:
          "seed, in points. Probe EPE: held-out end-point error (pixels) of a linear decoder of "
          "optical flow from the frozen Mixed_3c features of one seed's networks (lower: more "
          "motion in the features). Design and predictions: [BENCHMARK_NOTES.md]"
-         "(BENCHMARK_NOTES.md), Session 5."
+         "(BENCHMARK_NOTES.md), Sessions 5-7."
          + (f" This section was regenerated on its own by `{command}`." if command else ""),
          "", table(rows), ""]
   for row in rows:
@@ -176,7 +176,7 @@ def section(rows: List[Dict], command: str = "") -> List[str]:
   out += ["", (f"D3D beats RGB beyond seed noise on: {', '.join(wins)}." if wins else
                "No variant shows D3D beating RGB beyond seed noise.")
           + " Which predictions held and which failed, per variant: [BENCHMARK_NOTES.md]"
-          "(BENCHMARK_NOTES.md), Session 5, \"Predictions, checked\"."]
+          "(BENCHMARK_NOTES.md), Sessions 5-7, \"Prediction(s), checked\"."]
   return out + [""]
 
 
