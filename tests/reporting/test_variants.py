@@ -68,7 +68,17 @@ def test_the_committed_fair_test_file_gives_the_committed_interval():
   assert [round(100 * x, 1) for x in seeds.t_interval(d)] == [-9.6, 3.2]
   line = variants.table([row]).splitlines()[2]
   assert ("| 80.9 ± 3.8 | 77.7 ± 3.1 | 100.0 ± 0.0 | 99.9 ± 0.1 | -3.2 [-9.6, +3.2] "
-          "| not run |") in line
+          "| 0.991 / 0.986 / 0.873 / 1.182 |") in line
+
+
+def test_the_committed_warm_start_file_gives_the_committed_interval():
+  # BENCHMARK_NOTES Session 7: D3D warm - RGB continued +38.9 [+33.9, +43.8], 5 seeds.
+  row = variants.from_file(os.path.join(REPO, "docs", "variants", "unlabelled_warm.json"))
+  assert row["name"] == "unlabelled + warm start" and len(row["difference"]["values"]) == 5
+  assert round(100 * row["difference"]["mean"], 1) == 38.9
+  assert [round(100 * x, 1) for x in seeds.t_interval(row["difference"])] == [33.9, 43.8]
+  assert variants.finding(row).startswith("D3D beats RGB beyond seed noise")
+  assert variants.table([row]).splitlines()[2].endswith("| 1.083 / 0.947 / 0.799 / 1.143 |")
 
 
 def test_report_cli_writes_the_section(tmp_path):
