@@ -56,6 +56,10 @@ class TrainConfig:
   teacher: str = _flag(
       "", "d3d: .keras file, model dir (its student.keras) or SavedModel dir; two "
       "comma-separated paths = two-stream teacher (input by channels: 3 rgb, 2 flow).")
+  same_modality_teacher: bool = _flag(
+      False, "d3d: accept one --teacher that reads the student's own input (plain distillation, "
+      "e.g. a larger RGB network into this one; the teacher control of issue 23) instead of "
+      "refusing it.")
   init_from: str = _flag(
       "", "Start from pretrained weights: a .keras file (e.g. from d3d_tf.convert_weights), a "
       "model dir, a TF-Slim checkpoint prefix or a torchvision .pth. The architecture is the "
@@ -217,6 +221,8 @@ def validate(config: TrainConfig):
   def check(ok, message):
     if not ok:
       raise ValueError(message)
+  check(config.teacher or not config.same_modality_teacher,
+        "--same_modality_teacher needs --teacher.")
   check(config.stream != "d3d" or config.teacher,
         "--stream=d3d needs --teacher (a flow model: .keras file, model dir or SavedModel).")
   check(not config.unlabelled_train_files or config.stream == "d3d",

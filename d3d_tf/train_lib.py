@@ -165,7 +165,8 @@ def _load_teachers(config: TrainConfig, teacher_paths, labels):
   if not teacher_paths:
     return [], []
   teacher_models, teacher_keys = teachers_lib.load_teachers(
-      teacher_paths, len(labels), student_input(config))
+      teacher_paths, len(labels), student_input(config),
+      same_modality_ok=config.same_modality_teacher)
   bound = records.flow_bound_of("train_files", config.train_files) \
       if "flow" in teacher_keys else None
   if bound is not None and config.unlabelled_train_files:

@@ -53,12 +53,13 @@ def num_classes(model: keras.Model) -> int:
   return int(model.outputs[0].shape[-1])
 
 
-def load_teachers(paths: Sequence[str], num_labels: int,
-                  student_input: str = "rgb") -> Tuple[List[keras.Model], List[str]]:
+def load_teachers(paths: Sequence[str], num_labels: int, student_input: str = "rgb",
+                  same_modality_ok: bool = False) -> Tuple[List[keras.Model], List[str]]:
   """Loads and validates the teacher(s); returns the models and their input keys.
 
-  One teacher must read the modality the student does not (flow for an RGB student); two
-  teachers (a two-stream teacher) must read one modality each.
+  One teacher must read the modality the student does not (flow for an RGB student), unless
+  `same_modality_ok` (plain distillation, e.g. RGB into RGB); two teachers (a two-stream
+  teacher) must read one modality each.
 
   Raises:
     FileNotFoundError: A path does not exist.
@@ -78,13 +79,14 @@ def load_teachers(paths: Sequence[str], num_labels: int,
                        f"map has {num_labels}.")
     teachers.append(model)
     keys.append(geometry_lib.MODALITY_BY_CHANNELS[channels])
-  if len(paths) == 1 and keys[0] == student_input:
+  if len(paths) == 1 and keys[0] == student_input and not same_modality_ok:
     wanted = "flow" if student_input == "rgb" else "rgb"
     channels = geometry_lib.CHANNELS_BY_MODALITY
     raise ValueError(
         f"Teacher {paths[0]!r} expects {channels[keys[0]]} channels ({keys[0]}) but the D3D "
-        f"teacher must read {wanted} ({channels[wanted]} channels); give a {wanted} model, or "
-        "two comma-separated paths for a two-stream teacher.")
+        f"teacher must read {wanted} ({channels[wanted]} channels); give a {wanted} model, "
+        "two comma-separated paths for a two-stream teacher, or --same_modality_teacher for "
+        "plain distillation.")
   if len(paths) == 2 and keys[0] == keys[1]:
     raise ValueError(f"A two-stream teacher needs one rgb and one flow model; both {paths!r} "
                      f"read {keys[0]}.")

@@ -63,3 +63,10 @@ def test_teacher_geometry_is_checked_against_the_run(flow_and_rgb):
   finally:
     model.clip_geometry = None
   assert teachers.check_geometry(["t"], [model], dict(clip, stride=2), ["x"] * 3, 8.0) == []
+
+
+def test_same_modality_teacher_is_refused_unless_asked(flow_and_rgb):
+  with pytest.raises(ValueError, match="must read flow.*--same_modality_teacher"):
+    teachers.load_teachers([flow_and_rgb["rgb"]], 3, "rgb")
+  models, keys = teachers.load_teachers([flow_and_rgb["rgb"]], 3, "rgb", same_modality_ok=True)
+  assert keys == ["rgb"] and len(models) == 1

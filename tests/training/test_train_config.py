@@ -30,6 +30,7 @@ BASE = dict(stream="rgb", train_files="data/train-*.tfrecord", model_dir="runs/x
     ({"stream": "d3d"}, "--stream=d3d needs --teacher"),
     ({"train_steps": 5, "checkpoint_every": 2}, "--train_steps (5) must be a multiple of"),
     ({"freeze_until": "Mixed_3c"}, "--reset_head and --freeze_until need --init_from."),
+    ({"same_modality_teacher": True}, "--same_modality_teacher needs --teacher."),
     ({"deterministic": True}, "--deterministic needs --seed."),
 ])
 def test_validate_names_the_flag(values, message):

@@ -91,6 +91,16 @@ def test_bad_teacher(data_dir, tmp_path, teacher_args, error, match):
     train_lib.train(_config(data_dir, tmp_path / "run", "d3d", teacher=path))
 
 
+def test_same_modality_teacher_only_on_request(cut_run, data_dir, tmp_path):
+  """An RGB teacher for the RGB student (issue 23's teacher control): plain distillation."""
+  teacher = str(cut_run[0] / "student.keras")
+  metrics = train_lib.train(_config(data_dir, tmp_path / "run", "d3d", teacher=teacher,
+                                    same_modality_teacher=True, train_steps=1, eval_files="",
+                                    final_endpoint="Mixed_3c"))
+  assert metrics["step"] == 1 and np.isfinite(metrics["distill_loss"])
+  assert "--same_modality_teacher" in (tmp_path / "run" / "flags.txt").read_text()
+
+
 @pytest.fixture(scope="module")
 def cut_run(data_dir, tmp_path_factory):
   """A finished one-step run of an S3D-G cut after Mixed_3c, trained from Python."""
