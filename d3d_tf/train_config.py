@@ -58,8 +58,7 @@ class TrainConfig:
       "comma-separated paths = two-stream teacher (input by channels: 3 rgb, 2 flow).")
   same_modality_teacher: bool = _flag(
       False, "d3d: accept one --teacher that reads the student's own input (plain distillation, "
-      "e.g. a larger RGB network into this one; the teacher control of issue 23) instead of "
-      "refusing it.")
+      "e.g. a larger RGB network into this one) instead of refusing it.")
   init_from: str = _flag(
       "", "Start from pretrained weights: a .keras file (e.g. from d3d_tf.convert_weights), a "
       "model dir, a TF-Slim checkpoint prefix or a torchvision .pth. The architecture is the "
