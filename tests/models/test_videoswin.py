@@ -158,15 +158,17 @@ def test_distillation_loss_falls_on_a_fixed_batch(data_dir, teacher_path):
   # Distillation alone: with the label term too, the sum falls while either term may not.
   distiller = D3DDistiller(student, teacher, label_weight=0.0, distill_loss="mse",
                            student_input="rgb", teacher_input="flow")
-  # Eager: 6 steps of this tiny model run faster than tracing its train step.
-  distiller.compile(optimizer=keras.optimizers.AdamW(1e-4), run_eagerly=True)
+  # Eager: 6 steps of this tiny model run faster than tracing its train step. At 1e-4 the loss
+  # oscillated (0.15, 0.24, 0.02, 0.11, 0.13 in one CI run); at 3e-5 it falls smoothly, to
+  # 0.23-0.29 of its start by the fourth step for five student seeds.
+  distiller.compile(optimizer=keras.optimizers.AdamW(3e-5), run_eagerly=True)
   batch = next(iter(datasets.train_dataset(
       os.path.join(data_dir, "train-*.tfrecord"), batch_size=4, num_frames=8, crop_size=32,
       with_rgb=True, with_flow=True, seed=0)))
   fixed = tf.data.Dataset.from_tensors(batch).repeat()
   history = distiller.fit(fixed, epochs=6, steps_per_epoch=1, verbose=0, shuffle=False).history
   losses = history["distill_loss"]
-  assert max(losses[-3:]) < 0.7 * losses[0], losses
+  assert max(losses[-3:]) < 0.5 * losses[0], losses
 
 
 @pytest.mark.slow
