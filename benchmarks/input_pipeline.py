@@ -13,6 +13,9 @@ against decoding the same number of the same JPEG frames with nothing else (the 
   * `decode_parallel_rgb_flow[_jpeg]`: the D3D ceiling: the frames and the x and y flow planes
     every clip needs, all decoded whole in that parallel map; `tfrecord_rgb_flow[_jpeg]`'s
     ratios are against it (target >= 0.8 at 64x224).
+  * `tfrecord_rgb_flow_uint8[_jpeg]`: the same with `uint8_clips=True` (`d3d_tf.train
+    --uint8_clips`): fixed-size crops without resize, uint8 out, normalised by the model on
+    the accelerator; against the same ceiling.
 Each entry gives clips/s (wall) and CPU ms per clip (all threads); `*_over_ceiling_cpu` is
 ceiling CPU ms / pipeline CPU ms, which holds up when other processes share the CPU.
 `tfrecord_*_over_decode_loop` compares with the bare loop instead: the issue's literal ceiling,
@@ -298,10 +301,10 @@ def main():
       batch_size = max(1, 128 // num_frames)
       clips = clip_frames(videos, num_frames)
 
-      def records_pipeline(files, with_flow):
+      def records_pipeline(files, with_flow, uint8_clips=False):
         ds = datasets.train_dataset(files, batch_size=batch_size, num_frames=num_frames,
                                     crop_size=crop_size, with_flow=with_flow, seed=0,
-                                    shuffle_buffer=4)
+                                    shuffle_buffer=4, uint8_clips=uint8_clips)
         return measure(iter(ds), batch_size, args.seconds)
 
       def report(name, result, ceiling=None):
@@ -325,12 +328,14 @@ def main():
       for fmt, (fmt_shards, fmt_videos) in built.items():
         suffix = "" if fmt == "png" else f"_{fmt}"
         flow_clips = clip_frames(fmt_videos, num_frames, with_flow=True)
-        ceiling = pipeline = None
+        ceiling = pipeline = uint8 = None
         for _ in range(args.rounds):
           ceiling = best(ceiling, decode_parallel(flow_clips, args.seconds, num_frames))
           pipeline = best(pipeline, records_pipeline(fmt_shards, True))
+          uint8 = best(uint8, records_pipeline(fmt_shards, True, uint8_clips=True))
         report(f"decode_parallel_rgb_flow{suffix}", ceiling)
         report(f"tfrecord_rgb_flow{suffix}", pipeline, ceiling)
+        report(f"tfrecord_rgb_flow_uint8{suffix}", uint8, ceiling)
       if args.skip_raw_video:
         continue
       for name, with_flow in (("raw_video_rgb", False), ("raw_video_rgb_flow", True)):

@@ -130,6 +130,11 @@ class TrainConfig:
       lower=0.0, upper=1.0)
   min_area: float = _flag(0.08, "Smallest random crop, as a fraction of the frame area.",
                           lower=0.01, upper=1.0)
+  uint8_clips: bool = _flag(
+      False, "Training clips leave the input pipeline as uint8 crop_size x crop_size crops "
+      "(random position, no scale jitter or resize: records stored at short side >= "
+      "crop_size) and are normalised on the accelerator: about half the CPU a clip (docs/"
+      "PERFORMANCE.md 6.2). --min_area does not apply. Validation clips are unchanged.")
   flip: bool = _flag(
       True, "Random left-right flips (flow's x negated). Turn off (--noflip) when the label "
       "depends on direction, e.g. 'move left' vs 'move right': a flip would swap them.")
@@ -235,6 +240,10 @@ def validate(config: TrainConfig):
   check(list(config.lr_boundaries) == sorted(config.lr_boundaries),
         f"--lr_boundaries must increase; got {list(config.lr_boundaries)}.")
   check(not config.deterministic or config.seed is not None, "--deterministic needs --seed.")
+  default_min_area = next(f.default for f in flag_fields() if f.name == "min_area")
+  check(not config.uint8_clips or config.min_area == default_min_area,
+        f"--uint8_clips crops crop_size pixels without scale jitter, so --min_area="
+        f"{config.min_area} would not apply: leave one of them out.")
   _check_backbone(config)
 
 

@@ -144,7 +144,7 @@ def _datasets(config: TrainConfig, files, unlabelled_files=None):
         crop_size=config.crop_size, with_rgb="rgb" in keys, with_flow="flow" in keys,
         shuffle_buffer=config.shuffle_buffer, seed=config.seed, min_area=config.min_area,
         flip=config.flip, deterministic=config.deterministic,
-        unlabelled_pattern=unlabelled_files)
+        unlabelled_pattern=unlabelled_files, uint8_clips=config.uint8_clips)
 
   train_ds = make_train_dataset()
   # Pictures of the input come from their own dataset: a second iterator of `train_ds` would

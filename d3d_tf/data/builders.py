@@ -14,6 +14,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import tensorflow as tf
 
+from d3d_tf.data import crop_boxes
 from d3d_tf.data import processors
 from d3d_tf.data import records
 
@@ -47,6 +48,10 @@ class ClipConfig:
     num_clips: Evaluation: temporal clips per video.
     num_crops: Evaluation: spatial crops per clip (1: centre; 3: start, centre, end).
     crop_fraction: Evaluation: crop side as a fraction of the short side, before the resize.
+    uint8_clips: Training: cut S x S pixels at a random position (no scale jitter, no resize;
+      `min_area` and `aspect_ratio_range` unused) and leave them uint8, RGB as stored and flow
+      as quantized, for the model to normalise on the accelerator (`to_unit_on_device`); the
+      CPU then does little more than decode. Records only (raw-video flow is float).
   """
   num_frames: int = 16
   stride: int = 1
@@ -54,11 +59,12 @@ class ClipConfig:
   with_rgb: bool = True
   with_flow: bool = False
   min_area: float = 0.08
-  aspect_ratio_range: Tuple[float, float] = processors.DEFAULT_ASPECT_RATIO_RANGE
+  aspect_ratio_range: Tuple[float, float] = crop_boxes.DEFAULT_ASPECT_RATIO_RANGE
   flip: bool = True
   num_clips: int = 1
   num_crops: int = 1
   crop_fraction: float = 0.875
+  uint8_clips: bool = False
 
   def __post_init__(self):
     if not (self.with_rgb or self.with_flow):
@@ -116,13 +122,19 @@ class Video:
 
 
 def modality_views(planes: Planes, boxes: tf.Tensor, num_boxes: int, flip: tf.Tensor,
-                   size: int, is_flow: bool, length: tf.Tensor) -> tf.Tensor:
+                   size: int, is_flow: bool, length: tf.Tensor,
+                   uint8_clips: bool = False) -> tf.Tensor:
   """Crops every box out of one modality, flips, resizes: float32 [num_boxes, T', S, S, C].
 
   The flip runs on the crop before the resize, where it moves the fewest bytes. RGB is resized
   and normalised to [-1, 1]; flow is mirrored, resized, and its (dx, dy) scaled by the resize
   factors, with x negated when flipped (exact: negation commutes with the bilinear resize).
+  With `uint8_clips` the S x S crops are only flipped and stay uint8 (quantized flow's x is
+  negated as 255 - q, exact under the records' symmetric quantization).
   """
+  if uint8_clips and planes.scale is not None:
+    raise ValueError("uint8_clips needs flow quantized as in the records; this source's flow "
+                     "is float (raw video): read records, or turn uint8 clips off.")
 
   def views():
     if planes.decode_window is not None:
@@ -135,7 +147,10 @@ def modality_views(planes: Planes, boxes: tf.Tensor, num_boxes: int, flip: tf.Te
     sign = tf.where(tf.cast(flip, tf.bool), tf.constant([-1.0, 1.0]), tf.constant([1.0, 1.0]))
     out = []
     for c in range(num_boxes):
-      window = processors.box_to_pixels(boxes[c], height, width)
+      window = crop_boxes.box_to_pixels(boxes[c], height, width)
+      if uint8_clips:
+        out.append(processors.maybe_flip_left_right(crop_of(window), flip, is_flow))
+        continue
       x = processors.maybe_flip_left_right(crop_of(window), flip)
       if not is_flow:
         out.append(processors.resize_rgb(x, size))
@@ -148,8 +163,10 @@ def modality_views(planes: Planes, boxes: tf.Tensor, num_boxes: int, flip: tf.Te
   if planes.present is None:
     return views()
   channels = 2 if is_flow else 3
-  return tf.cond(planes.present, views,
-                 lambda: tf.zeros(tf.stack([num_boxes, length, size, size, channels])))
+  shape = tf.stack([num_boxes, length, size, size, channels])
+  if uint8_clips:  # Zero flow as the records quantize it: round(127.5) = 128.
+    return tf.cond(planes.present, views, lambda: tf.fill(shape, tf.constant(128, tf.uint8)))
+  return tf.cond(planes.present, views, lambda: tf.zeros(shape))
 
 
 # ----------------------------------------------------------------------------
@@ -164,11 +181,15 @@ def _clip_seeds(seed: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
 
 
 def _shared_state(crop_seed: tf.Tensor, flip_seed: tf.Tensor, height, width,
-                  config: ClipConfig) -> processors.ProcessorState:
+                  config: ClipConfig) -> crop_boxes.ProcessorState:
   """Draws the randomness every modality of a clip shares: the crop box and the flip."""
-  state: processors.ProcessorState = {}
-  processors.random_crop_params(height, width, config.min_area, config.aspect_ratio_range,
-                                seed=crop_seed, state=state)
+  state: crop_boxes.ProcessorState = {}
+  if config.uint8_clips:
+    crop_boxes.random_fixed_crop_params(height, width, config.crop_size, seed=crop_seed,
+                                        state=state)
+  else:
+    crop_boxes.random_crop_params(height, width, config.min_area, config.aspect_ratio_range,
+                                  seed=crop_seed, state=state)
   if config.flip:
     processors.random_flip_params(flip_seed, state=state)
   else:
@@ -193,8 +214,8 @@ def full_video_indices(num_frames, config: ClipConfig) -> tf.Tensor:
 def eval_crop_boxes(height, width, config: ClipConfig) -> tf.Tensor:
   """float32 [C, 4] normalized boxes: the centre crop, or the three crops along the long side."""
   if config.num_crops == 1:
-    return processors.center_crop_box(height, width, config.crop_fraction)[None]
-  return processors.three_crop_boxes(height, width, config.crop_fraction)
+    return crop_boxes.center_crop_box(height, width, config.crop_fraction)[None]
+  return crop_boxes.three_crop_boxes(height, width, config.crop_fraction)
 
 
 def _views(per_crop: tf.Tensor, config: ClipConfig, num_clips) -> tf.Tensor:
@@ -235,7 +256,7 @@ def make_clip_fn(open_video: Callable[[Dict[str, tf.Tensor]], Video], config: Cl
     clip = video.read(flat)
     if training:
       state = _shared_state(crop_seed, flip_seed, clip.height, clip.width, config)
-      boxes, flip = state[processors.CROP_BOX_STATE][None], state[processors.FLIP_STATE]
+      boxes, flip = state[crop_boxes.CROP_BOX_STATE][None], state[processors.FLIP_STATE]
       num_boxes = 1
     else:
       boxes, flip = eval_crop_boxes(clip.height, clip.width, config), tf.constant(False)
@@ -245,7 +266,7 @@ def make_clip_fn(open_video: Callable[[Dict[str, tf.Tensor]], Video], config: Cl
       if name not in clip.planes:
         continue
       views = modality_views(clip.planes[name], boxes, num_boxes, flip, config.crop_size,
-                             is_flow, tf.size(flat))
+                             is_flow, tf.size(flat), uint8_clips=training and config.uint8_clips)
       if training:
         channels = 2 if is_flow else 3
         features[name] = tf.ensure_shape(

@@ -104,6 +104,7 @@ def train_dataset(
     skip_counter: Optional[SkipCounter] = None,
     cycle_length: int = shards.DEFAULT_CYCLE_LENGTH,
     unlabelled_pattern: Union[str, Sequence[str], None] = None,
+    uint8_clips: bool = False,
 ) -> tf.data.Dataset:
   """Random training clips from video records: `(features, label)` batches.
 
@@ -146,6 +147,11 @@ def train_dataset(
       `UNLABELLED` (-1), for distillation (issue 23). Their clips are mixed into the stream
       clip by clip (`sample_from_datasets`, seeded), in proportion to the two record counts
       (counting reads the files once), so each clip of either set is seen about equally often.
+    uint8_clips: Crop `crop_size` pixels at a random position without scale jitter or resize
+      (`min_area` and `aspect_ratio_range` unused; frames must be at least that large) and
+      yield uint8 clips: RGB as stored, flow as quantized in the records. `D3DDistiller` maps
+      them to the float inputs above on the accelerator (`processors.to_unit_on_device`):
+      about half the pipeline's CPU a clip (docs/PERFORMANCE.md, section 6.2).
 
   Returns:
     A `tf.data.Dataset` of `(features, label)`, label int32 [B].
@@ -153,7 +159,7 @@ def train_dataset(
   config = builders.ClipConfig(
       num_frames=num_frames, stride=stride, crop_size=crop_size, with_rgb=with_rgb,
       with_flow=with_flow, min_area=min_area, aspect_ratio_range=tuple(aspect_ratio_range),
-      flip=flip)
+      flip=flip, uint8_clips=uint8_clips)
   num_pipelines, pipeline_id = 1, 0
   if input_context is not None and input_context.num_input_pipelines > 1:
     num_pipelines = input_context.num_input_pipelines
@@ -168,6 +174,8 @@ def train_dataset(
           f"{len(files)} files cannot be sharded over {num_pipelines} input pipelines; write "
           f"at least {num_pipelines} shards. file_pattern={pattern!r}")
     files, sizes = files[pipeline_id::num_pipelines], sizes[pipeline_id::num_pipelines]
+    if uint8_clips:
+      _check_frames_hold_the_crop(files, crop_size, pattern)
     # Files are reshuffled every epoch; the epochs follow each other without a pause.
     recs = shards.read_records(files, sizes, deterministic, cycle_length, shuffle_seed=seed,
                                repeat=repeat)
@@ -186,6 +194,17 @@ def train_dataset(
     ds = mix_unlabelled(ds, unlabelled, count_records(files), count_records(unlabelled_files),
                         seed + 20)
   return _finish(ds.batch(batch_size, drop_remainder=True), deterministic)
+
+
+def _check_frames_hold_the_crop(files: Sequence[str], crop_size: int, pattern) -> None:
+  """`uint8_clips` cuts the crop without a resize: refuse frames smaller than it up front
+  (the in-graph check of later records would only surface as a skipped or failed record)."""
+  side = records.smallest_short_side(files)
+  if 0 < side < crop_size:
+    raise ValueError(
+        f"uint8_clips (--uint8_clips) crops {crop_size} px without a resize, but the records of "
+        f"{pattern!r} have a short side of {side} px: convert them at --short_side >= "
+        f"{crop_size} (256 for a 224 crop), or lower --crop_size, or drop --uint8_clips.")
 
 
 def count_records(files: Sequence[str]) -> int:

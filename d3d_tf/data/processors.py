@@ -11,27 +11,21 @@ Conventions:
   * Frames are [T, H, W, C]; flow is [T, H, W, 2] = (dx, dy) from frame i to frame i + 1,
     either in pixels (float) or quantized as in the records (uint8, see `dequantize_flow`).
   * uint8 data is flipped and cropped before resizing to float, where it is 4x smaller.
-  * Crop boxes are normalized [y0, x0, y1, x1] float32 (fractions of height and width), so one
-    box applies to modalities stored at different resolutions; `box_to_pixels` rounds it to
-    integer (y, x, height, width) for a given frame size.
+  * Crop boxes (`crop_boxes`) are normalized [y0, x0, y1, x1]; the functions here take the
+    integer pixel window (y, x, height, width) that `crop_boxes.box_to_pixels` makes of one.
   * Short videos loop: clip index t is `(offset + t * stride) mod num_frames`.
 """
 
-import math
 import sys
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import tensorflow as tf
 
 from d3d_tf.data import flow_quantization
+from d3d_tf.data.crop_boxes import ProcessorState
 
-ProcessorState = Dict[str, Any]
-
-# Keys of the shared per-clip state.
-CROP_BOX_STATE = "crop_box"
+# Key of the flip in the shared per-clip state (the crop box's: `crop_boxes.CROP_BOX_STATE`).
 FLIP_STATE = "flip_left_right"
-
-DEFAULT_ASPECT_RATIO_RANGE = (3.0 / 4.0, 4.0 / 3.0)
 
 
 # ----------------------------------------------------------------------------
@@ -212,89 +206,7 @@ def dequantize_flow_unit(quantized: tf.Tensor) -> tf.Tensor:
 # ----------------------------------------------------------------------------
 
 
-def random_crop_params(
-    height,
-    width,
-    min_area: float = 0.08,
-    aspect_ratio_range: Sequence[float] = DEFAULT_ASPECT_RATIO_RANGE,
-    seed=None,
-    state: Optional[ProcessorState] = None) -> tf.Tensor:
-  """Draws one random scale-and-aspect crop box (Inception style), shared through `state`.
-
-  The box covers a uniform fraction in [min_area, 1] of the frame area with a log-uniform
-  aspect ratio (width / height) in `aspect_ratio_range`; a side longer than the frame is
-  clipped to it (which changes the aspect), and the position is uniform. One draw, no
-  rejection loop, so the cost is fixed.
-
-  Args:
-    height: Frame height (scalar).
-    width: Frame width (scalar).
-    min_area: Smallest fraction of the frame area to keep.
-    aspect_ratio_range: (min, max) of width / height.
-    seed: Stateless seed, int [2].
-    state: Per-clip dict; when it already holds a box it is returned unchanged, otherwise the
-      new box is stored in it under `CROP_BOX_STATE`.
-
-  Returns:
-    float32 [4] normalized box (y0, x0, y1, x1).
-  """
-  if state is not None and CROP_BOX_STATE in state:
-    return state[CROP_BOX_STATE]
-  if not 0.0 < min_area <= 1.0:
-    raise ValueError(f"min_area must be in (0, 1]. Received: min_area={min_area}")
-  h = tf.cast(height, tf.float32)
-  w = tf.cast(width, tf.float32)
-  u = tf.random.stateless_uniform([4], seed=seed)
-  area = (min_area + (1.0 - min_area) * u[0]) * h * w
-  log_lo, log_hi = math.log(aspect_ratio_range[0]), math.log(aspect_ratio_range[1])
-  aspect = tf.exp(log_lo + (log_hi - log_lo) * u[1])
-  crop_h = tf.clip_by_value(tf.round(tf.sqrt(area / aspect)), 1.0, h)
-  crop_w = tf.clip_by_value(tf.round(tf.sqrt(area * aspect)), 1.0, w)
-  y = tf.minimum(tf.floor(u[2] * (h - crop_h + 1.0)), h - crop_h)
-  x = tf.minimum(tf.floor(u[3] * (w - crop_w + 1.0)), w - crop_w)
-  box = tf.stack([y / h, x / w, (y + crop_h) / h, (x + crop_w) / w])
-  if state is not None:
-    state[CROP_BOX_STATE] = box
-  return box
-
-
-def center_crop_box(height, width, fraction: float = 1.0) -> tf.Tensor:
-  """Normalized box of the central square whose side is `fraction` of the short side."""
-  return three_crop_boxes(height, width, fraction)[1]
-
-
-def three_crop_boxes(height, width, fraction: float = 1.0) -> tf.Tensor:
-  """Normalized boxes [3, 4] of three squares along the long side: start, centre, end.
-
-  Each square's side is `fraction` of the short side and it is centred on the short axis;
-  along the long axis (width when W >= H) the squares touch the start, the centre and the end
-  of the frame (the 3-crop testing of the non-local / SlowFast papers).
-  """
-  h = tf.cast(height, tf.float32)
-  w = tf.cast(width, tf.float32)
-  side = tf.maximum(tf.round(tf.minimum(h, w) * fraction), 1.0)
-  fracs = tf.constant([0.0, 0.5, 1.0])
-  def positions(length):
-    return tf.floor(fracs * (length - side))
-  landscape = w >= h
-  ys = tf.where(landscape, tf.fill([3], tf.floor((h - side) / 2.0)), positions(h))
-  xs = tf.where(landscape, positions(w), tf.fill([3], tf.floor((w - side) / 2.0)))
-  return tf.stack([ys / h, xs / w, (ys + side) / h, (xs + side) / w], axis=1)
-
-
-def box_to_pixels(box: tf.Tensor, height, width) -> tf.Tensor:
-  """Normalized (y0, x0, y1, x1) -> int32 (y, x, crop_height, crop_width) inside the frame."""
-  h = tf.cast(height, tf.float32)
-  w = tf.cast(width, tf.float32)
-  y0 = tf.round(box[0] * h)
-  x0 = tf.round(box[1] * w)
-  y1 = tf.round(box[2] * h)
-  x1 = tf.round(box[3] * w)
-  y0 = tf.clip_by_value(y0, 0.0, h - 1.0)
-  x0 = tf.clip_by_value(x0, 0.0, w - 1.0)
-  crop_h = tf.clip_by_value(y1 - y0, 1.0, h - y0)
-  crop_w = tf.clip_by_value(x1 - x0, 1.0, w - x0)
-  return tf.cast(tf.stack([y0, x0, crop_h, crop_w]), tf.int32)
+# The crop boxes live in `crop_boxes`; the pixel ops on them follow.
 
 
 def crop(frames: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
@@ -321,7 +233,7 @@ def crop_and_resize(frames: tf.Tensor, window: tf.Tensor, output_size: int,
                     is_flow: bool = False, method: str = "bilinear") -> tf.Tensor:
   """Crops the pixel window (y, x, height, width) and resizes it to a square of `output_size`.
 
-  Apply the same box (from `random_crop_params` / `center_crop_box`, via `box_to_pixels`) to
+  Apply the same box (from `crop_boxes`, via `box_to_pixels`) to
   every modality of a clip. For flow in pixels (`is_flow=True`) the values are rescaled with
   the image (`flow_resize_factors`).
   """
@@ -407,6 +319,17 @@ def normalize_rgb_uint8(frames: tf.Tensor) -> tf.Tensor:
   """
   return tf.raw_ops.Dequantize(input=tf.bitcast(frames, tf.quint8), min_range=-1.0,
                                max_range=1.0, mode="MIN_COMBINED")
+
+
+def to_unit_on_device(clip: tf.Tensor) -> tf.Tensor:
+  """Model input from a uint8 clip (`uint8_clips`): RGB or quantized flow -> float32 [-1, 1].
+
+  Both modalities take the same map: unresized quantized flow over the bound is q / 127.5 - 1
+  (`dequantize_flow_unit`). `normalize_rgb`'s ops, which every device has (the Dequantize op
+  of `normalize_rgb_uint8` is CPU-only), with the same values bit for bit. Float input (the
+  default pipelines, evaluation, users' own) passes unchanged.
+  """
+  return normalize_rgb(clip) if clip.dtype == tf.uint8 else clip
 
 
 def resize_rgb(frames: tf.Tensor, output_size: int) -> tf.Tensor:

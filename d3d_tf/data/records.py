@@ -194,3 +194,18 @@ def flow_bound_of(flag: str, pattern: str) -> float:
     raise ValueError(f"--{flag}={pattern!r}: records have different flow bounds {sorted(bounds)};"
                      " one is needed (re-convert with one --flow_bound).")
   return bounds.pop()
+
+
+def smallest_short_side(files: Sequence[str]) -> int:
+  """The smallest short side (pixels) of the first record of each of `files`, 0 if none.
+
+  The converter writes one --short_side for a whole dataset, so the first record stands for
+  its shard: enough to refuse a crop larger than the frames before training starts.
+  """
+  spec = {HEIGHT: CONTEXT_SPEC[HEIGHT], WIDTH: CONTEXT_SPEC[WIDTH]}
+  sides = []
+  for path in files:
+    for serialized in tf.data.TFRecordDataset(path).take(1):
+      context, _ = tf.io.parse_single_sequence_example(serialized, context_features=spec)
+      sides.append(int(min(context[HEIGHT].numpy(), context[WIDTH].numpy())))
+  return min(sides, default=0)

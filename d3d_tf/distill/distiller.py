@@ -12,6 +12,7 @@ same update as one device with the same global batch.
 import keras
 import tensorflow as tf
 
+from d3d_tf.data import processors
 from d3d_tf.distill import validation
 from d3d_tf.distill.losses import UNLABELLED, get_distill_loss, label_cross_entropy, labelled
 
@@ -41,7 +42,8 @@ class D3DDistiller(keras.Model):
   regularization losses divided by the number of replicas. ``s`` are the
   student's logits on ``x[student_input]``; ``t`` the teacher's logits on
   ``x[teacher_input]`` (averaged over teachers when several are given),
-  always computed with ``training=False``.
+  always computed with ``training=False``. uint8 inputs (``train_dataset(uint8_clips=True)``)
+  are mapped to [-1, 1] here, on the device (``processors.to_unit_on_device``).
 
   With ``teacher=None`` it is plain supervised training, so the same class
   trains the RGB stream, the flow stream and D3D.
@@ -243,15 +245,15 @@ class D3DDistiller(keras.Model):
           f"Input dict has keys {sorted(x)} but the student reads "
           f"student_input={self.student_input!r}."
         )
-      return x[self.student_input]
-    return x
+      x = x[self.student_input]
+    return processors.to_unit_on_device(x)  # uint8 clips are normalised here, on the device
 
   def _has_teacher_inputs(self, x):
     return bool(self._teachers) and isinstance(x, dict) and all(k in x for k in self.teacher_inputs)
 
   def _teacher_logits(self, x):
     logits = [
-      tf.cast(t(x[k], training=False), tf.float32)
+      tf.cast(t(processors.to_unit_on_device(x[k]), training=False), tf.float32)
       for t, k in zip(self._teachers, self.teacher_inputs, strict=True)
     ]
     mean = logits[0] if len(logits) == 1 else tf.add_n(logits) / float(len(logits))

@@ -10,6 +10,7 @@ the same numbers whichever way it reaches the model. Only TF core image ops are 
 
 import tensorflow as tf
 
+from d3d_tf.data import crop_boxes
 from d3d_tf.data import processors
 
 DEFAULT_CROP_SIZE = 112
@@ -20,7 +21,7 @@ def preprocess_frames(frames: tf.Tensor, crop_size: int = DEFAULT_CROP_SIZE,
                       crop_fraction: float = DEFAULT_CROP_FRACTION) -> tf.Tensor:
   """uint8 frames [B, T, H, W, 3] -> float32 model input [B, T, S, S, 3] in [-1, 1].
 
-  The evaluation path's centre crop: `processors.center_crop_box` -> `box_to_pixels` ->
+  The evaluation path's centre crop: `crop_boxes.center_crop_box` -> `box_to_pixels` ->
   `crop_and_resize` (bilinear, half-pixel centres) -> `normalize_rgb`.
 
   Args:
@@ -34,8 +35,8 @@ def preprocess_frames(frames: tf.Tensor, crop_size: int = DEFAULT_CROP_SIZE,
   frames = tf.convert_to_tensor(frames)
   shape = tf.shape(frames)
   batch, time, height, width = shape[0], shape[1], shape[2], shape[3]
-  box = processors.center_crop_box(height, width, crop_fraction)
-  window = processors.box_to_pixels(box, height, width)
+  box = crop_boxes.center_crop_box(height, width, crop_fraction)
+  window = crop_boxes.box_to_pixels(box, height, width)
   flat = tf.reshape(frames, tf.stack([batch * time, height, width, 3]))
   out = processors.normalize_rgb(processors.crop_and_resize(flat, window, crop_size))
   return tf.reshape(out, tf.stack([batch, time, crop_size, crop_size, 3]))

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from d3d_tf import progress
+from d3d_tf.data import processors
 from d3d_tf.data import records
 from d3d_tf.evaluation import ensemble
 from d3d_tf.evaluation import metrics
@@ -214,15 +215,22 @@ class VideoValidation(keras.callbacks.Callback):
 
 def log_input_clips(writer, features, step: int = 0, max_clips: int = 3, max_frames: int = 4,
                     flow_bound: float = records.DEFAULT_FLOW_BOUND):
-  """Writes a few training clips: RGB frames, and flow as colour-wheel pictures (de-scaled)."""
+  """Writes a few training clips: RGB frames, and flow as colour-wheel pictures (de-scaled).
+
+  Takes the model's float inputs or the pipeline's uint8 clips (`uint8_clips`) alike.
+  """
+  def model_input(key):
+    return np.asarray(processors.to_unit_on_device(
+        tf.convert_to_tensor(features[key][:max_clips, :max_frames])))
+
   with writer.as_default():
     if "rgb" in features:
-      rgb = np.asarray(features["rgb"][:max_clips, :max_frames])
+      rgb = model_input("rgb")
       for i, clip in enumerate(rgb):
         tf.summary.image(f"input/rgb_clip{i}", (clip + 1.0) / 2.0, step=step,
                          max_outputs=max_frames)
     if "flow" in features:
-      flow = np.asarray(features["flow"][:max_clips, :max_frames]) * flow_bound
+      flow = model_input("flow") * flow_bound
       for i, clip in enumerate(flow):
         tf.summary.image(f"input/flow_clip{i}", optical_flow.flow_to_color(clip), step=step,
                          max_outputs=max_frames)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from d3d_tf.data import crop_boxes as C
 from d3d_tf.data import processors as P
 from d3d_tf.data import records
 
@@ -45,31 +46,31 @@ def test_flow_indices_reuse_last_plane():
 
 def test_random_crop_params_shared_state_and_bounds():
   state = {}
-  box = P.random_crop_params(48, 64, 0.08, seed=SEED, state=state)
-  other = P.random_crop_params(48, 64, 0.08, seed=tf.constant([1, 2]), state=state)
+  box = C.random_crop_params(48, 64, 0.08, seed=SEED, state=state)
+  other = C.random_crop_params(48, 64, 0.08, seed=tf.constant([1, 2]), state=state)
   assert other is box  # The second modality reuses the first one's box.
   for i in range(100):
-    b = P.random_crop_params(48, 64, 0.3, seed=tf.constant([i, 0])).numpy()
+    b = C.random_crop_params(48, 64, 0.3, seed=tf.constant([i, 0])).numpy()
     assert 0.0 <= b[0] < b[2] <= 1.0 and 0.0 <= b[1] < b[3] <= 1.0
     area = (b[2] - b[0]) * (b[3] - b[1])
     assert 0.3 - 0.05 <= area <= 1.0
-  full = P.random_crop_params(48, 64, 1.0, (64 / 48, 64 / 48), seed=SEED).numpy()
+  full = C.random_crop_params(48, 64, 1.0, (64 / 48, 64 / 48), seed=SEED).numpy()
   np.testing.assert_allclose(full, [0, 0, 1, 1])
 
 
 def test_box_to_pixels():
   box = tf.constant([0.25, 0.5, 0.75, 1.0])
-  assert P.box_to_pixels(box, 48, 64).numpy().tolist() == [12, 32, 24, 32]
+  assert C.box_to_pixels(box, 48, 64).numpy().tolist() == [12, 32, 24, 32]
 
 
 def test_crop_boxes():
-  centre = P.box_to_pixels(P.center_crop_box(48, 64, 1.0), 48, 64).numpy().tolist()
+  centre = C.box_to_pixels(C.center_crop_box(48, 64, 1.0), 48, 64).numpy().tolist()
   assert centre == [0, 8, 48, 48]
-  three = [P.box_to_pixels(b, 48, 64).numpy().tolist() for b in P.three_crop_boxes(48, 64)]
+  three = [C.box_to_pixels(b, 48, 64).numpy().tolist() for b in C.three_crop_boxes(48, 64)]
   assert three == [[0, 0, 48, 48], [0, 8, 48, 48], [0, 16, 48, 48]]
-  portrait = [P.box_to_pixels(b, 64, 48).numpy().tolist() for b in P.three_crop_boxes(64, 48)]
+  portrait = [C.box_to_pixels(b, 64, 48).numpy().tolist() for b in C.three_crop_boxes(64, 48)]
   assert portrait == [[0, 0, 48, 48], [8, 0, 48, 48], [16, 0, 48, 48]]
-  small = P.box_to_pixels(P.center_crop_box(48, 64, 0.5), 48, 64).numpy().tolist()
+  small = C.box_to_pixels(C.center_crop_box(48, 64, 0.5), 48, 64).numpy().tolist()
   assert small == [12, 20, 24, 24]
 
 
@@ -239,4 +240,4 @@ def test_dequantize_commutes_with_resize():
 @pytest.mark.parametrize("bad", [0.0, 1.5])
 def test_random_crop_params_rejects_bad_min_area(bad):
   with pytest.raises(ValueError, match="min_area"):
-    P.random_crop_params(48, 64, bad, seed=SEED)
+    C.random_crop_params(48, 64, bad, seed=SEED)

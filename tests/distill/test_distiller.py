@@ -394,3 +394,27 @@ def test_sample_weight_scales_per_example_losses():
   logs = distiller.fit(x, y, sample_weight=w, batch_size=4, verbose=0).history
   # Like tf.nn.compute_average_loss: sum(w * loss) / batch size.
   assert logs["loss"][0] == pytest.approx((w * per_example).sum() / 4, rel=1e-5)
+
+
+def test_uint8_clips_are_normalised_on_the_device():
+  """`train_dataset(uint8_clips=True)` batches: the student and the teacher see x / 127.5 - 1
+  of the uint8 inputs, in evaluate, fit and predict alike."""
+  rng = np.random.default_rng(3)
+  x8 = {"rgb": rng.integers(0, 256, size=(6, 4, 8, 8, 3)).astype("uint8"),
+        "flow": rng.integers(0, 256, size=(6, 4, 8, 8, 2)).astype("uint8")}
+  xf = {k: v.astype("float32") * (2.0 / 255.0) - 1.0 for k, v in x8.items()}
+  y = rng.integers(0, NUM_CLASSES, size=6).astype("int32")
+  logs, weights, predictions = [], [], []
+  for x in (x8, xf):
+    distiller = D3DDistiller(tiny(3, 0, "student"), tiny(2, 1, "teacher"))
+    distiller.compile(optimizer=keras.optimizers.SGD(0.1))
+    logs.append(distiller.evaluate(x, y, batch_size=6, verbose=0, return_dict=True))
+    distiller.fit(x, y, batch_size=6, epochs=1, verbose=0, shuffle=False)
+    weights.append(distiller.student.get_weights())
+    predictions.append(distiller.predict(x, batch_size=6, verbose=0))
+  assert logs[0]["distill_loss"] > 0
+  for key in ("loss", "label_loss", "distill_loss", "teacher_top1"):
+    assert logs[0][key] == pytest.approx(logs[1][key], rel=1e-6), key
+  for a, b in zip(*weights):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(predictions[0], predictions[1], rtol=1e-5, atol=1e-6)

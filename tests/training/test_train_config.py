@@ -32,6 +32,7 @@ BASE = dict(stream="rgb", train_files="data/train-*.tfrecord", model_dir="runs/x
     ({"freeze_until": "Mixed_3c"}, "--reset_head and --freeze_until need --init_from."),
     ({"same_modality_teacher": True}, "--same_modality_teacher needs --teacher."),
     ({"deterministic": True}, "--deterministic needs --seed."),
+    ({"uint8_clips": True, "min_area": 0.5}, "--uint8_clips crops crop_size pixels without"),
 ])
 def test_validate_names_the_flag(values, message):
   with pytest.raises(ValueError) as error:

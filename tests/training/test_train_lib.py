@@ -101,6 +101,17 @@ def test_same_modality_teacher_only_on_request(cut_run, data_dir, tmp_path):
   assert "--same_modality_teacher" in (tmp_path / "run" / "flags.txt").read_text()
 
 
+def test_uint8_clips_train_a_student(cut_run, data_dir, tmp_path):
+  """`--uint8_clips`: uint8 RGB and flow from the pipeline, normalised in the train step."""
+  teacher = str(cut_run[0] / "student.keras")
+  metrics = train_lib.train(_config(data_dir, tmp_path / "run", "d3d", teacher=teacher,
+                                    same_modality_teacher=True, uint8_clips=True,
+                                    train_steps=1, eval_files="", final_endpoint="Mixed_3c"))
+  assert metrics["step"] == 1
+  assert np.isfinite(metrics["loss"]) and np.isfinite(metrics["distill_loss"])
+  assert "--uint8_clips" in (tmp_path / "run" / "flags.txt").read_text()
+
+
 @pytest.fixture(scope="module")
 def cut_run(data_dir, tmp_path_factory):
   """A finished one-step run of an S3D-G cut after Mixed_3c, trained from Python."""
