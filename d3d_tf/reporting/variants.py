@@ -62,7 +62,8 @@ def from_root(root: str) -> Dict:
 
 def from_file(path: str) -> Dict:
   """The row of transcribed runs: {name, data, source, top1: {model: [per seed] or {mean,
-  std}}, probe?}; the per-seed D3D and RGB lists are paired by position."""
+  std}}, probe?}; the per-seed D3D and RGB lists are paired by position; a probe arm's `epe`
+  is one seed's value or a per-seed list."""
   spec = _read_json(path)
   if spec is None:
     raise FileNotFoundError(f"--variant_roots: {path} does not exist.")
@@ -125,11 +126,22 @@ def _difference(values: Dict) -> str:
   return f"{100 * values['mean']:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
 
 
+def _epe_cell(epe) -> str:
+  """One arm's EPE: a float (one seed probed), or a per-seed list given as mean ± sd."""
+  if epe is None:
+    return "not run"
+  if isinstance(epe, list):
+    if len(epe) == 1:
+      return f"{epe[0]:.3f}"
+    values = seeds_lib.stats(epe)
+    return f"{values['mean']:.3f} ± {values['std']:.3f} ({len(epe)} seeds)"
+  return f"{epe:.3f}"
+
+
 def _epe(probe: Dict) -> str:
   if all(v is None for v in probe.values()):
     return "not run"
-  return " / ".join("not run" if probe[arm] is None else f"{probe[arm]:.3f}"
-                    for arm, _ in PROBE_ARMS)
+  return " / ".join(_epe_cell(probe[arm]) for arm, _ in PROBE_ARMS)
 
 
 def finding(row: Dict) -> str:
@@ -164,9 +176,9 @@ def section(rows: List[Dict], command: str = "") -> List[str]:
             "ROOT=runs/shortcut bash scripts/reproduce.sh`, then `--variant_roots`._", ""]
   out = ["Top-1 % on each variant's test split (mean ± sd over seeds); D3D - RGB is paired by "
          "seed, in points. Probe EPE: held-out end-point error (pixels) of a linear decoder of "
-         "optical flow from the frozen Mixed_3c features of one seed's networks (lower: more "
-         "motion in the features). Design and predictions: [BENCHMARK_NOTES.md]"
-         "(BENCHMARK_NOTES.md), Sessions 5-7."
+         "optical flow from the frozen Mixed_3c features of one seed's networks, or mean ± sd "
+         "where several seeds were probed (lower: more motion in the features). Design and "
+         "predictions: [BENCHMARK_NOTES.md](BENCHMARK_NOTES.md), Sessions 5-9."
          + (f" This section was regenerated on its own by `{command}`." if command else ""),
          "", table(rows), ""]
   for row in rows:
@@ -176,7 +188,7 @@ def section(rows: List[Dict], command: str = "") -> List[str]:
   out += ["", (f"D3D beats RGB beyond seed noise on: {', '.join(wins)}." if wins else
                "No variant shows D3D beating RGB beyond seed noise.")
           + " Which predictions held and which failed, per variant: [BENCHMARK_NOTES.md]"
-          "(BENCHMARK_NOTES.md), Sessions 5-7, \"Prediction(s), checked\"."]
+          "(BENCHMARK_NOTES.md), Sessions 5-9, \"Prediction(s), checked\"."]
   return out + [""]
 
 

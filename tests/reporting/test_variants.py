@@ -142,3 +142,26 @@ def test_variants_only_rewrites_just_the_section(tmp_path):
   assert "| shortcut | 3 |" in text and "--variants_only" in text
   assert text.split("\n", 1)[1].split("## 3.")[0] == OLD_REPORT.split("## 3.")[0]
   assert "## 6. Plots" in text and "D3D beats RGB beyond seed noise on: shortcut." in text
+
+
+def test_a_probe_of_several_seeds_shows_mean_and_sd(tmp_path):
+  spec = dict(name="warm", source="today", top1=dict(RGB=[0.3, 0.4], D3D=[0.6, 0.8]),
+              probe=dict(rgb={"Mixed_3c": {"epe": [1.1, 1.2, 1.0]}}, d3d={"Mixed_3c": {"epe": [0.9]}},
+                         flow={"Mixed_3c": {"epe": 0.8}}))
+  path = tmp_path / "warm.json"
+  path.write_text(json.dumps(spec))
+  row = variants.from_file(str(path))
+  assert variants.table([row]).splitlines()[2].endswith(
+      "| 1.100 ± 0.100 (3 seeds) / 0.900 / 0.800 / not run |")
+
+
+def test_the_committed_teacher_control_files_pair_with_the_rerun():
+  # BENCHMARK_NOTES Session 9: flow-teacher minus RGB-teacher D3D +1.7 [-6.6, +10.0], 5 seeds.
+  rerun, control = (variants.from_file(os.path.join(REPO, "docs", "variants", name))
+                    for name in ("unlabelled_warm_rerun.json", "unlabelled_warm_rgb_teacher.json"))
+  assert rerun["top1"]["RGB"]["values"] == control["top1"]["RGB"]["values"]
+  flow_minus_rgb_teacher = seeds.stats([b - c for b, c in zip(rerun["top1"]["D3D"]["values"],
+                                                               control["top1"]["D3D"]["values"])])
+  assert round(100 * flow_minus_rgb_teacher["mean"], 1) == 1.7
+  assert [round(100 * x, 1) for x in seeds.t_interval(flow_minus_rgb_teacher)] == [-6.6, 10.0]
+  assert "(5 seeds)" in variants.table([control]).splitlines()[2]
