@@ -143,6 +143,16 @@ def _figures(output: str, seed_dirs, summary, quickstart_rows):
   return figures
 
 
+def _variant_figure(output: str, rows) -> str:
+  """Draws the variants' picture next to the report; its path relative to the report ('': no
+  rows)."""
+  if not rows:
+    return ""
+  report_dir = os.path.dirname(os.path.abspath(output))
+  path = plots.variant_gains(os.path.join(report_dir, "figures", "when_d3d_helps.png"), rows)
+  return os.path.relpath(path, report_dir)
+
+
 def _output_path() -> str:
   if _OUTPUT.value:
     return _OUTPUT.value
@@ -160,7 +170,8 @@ def _variants_only() -> None:
     with open(output, encoding="utf-8") as f:
       body = f.read().split("\n", 1)[1] if old else f.read()
     command = "python -m d3d_tf.report " + " ".join(sys.argv[1:])
-    text = variants_lib.splice(body, variants_lib.section(rows, command))
+    text = variants_lib.splice(body, variants_lib.section(rows, command,
+                                                          _variant_figure(output, rows)))
   except (FileNotFoundError, ValueError) as e:
     cli.fail("report", e)
   if old.get("variants", 0) > len(rows) and not _FORCE.value:
@@ -214,7 +225,7 @@ def main(argv):
       quickstart_data=(results_table.evaluated_on(_QUICKSTART_DIR.value)
                        if quickstart_rows else ""),
       seeds_data=results_table.evaluated_on(seed_dirs[0]) if seed_dirs else "",
-      variant_rows=variant_rows)
+      variant_rows=variant_rows, variant_figure=_variant_figure(output, variant_rows))
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   with open(output, "w", encoding="utf-8") as f:
     f.write(contents_line(contents) + "\n" + text)

@@ -1,9 +1,12 @@
-"""The report's pictures: training curves per stream and the accuracy/cost trade-off."""
+"""The report's pictures: training curves per stream, the accuracy/cost trade-off, and D3D's
+gain and the motion probe per benchmark variant."""
 
 import os
 from typing import Dict, List, Sequence
 
 import numpy as np
+
+from d3d_tf.reporting import seeds as seeds_lib
 
 STREAM_COLOURS = {"flow": "tab:green", "rgb": "tab:blue", "d3d": "tab:red"}
 
@@ -95,3 +98,69 @@ def accuracy_cost(path: str, points: Sequence[Dict], title: str) -> str:
   fig.savefig(path, dpi=100)
   plt.close(fig)
   return path
+
+
+PROBE_COLOURS = {"RGB": "tab:blue", "D3D": "tab:red", "flow": "tab:green", "random": "tab:gray"}
+
+
+def _epe_point(epe):
+  """(mean, sd) of one probe arm's EPE: a float, a per-seed list, or None (not run)."""
+  if epe is None:
+    return None
+  if isinstance(epe, list):
+    values = seeds_lib.stats(epe)
+    return values["mean"], values["std"] if len(epe) > 1 else 0.0
+  return epe, 0.0
+
+
+def variant_gains(path: str, rows: Sequence[Dict]) -> str:
+  """Per variant (`variants.collect` rows, top to bottom): D3D - RGB top-1 with its 95%
+  t-interval, and the probe's Mixed_3c EPE per network (sd bars where seeds were probed)."""
+  plt = _pyplot()
+  n = len(rows)
+  fig, (gain_ax, probe_ax) = plt.subplots(1, 2, figsize=(12, 1.2 + 0.55 * n), sharey=True,
+                                          gridspec_kw=dict(width_ratios=(1.1, 1)))
+  ys = np.arange(n)[::-1]
+  for y, row in zip(ys, rows):
+    mean = 100 * row["difference"]["mean"]
+    low, high = seeds_lib.t_interval(row["difference"])
+    beyond = low > 0 or high < 0
+    colour = "tab:red" if beyond else "tab:gray"
+    if low == low:
+      gain_ax.errorbar(mean, y, xerr=[[mean - 100 * low], [100 * high - mean]], fmt="o",
+                       color=colour, capsize=4, markersize=7)
+    else:
+      gain_ax.plot(mean, y, "o", color=colour, markersize=7, fillstyle="none")
+    for value in row["difference"]["values"]:
+      gain_ax.plot(100 * value, y, "|", color=colour, alpha=0.5, markersize=9)
+  gain_ax.axvline(0, color="black", linewidth=1)
+  gain_ax.set_yticks(ys)
+  gain_ax.set_yticklabels([f"{r['name']} ({len(r['difference']['values'])})" for r in rows],
+                          fontsize=9)
+  gain_ax.set_xlabel("D3D - RGB top-1, points\n(dot: mean; bar: 95% t-interval; ticks: seeds)")
+  gain_ax.set_title("Does D3D beat RGB? (red: beyond seed noise)", fontsize=10)
+  offsets = dict(zip(PROBE_COLOURS, (0.18, 0.06, -0.06, -0.18)))
+  labelled = set()  # One legend entry per network.
+  for y, row in zip(ys, rows):
+    for arm, colour in PROBE_COLOURS.items():
+      point = _epe_point(row["probe"].get(arm))
+      if point is not None:
+        probe_ax.errorbar(point[0], y + offsets[arm], xerr=point[1], fmt="o", color=colour,
+                          capsize=3, markersize=5, label=None if arm in labelled else arm)
+        labelled.add(arm)
+  probe_ax.set_xlabel("motion probe: held-out EPE at Mixed_3c, pixels\n"
+                      "(lower: more motion in the features)")
+  probe_ax.set_title("Is motion in the features? (bars: sd over probed seeds)", fontsize=10)
+  if labelled:
+    probe_ax.legend(fontsize=8, loc="best")
+  else:
+    probe_ax.text(0.5, 0.5, "no variant was probed", ha="center", transform=probe_ax.transAxes)
+  for ax in (gain_ax, probe_ax):
+    ax.grid(alpha=0.3)
+    ax.tick_params(which="both", top=True, right=True)
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path
+

@@ -168,9 +168,10 @@ def table(rows: List[Dict]) -> str:
   return "\n".join(lines)
 
 
-def section(rows: List[Dict], command: str = "") -> List[str]:
+def section(rows: List[Dict], command: str = "", figure: str = "") -> List[str]:
   """Markdown lines of the section (without its heading); `command`: the one that wrote only
-  this section into an existing report (`--variants_only`)."""
+  this section into an existing report (`--variants_only`); `figure`: the path, relative to
+  the report, of its `plots.variant_gains` picture."""
   if not rows:
     return ["_No variant runs: `DATA_FLAGFILE=configs/synthetic_shortcut_data.flags "
             "ROOT=runs/shortcut bash scripts/reproduce.sh`, then `--variant_roots`._", ""]
@@ -181,6 +182,8 @@ def section(rows: List[Dict], command: str = "") -> List[str]:
          "predictions: [BENCHMARK_NOTES.md](BENCHMARK_NOTES.md), Sessions 5-9."
          + (f" This section was regenerated on its own by `{command}`." if command else ""),
          "", table(rows), ""]
+  if figure:
+    out += [f"![D3D - RGB and the motion probe per variant]({figure})", ""]
   for row in rows:
     out.append(f"- **{row['name']}** (`{row['data']}`): {finding(row)}. From {row['source']}."
                + (f" Command: `{row['command']}`." if row["command"] else ""))

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from d3d_tf.reporting import plots
 from d3d_tf.reporting import seeds
 from d3d_tf.reporting import variants
 from test_results_table import write_run  # pylint: disable=g-bad-import-order
@@ -96,6 +97,8 @@ def test_report_cli_writes_the_section(tmp_path):
   assert '"variants": 2' in text.splitlines()[0]
   section = text.split("## 3. When does D3D help?")[1].split("## 4.")[0]
   assert "| fair test | 5 |" in section and "| shortcut | 3 |" in section
+  assert "](figures/when_d3d_helps.png)" in section
+  assert (tmp_path / "figures" / "when_d3d_helps.png").stat().st_size > 10_000
   missing = subprocess.run(
       [sys.executable, "-m", "d3d_tf.report", f"--quickstart_dir={quick}", "--seed_dirs=",
        "--inference_cost=", f"--variant_roots={tmp_path / 'nothing'}",
@@ -142,6 +145,8 @@ def test_variants_only_rewrites_just_the_section(tmp_path):
   assert "| shortcut | 3 |" in text and "--variants_only" in text
   assert text.split("\n", 1)[1].split("## 3.")[0] == OLD_REPORT.split("## 3.")[0]
   assert "## 6. Plots" in text and "D3D beats RGB beyond seed noise on: shortcut." in text
+  assert "](figures/when_d3d_helps.png)" in text.split("## 3.")[1].split("## 4.")[0]
+  assert (tmp_path / "figures" / "when_d3d_helps.png").is_file()
 
 
 def test_a_probe_of_several_seeds_shows_mean_and_sd(tmp_path):
@@ -165,3 +170,10 @@ def test_the_committed_teacher_control_files_pair_with_the_rerun():
   assert round(100 * flow_minus_rgb_teacher["mean"], 1) == 1.7
   assert [round(100 * x, 1) for x in seeds.t_interval(flow_minus_rgb_teacher)] == [-6.6, 10.0]
   assert "(5 seeds)" in variants.table([control]).splitlines()[2]
+
+
+def test_the_picture_draws_unprobed_and_one_seed_rows(tmp_path):
+  rows = [variants.from_root(_variant_root(str(tmp_path / "a"), (0.6, 0.65, 0.7))),
+          variants.from_root(_variant_root(str(tmp_path / "b"), (0.45,), probe=False))]
+  path = plots.variant_gains(str(tmp_path / "fig" / "v.png"), rows)
+  assert os.path.getsize(path) > 10_000
