@@ -7,6 +7,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 from d3d_tf.reporting import seeds as seeds_lib
+from d3d_tf.reporting import variants as variants_lib
 
 STREAM_COLOURS = {"flow": "tab:green", "rgb": "tab:blue", "d3d": "tab:red"}
 
@@ -16,6 +17,14 @@ def _pyplot():
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   return plt
+
+
+def _save(plt, fig, path: str) -> str:
+  """Writes `fig` to `path` (its folder made if needed) and frees it."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path
 
 
 def curves_figure(runs: Dict[str, Sequence[Dict[str, List]]]):
@@ -56,10 +65,7 @@ def curves_figure(runs: Dict[str, Sequence[Dict[str, List]]]):
 def training_curves(path: str, runs: Dict[str, Sequence[Dict[str, List]]]) -> str:
   """Writes `curves_figure(runs)` to `path`."""
   plt = _pyplot()
-  fig = curves_figure(runs)
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-  return path
+  return _save(plt, fig=curves_figure(runs), path=path)
 
 
 def _offsets(points: Sequence[Dict]) -> List[float]:
@@ -94,23 +100,10 @@ def accuracy_cost(path: str, points: Sequence[Dict], title: str) -> str:
   ax.grid(alpha=0.3, which="both")
   ax.tick_params(which="both", top=True, right=True)
   fig.tight_layout()
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-  return path
+  return _save(plt, fig, path)
 
 
 PROBE_COLOURS = {"RGB": "tab:blue", "D3D": "tab:red", "flow": "tab:green", "random": "tab:gray"}
-
-
-def _epe_point(epe):
-  """(mean, sd) of one probe arm's EPE: a float, a per-seed list, or None (not run)."""
-  if epe is None:
-    return None
-  if isinstance(epe, list):
-    values = seeds_lib.stats(epe)
-    return values["mean"], values["std"] if len(epe) > 1 else 0.0
-  return epe, 0.0
 
 
 def variant_gains(path: str, rows: Sequence[Dict]) -> str:
@@ -143,7 +136,7 @@ def variant_gains(path: str, rows: Sequence[Dict]) -> str:
   labelled = set()  # One legend entry per network.
   for y, row in zip(ys, rows):
     for arm, colour in PROBE_COLOURS.items():
-      point = _epe_point(row["probe"].get(arm))
+      point = variants_lib.epe_summary(row["probe"].get(arm))
       if point is not None:
         probe_ax.errorbar(point[0], y + offsets[arm], xerr=point[1], fmt="o", color=colour,
                           capsize=3, markersize=5, label=None if arm in labelled else arm)
@@ -159,8 +152,4 @@ def variant_gains(path: str, rows: Sequence[Dict]) -> str:
     ax.grid(alpha=0.3)
     ax.tick_params(which="both", top=True, right=True)
   fig.tight_layout()
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-  return path
-
+  return _save(plt, fig, path)

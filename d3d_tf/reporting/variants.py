@@ -13,7 +13,7 @@ import glob
 import json
 import os
 import re
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from d3d_tf.reporting import results_table
 from d3d_tf.reporting import seeds as seeds_lib
@@ -126,16 +126,24 @@ def _difference(values: Dict) -> str:
   return f"{100 * values['mean']:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
 
 
-def _epe_cell(epe) -> str:
-  """One arm's EPE: a float (one seed probed), or a per-seed list given as mean ± sd."""
+def epe_summary(epe) -> Optional[Tuple[float, float, int]]:
+  """(mean, sd, seeds) of one probe arm's EPE, given as one seed's float or a per-seed list;
+  sd is 0 for one seed; None: not run."""
   if epe is None:
+    return None
+  values = epe if isinstance(epe, list) else [epe]
+  if len(values) == 1:
+    return float(values[0]), 0.0, 1
+  stats = seeds_lib.stats(values)
+  return stats["mean"], stats["std"], len(values)
+
+
+def _epe_cell(epe) -> str:
+  summary = epe_summary(epe)
+  if summary is None:
     return "not run"
-  if isinstance(epe, list):
-    if len(epe) == 1:
-      return f"{epe[0]:.3f}"
-    values = seeds_lib.stats(epe)
-    return f"{values['mean']:.3f} ± {values['std']:.3f} ({len(epe)} seeds)"
-  return f"{epe:.3f}"
+  mean, std, n = summary
+  return f"{mean:.3f}" if n == 1 else f"{mean:.3f} ± {std:.3f} ({n} seeds)"
 
 
 def _epe(probe: Dict) -> str:

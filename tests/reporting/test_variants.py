@@ -151,8 +151,8 @@ def test_variants_only_rewrites_just_the_section(tmp_path):
 
 def test_a_probe_of_several_seeds_shows_mean_and_sd(tmp_path):
   spec = dict(name="warm", source="today", top1=dict(RGB=[0.3, 0.4], D3D=[0.6, 0.8]),
-              probe=dict(rgb={"Mixed_3c": {"epe": [1.1, 1.2, 1.0]}}, d3d={"Mixed_3c": {"epe": [0.9]}},
-                         flow={"Mixed_3c": {"epe": 0.8}}))
+              probe=dict(rgb={"Mixed_3c": {"epe": [1.1, 1.2, 1.0]}},
+                         d3d={"Mixed_3c": {"epe": [0.9]}}, flow={"Mixed_3c": {"epe": 0.8}}))
   path = tmp_path / "warm.json"
   path.write_text(json.dumps(spec))
   row = variants.from_file(str(path))
