@@ -115,16 +115,21 @@ def _print_table(run_dir: str, rows) -> None:
   print(f"Table written to {path}")
 
 
+def _report_dir(output: str) -> str:
+  """The folder of the report: its figures/ go there, and its links are relative to it."""
+  return os.path.dirname(os.path.abspath(output))
+
+
 def _figures(output: str, seed_dirs, summary, quickstart_rows):
   """Draws the PNGs next to the report; returns caption -> path relative to the report."""
-  figure_dir = os.path.join(os.path.dirname(os.path.abspath(output)), "figures")
+  figure_dir = os.path.join(_report_dir(output), "figures")
   os.makedirs(figure_dir, exist_ok=True)
   figures = {}
   curve_dirs = list(seed_dirs) or ([_QUICKSTART_DIR.value] if _QUICKSTART_DIR.value else [])
   runs = {s: [curves.model_curves(os.path.join(d, s)) for d in curve_dirs] for s in STREAMS}
   if any(any(c) for c in runs.values()):
     path = plots.training_curves(os.path.join(figure_dir, "training_curves.png"), runs)
-    figures["Training curves"] = os.path.relpath(path, os.path.dirname(os.path.abspath(output)))
+    figures["Training curves"] = os.path.relpath(path, _report_dir(output))
   if summary:
     points = [dict(model=name, seconds=s["seconds_per_video"]["mean"], top1=s["top1"]["mean"],
                    top1_err=s["top1"]["std"] if s["top1"]["std"] == s["top1"]["std"] else 0.0,
@@ -138,8 +143,7 @@ def _figures(output: str, seed_dirs, summary, quickstart_rows):
     points = []
   if points:
     path = plots.accuracy_cost(os.path.join(figure_dir, "accuracy_cost.png"), points, title)
-    figures["Accuracy against cost"] = os.path.relpath(
-        path, os.path.dirname(os.path.abspath(output)))
+    figures["Accuracy against cost"] = os.path.relpath(path, _report_dir(output))
   return figures
 
 
@@ -148,9 +152,9 @@ def _variant_figure(output: str, rows) -> str:
   rows)."""
   if not rows:
     return ""
-  report_dir = os.path.dirname(os.path.abspath(output))
-  path = plots.variant_gains(os.path.join(report_dir, "figures", "when_d3d_helps.png"), rows)
-  return os.path.relpath(path, report_dir)
+  path = plots.variant_gains(os.path.join(_report_dir(output), "figures", "when_d3d_helps.png"),
+                             rows)
+  return os.path.relpath(path, _report_dir(output))
 
 
 def _output_path() -> str:
@@ -167,6 +171,13 @@ def _variants_only() -> None:
     cli.fail("report", f"--variants_only needs an existing --output; {output} does not exist")
   try:
     rows = variants_lib.collect([v.strip() for v in _VARIANT_ROOTS.value if v.strip()])
+  except (FileNotFoundError, ValueError) as e:
+    cli.fail("report", e)
+  # Refused before anything is drawn: a refused run leaves the report's picture as it was.
+  if old.get("variants", 0) > len(rows) and not _FORCE.value:
+    cli.fail("report", f"--output={output} has {old['variants']} variants; --variant_roots "
+             f"names {len(rows)}. Pass --force to replace it anyway, or name them all")
+  try:
     with open(output, encoding="utf-8") as f:
       body = f.read().split("\n", 1)[1] if old else f.read()
     command = "python -m d3d_tf.report " + " ".join(sys.argv[1:])
@@ -174,9 +185,6 @@ def _variants_only() -> None:
                                                           _variant_figure(output, rows)))
   except (FileNotFoundError, ValueError) as e:
     cli.fail("report", e)
-  if old.get("variants", 0) > len(rows) and not _FORCE.value:
-    cli.fail("report", f"--output={output} has {old['variants']} variants; --variant_roots "
-             f"names {len(rows)}. Pass --force to replace it anyway, or name them all")
   contents = dict(old, variants=len(rows))
   with open(output, "w", encoding="utf-8") as f:
     f.write(contents_line(contents) + "\n" + text)
@@ -226,7 +234,7 @@ def main(argv):
                        if quickstart_rows else ""),
       seeds_data=results_table.evaluated_on(seed_dirs[0]) if seed_dirs else "",
       variant_rows=variant_rows, variant_figure=_variant_figure(output, variant_rows))
-  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+  os.makedirs(_report_dir(output), exist_ok=True)
   with open(output, "w", encoding="utf-8") as f:
     f.write(contents_line(contents) + "\n" + text)
   print(f"Report written to {output} (built from {_describe(contents)})")

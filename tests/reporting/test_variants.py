@@ -177,3 +177,22 @@ def test_the_picture_draws_unprobed_and_one_seed_rows(tmp_path):
           variants.from_root(_variant_root(str(tmp_path / "b"), (0.45,), probe=False))]
   path = plots.variant_gains(str(tmp_path / "fig" / "v.png"), rows)
   assert os.path.getsize(path) > 10_000
+
+
+def test_a_refused_variants_only_run_leaves_the_picture_as_it_was(tmp_path):
+  output = tmp_path / "REPRODUCTION.md"
+  output.write_text('<!-- d3d_tf.report built from: {"quickstart": 1, "seed_runs": 5} -->\n'
+                    + OLD_REPORT)
+  roots = [_variant_root(str(tmp_path / name), (0.6, 0.65, 0.7)) for name in ("a", "b")]
+  def variants_only(*roots_given):
+    return subprocess.run(
+        [sys.executable, "-m", "d3d_tf.report", "--variants_only",
+         f"--variant_roots={','.join(roots_given)}", f"--output={output}"],
+        env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True, timeout=300,
+        check=False)
+  assert variants_only(*roots).returncode == 0
+  picture = tmp_path / "figures" / "when_d3d_helps.png"
+  before = picture.read_bytes()
+  refused = variants_only(roots[0])
+  assert refused.returncode == 2 and "--force" in refused.stderr
+  assert picture.read_bytes() == before
