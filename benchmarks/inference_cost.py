@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from d3d_tf import progress  # noqa: E402
+from d3d_tf.common import progress  # noqa: E402
 from d3d_tf.models import S3DGBackbone, S3DGClassifier  # noqa: E402
 from d3d_tf.video import optical_flow  # noqa: E402
 from d3d_tf.video import video_io  # noqa: E402

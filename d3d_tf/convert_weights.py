@@ -24,7 +24,7 @@ import os
 
 from absl import flags
 
-from d3d_tf import cli
+from d3d_tf.common import cli
 
 _SOURCE = flags.DEFINE_enum(
     "source", None, ["slim", "torchvision"],

@@ -18,7 +18,7 @@ Usage:
 
 from absl import flags
 
-from d3d_tf import cli
+from d3d_tf.common import cli
 
 _MODELS = flags.DEFINE_list("models", None, "Comma-separated .keras classifiers.")
 _EVAL_FILES = flags.DEFINE_string("eval_files", None, "Glob of the split's TFRecords.")
@@ -66,7 +66,7 @@ def main(argv):
   cli.quiet_tensorflow()
   # pylint: disable=g-import-not-at-top  (TensorFlow: after the flags)
   import tensorflow as tf
-  from d3d_tf import model_geometry
+  from d3d_tf.models import model_files
   from d3d_tf.evaluation import evaluate_lib
   from d3d_tf.evaluation import report
   # pylint: enable=g-import-not-at-top
@@ -84,7 +84,7 @@ def main(argv):
     cli.fail("evaluate", e)
   geometry = {k: result["protocol"][k] for k in ("num_frames", "stride", "crop_size",
                                                  "crop_fraction")}
-  print(f"Clips: {model_geometry.describe(geometry)}; labels: {result['labels_from']}")
+  print(f"Clips: {model_files.describe(geometry)}; labels: {result['labels_from']}")
   for note in result["geometry_notes"]:
     print(f"note: {note}")
   print(report.format_table(result["rows"]))

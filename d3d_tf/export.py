@@ -15,7 +15,7 @@ Usage:
 
 from absl import flags
 
-from d3d_tf import cli
+from d3d_tf.common import cli
 
 _MODEL = flags.DEFINE_string("model", None, "Trained classifier, a .keras file.")
 _LABEL_MAP = flags.DEFINE_string(

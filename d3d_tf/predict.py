@@ -16,7 +16,7 @@ import sys
 
 from absl import flags
 
-from d3d_tf import cli
+from d3d_tf.common import cli
 
 _MODEL = flags.DEFINE_string("model", None, "SavedModel export or .keras file.")
 _VIDEO = flags.DEFINE_string("video", None, "A video file, or a folder of videos.")
@@ -56,7 +56,7 @@ def main(argv):
   from d3d_tf.data import host_memory  # pylint: disable=g-import-not-at-top
   host_memory.request_pooled_allocator()  # Before the first TensorFlow op.
   cli.quiet_tensorflow()
-  from d3d_tf import predict_lib  # pylint: disable=g-import-not-at-top  (TF: after the flags)
+  from d3d_tf.inference import predict_lib  # pylint: disable=g-import-not-at-top  (TF: after the flags)
   try:
     predictor = predict_lib.load_predictor(
         _MODEL.value, _LABEL_MAP.value, crop_size=_CROP_SIZE.value,

@@ -21,7 +21,7 @@ exit code 2.
 
 from absl import flags
 
-from d3d_tf import cli
+from d3d_tf.common import cli
 from d3d_tf.data import host_memory
 
 _MODEL = flags.DEFINE_list(

@@ -35,7 +35,7 @@ from typing import Dict, Optional
 from absl import flags
 from absl import logging
 
-from d3d_tf import cli
+from d3d_tf.common import cli
 
 from d3d_tf.reporting import curves
 from d3d_tf.reporting import markdown

@@ -7,7 +7,7 @@ the same code at every step that touches the bytes; only the scheduling is Beam'
    plans the shards and drops those already complete. The videos still to convert go to
    `.converter/beam_tasks.jsonl`, which the pipeline reads: a file, unlike `beam.Create` of the
    tasks, keeps 240,000 Kinetics videos out of the job graph. One worker reads it (through
-   `d3d_tf.file_system`, so any URL TensorFlow reads works, ram:// included) and `Reshuffle`
+   `d3d_tf.common.file_system`, so any URL TensorFlow reads works, ram:// included) and `Reshuffle`
    spreads the lines.
 2. Encode (`EncodeVideoFn`): `convert_lib.encode_video`, the local runner's per-video function.
    A bad video goes to the dead-letter output `failed`; it never fails the pipeline.
@@ -38,7 +38,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from d3d_tf import file_system as fs
+from d3d_tf.common import file_system as fs
 from tfrecords_tools import convert_lib
 from tfrecords_tools import layouts
 from tfrecords_tools import shard_plan

@@ -35,8 +35,8 @@ import sys
 
 from absl import flags
 
-from d3d_tf import cli
-from d3d_tf import file_system as fs
+from d3d_tf.common import cli
+from d3d_tf.common import file_system as fs
 from d3d_tf.data import label_map as label_map_lib
 from tfrecords_tools import convert_lib
 from tfrecords_tools import flow as flow_lib

@@ -3,14 +3,14 @@
 Work is split so worker processes never import TensorFlow: a worker decodes one video, computes
 its flow and returns encoded JPEG/PNG bytes (`encode_video`); the parent, which alone imports
 TensorFlow (lazily), builds and writes the records (`convert`). Paths may be URLs (gs://):
-every file goes through `d3d_tf.file_system`, and a worker imports TensorFlow only to copy a
+every file goes through `d3d_tf.common.file_system`, and a worker imports TensorFlow only to copy a
 video from a URL to a local temporary file for PyAV.
 
 Crash safety comes from the shard plan being a pure function of the inputs: video -> shard
 assignment and order depend only on video ids, each shard is written under `.converter/` and
 renamed into place once complete (after its manifest), and a rerun skips shards whose manifest
 lists exactly the videos planned for them. The plan is `shard_plan`, the crash-isolating pool
-`worker_pool`, the CLIs' flag parsing `d3d_tf.cli`. `beam_pipeline` runs the same `prepare`,
+`worker_pool`, the CLIs' flag parsing `d3d_tf.common.cli`. `beam_pipeline` runs the same `prepare`,
 `encode_video`, `write_shard` and `summarize` as an Apache Beam pipeline.
 """
 
@@ -26,8 +26,8 @@ from typing import (Callable, Dict, Iterable, Iterator, List, NamedTuple, Option
 
 import cv2
 
-from d3d_tf import file_system as fs
-from d3d_tf import progress
+from d3d_tf.common import file_system as fs
+from d3d_tf.common import progress
 from d3d_tf.data import label_map as label_map_lib
 from d3d_tf.video import optical_flow
 from d3d_tf.video import video_io

@@ -16,7 +16,7 @@ from absl import flags
 import cv2
 import numpy as np
 
-from d3d_tf import cli
+from d3d_tf.common import cli
 from d3d_tf.video import optical_flow
 
 _INDEX = flags.DEFINE_integer("index", 0, "Which record of the file, counting from 0.")

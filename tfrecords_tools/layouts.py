@@ -3,7 +3,7 @@
 Every layout yields a `Dataset`: the videos (path, label, split, id), the class names in label
 map order, and the annotation entries that could not be used (bad lines, unknown labels), which
 the converter lists in failures.csv next to the videos that fail to decode. Parsing never opens
-a video, so it is fast even for Kinetics. Paths may be URLs (gs://; `d3d_tf.file_system`).
+a video, so it is fast even for Kinetics. Paths may be URLs (gs://; `d3d_tf.common.file_system`).
 
 Layouts (WORKSPACE.md, "Data layout", shows each on disk):
   folder:   <input>/<class>/<video>, or <input>/<split>/<class>/<video> with split folders
@@ -20,7 +20,7 @@ import hashlib
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from d3d_tf import file_system as fs
+from d3d_tf.common import file_system as fs
 from d3d_tf import video
 
 LAYOUTS = ("folder", "kinetics", "ucf101", "hmdb51")

@@ -24,7 +24,7 @@ import time
 
 from absl import flags
 
-from d3d_tf import cli
+from d3d_tf.common import cli
 from tfrecords_tools import convert_lib
 from tfrecords_tools import synthetic
 

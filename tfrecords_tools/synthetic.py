@@ -36,7 +36,7 @@ import av
 import cv2
 import numpy as np
 
-from d3d_tf import progress
+from d3d_tf.common import progress
 from tfrecords_tools import convert_lib
 from tfrecords_tools import layouts
 

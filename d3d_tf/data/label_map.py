@@ -6,7 +6,7 @@ Format: one class a line, `<index> <name>`, indices 0..N-1 in order; names may c
 
 from typing import List, Sequence
 
-from d3d_tf import file_system as fs
+from d3d_tf.common import file_system as fs
 
 
 def write_label_map(path: str, names: Sequence[str]) -> None:

@@ -13,7 +13,8 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from d3d_tf import model_geometry, progress
+from d3d_tf.common import progress
+from d3d_tf.models import model_files
 from d3d_tf.data import datasets
 from d3d_tf.data import records
 from d3d_tf.evaluation import ensemble
@@ -128,8 +129,8 @@ def evaluate(model_paths: Sequence[str], eval_files, output_dir: str,
     raise ValueError("Pass at least one model.")
   members = ensemble.load_members(model_paths, fusion_weights)
   stored = [(m.path, geometry_of(m.model)) for m in members]
-  geometry, notes = model_geometry.resolve_for_models(stored, config.geometry_overrides())
-  class_names, labels_from = model_geometry.resolve_labels(
+  geometry, notes = model_files.resolve_for_models(stored, config.geometry_overrides())
+  class_names, labels_from = model_files.resolve_labels(
       label_map_path, next((g for _, g in stored if g is not None), None), members[0].path)
   num_classes = int(members[0].model.output_shape[-1])
   if num_classes != len(class_names):

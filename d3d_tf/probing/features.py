@@ -11,7 +11,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import keras
 
-from d3d_tf import model_geometry
+from d3d_tf.models import model_files
 from d3d_tf.models import ENDPOINTS, ClipGeometry, S3DGBackbone, geometry_of
 from d3d_tf.models.clip_geometry import MODALITY_BY_CHANNELS
 
@@ -23,7 +23,7 @@ CLIP_FLAGS = ("num_frames", "stride", "crop_size", "min_area")
 
 def model_file(path: str) -> str:
   """The `.keras` file of `path` (a file, or a model dir holding student.keras)."""
-  return model_geometry.model_path(path, "model")
+  return model_files.model_path(path, "model")
 
 
 def load_backbone(path: str) -> Tuple[S3DGBackbone, Optional[ClipGeometry]]:

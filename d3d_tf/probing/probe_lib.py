@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from d3d_tf import flagfiles
+from d3d_tf.common import flagfiles
 from d3d_tf.data import datasets, records
 from d3d_tf.evaluation import report
 from d3d_tf.models import ENDPOINTS
@@ -27,7 +27,7 @@ from d3d_tf.probing import plots, targets
 from d3d_tf.probing.decoder import FlowDecoder
 from d3d_tf.probing.metrics import EPEMeter
 from d3d_tf.probing.trainer import FlowProbeTrainer, decoder_key
-from d3d_tf.progress import ProgressBar
+from d3d_tf.common.progress import ProgressBar
 from d3d_tf.training import callbacks as cbs
 
 PROBE_JSON = "probe.json"

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 import keras
 import tensorflow as tf
 
-from d3d_tf import model_geometry
+from d3d_tf.models import model_files
 from d3d_tf.models import clip_geometry as geometry_lib
 from d3d_tf.serving import module as module_lib
 from d3d_tf.serving import warmup
@@ -121,6 +121,6 @@ def export_from_files(model_path: str, label_map_path: Optional[str], export_bas
                       name: str, version: int, **kw) -> str:
   """`export` from a `.keras` file; labels: --label_map, else the model's, else the file beside."""
   model = load_keras_model(model_path)
-  labels, _ = model_geometry.resolve_labels(label_map_path, geometry_lib.geometry_of(model),
+  labels, _ = model_files.resolve_labels(label_map_path, geometry_lib.geometry_of(model),
                                             model_path)
   return export(model, labels, export_base, name, version, source=model_path, **kw)

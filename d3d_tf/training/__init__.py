@@ -1,1 +1,1 @@
-"""Training helpers behind `d3d_tf.train_lib`: optimizers, teachers, strategies, callbacks."""
+"""Training helpers behind `d3d_tf.training.train_lib`: optimizers, teachers, strategies, callbacks."""

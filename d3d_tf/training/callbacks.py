@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from d3d_tf import progress
+from d3d_tf.common import progress
 from d3d_tf.data import processors
 from d3d_tf.data import records
 from d3d_tf.evaluation import ensemble

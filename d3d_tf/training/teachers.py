@@ -12,7 +12,7 @@ from typing import List, Sequence, Tuple
 import keras
 import tensorflow as tf
 
-from d3d_tf import model_geometry
+from d3d_tf.models import model_files
 from d3d_tf.models import clip_geometry as geometry_lib
 
 
@@ -38,8 +38,8 @@ def _saved_model_teacher(path: str) -> keras.Model:
 
 
 def load_teacher(path: str) -> keras.Model:
-  """Loads one teacher (`model_geometry.model_path`); errors name the path."""
-  path = model_geometry.model_path(path, "teacher", saved_model_ok=True)
+  """Loads one teacher (`model_files.model_path`); errors name the path."""
+  path = model_files.model_path(path, "teacher", saved_model_ok=True)
   if os.path.isdir(path):
     return _saved_model_teacher(path)
   return keras.saving.load_model(path, compile=False)

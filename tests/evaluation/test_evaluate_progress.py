@@ -6,7 +6,7 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from d3d_tf import progress
+from d3d_tf.common import progress
 from d3d_tf.evaluation import ensemble
 from d3d_tf.evaluation import evaluate_lib
 

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from d3d_tf import model_geometry
+from d3d_tf.models import model_files
 from d3d_tf.models import ClipGeometry, S3DGBackbone, S3DGClassifier, geometry_of
 from d3d_tf.models import clip_geometry as geometry_lib
 
@@ -62,20 +62,20 @@ def test_models_fed_the_same_views_must_agree():
   unset = {"num_frames": None, "stride": None, "crop_size": None}
   other = ClipGeometry(num_frames=16, crop_size=32, stride=2)
   with pytest.raises(ValueError, match="num_frames: 8 vs 16.*pass --num_frames"):
-    model_geometry.resolve_for_models([("a", GEOMETRY), ("b", other)], unset)
-  values, notes = model_geometry.resolve_for_models(
+    model_files.resolve_for_models([("a", GEOMETRY), ("b", other)], unset)
+  values, notes = model_files.resolve_for_models(
       [("a", GEOMETRY), ("b", other)], dict(unset, num_frames=16))
   assert values["num_frames"] == 16 and notes
-  values, notes = model_geometry.resolve_for_models([("a", GEOMETRY), ("c", None)], unset)
+  values, notes = model_files.resolve_for_models([("a", GEOMETRY), ("c", None)], unset)
   assert values["crop_size"] == 32 and notes == ["c stores no clip geometry; it gets a's."]
 
 
 def test_labels_come_from_the_flag_then_the_model_then_the_file(tmp_path):
   (tmp_path / "label_map.txt").write_text("0 x\n1 y\n2 z\n")
   path = str(tmp_path / "m.keras")
-  assert model_geometry.resolve_labels(None, GEOMETRY, path)[0] == ["a", "b", "c"]
-  assert model_geometry.resolve_labels(None, None, path)[0] == ["x", "y", "z"]
-  assert model_geometry.resolve_labels(str(tmp_path / "label_map.txt"), GEOMETRY,
+  assert model_files.resolve_labels(None, GEOMETRY, path)[0] == ["a", "b", "c"]
+  assert model_files.resolve_labels(None, None, path)[0] == ["x", "y", "z"]
+  assert model_files.resolve_labels(str(tmp_path / "label_map.txt"), GEOMETRY,
                                        path)[0] == ["x", "y", "z"]
   with pytest.raises(FileNotFoundError, match="stores no class names.*pass --label_map"):
-    model_geometry.resolve_labels(None, None, str(tmp_path / "sub" / "m.keras"))
+    model_files.resolve_labels(None, None, str(tmp_path / "sub" / "m.keras"))

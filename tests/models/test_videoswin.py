@@ -12,7 +12,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from d3d_tf import train_config
+from d3d_tf.training import train_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = dict(student_backbone="videoswin", videoswin_embed_dim=24, videoswin_depths=(1, 1, 1, 1),
@@ -59,7 +59,7 @@ def test_missing_keras_cv_is_one_clear_error(tmp_path):
   script = textwrap.dedent("""
       import sys
       sys.modules["keras_cv"] = None  # import keras_cv now raises ImportError.
-      from d3d_tf import train_config
+      from d3d_tf.training import train_config
       config = train_config.TrainConfig(stream="rgb", train_files="x", model_dir="m",
                                         student_backbone="videoswin")
       try:
@@ -113,7 +113,7 @@ def teacher_path(tmp_path_factory):
 @pytest.fixture(scope="module")
 def swin_run(data_dir, teacher_path, tmp_path_factory):
   """A 2-step D3D run of the tiny VideoSwin student through `train_lib.train`."""
-  from d3d_tf import train_lib  # pylint: disable=g-import-not-at-top
+  from d3d_tf.training import train_lib  # pylint: disable=g-import-not-at-top
   from tests.training import tiny_data  # pylint: disable=g-import-not-at-top
   model_dir = str(tmp_path_factory.mktemp("swin_d3d"))
   flags = tiny_data.tiny_flags(data_dir, model_dir, "d3d", teacher=teacher_path, **TINY)
@@ -176,7 +176,7 @@ def test_distillation_loss_falls_on_a_fixed_batch(data_dir, teacher_path):
 def test_evaluate_export_and_predict_need_no_retyped_flags(swin_run, data_dir, tmp_path):
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from d3d_tf import predict_lib  # pylint: disable=g-import-not-at-top
+  from d3d_tf.inference import predict_lib  # pylint: disable=g-import-not-at-top
   from d3d_tf.evaluation import evaluate_lib  # pylint: disable=g-import-not-at-top
   from d3d_tf.serving import export_lib, preprocess  # pylint: disable=g-import-not-at-top
   model_dir, _ = swin_run
@@ -207,7 +207,7 @@ def test_evaluate_export_and_predict_need_no_retyped_flags(swin_run, data_dir, t
 
 @needs_keras_cv
 def test_other_clip_sizes_and_the_probe_are_refused_naming_the_flag(swin_run, tmp_path):
-  from d3d_tf import predict_lib  # pylint: disable=g-import-not-at-top
+  from d3d_tf.inference import predict_lib  # pylint: disable=g-import-not-at-top
   from d3d_tf.probing import features  # pylint: disable=g-import-not-at-top
   from d3d_tf.serving import export_lib  # pylint: disable=g-import-not-at-top
   model_file = os.path.join(swin_run[0], "student.keras")

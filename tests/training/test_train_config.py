@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from d3d_tf import train_config
-from d3d_tf.train_config import TrainConfig
+from d3d_tf.training import train_config
+from d3d_tf.training.train_config import TrainConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BASE = dict(stream="rgb", train_files="data/train-*.tfrecord", model_dir="runs/x")

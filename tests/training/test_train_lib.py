@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.python.framework import config as tf_config
 
-from d3d_tf import train_config, train_lib
+from d3d_tf.training import train_config, train_lib
 from d3d_tf.models import ClipGeometry, ENDPOINTS, S3DGBackbone, S3DGClassifier
 from tests.training import tiny_data
 

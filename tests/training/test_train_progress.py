@@ -49,7 +49,7 @@ def test_epoch_line_without_logs():
 
 
 def test_train_lib_shows_the_bar_unless_a_caller_sets_verbose(monkeypatch):
-  from d3d_tf import train_lib  # pylint: disable=g-import-not-at-top
+  from d3d_tf.training import train_lib  # pylint: disable=g-import-not-at-top
   config = train_lib.TrainConfig(stream="rgb", train_files="x", model_dir="m", train_steps=40,
                                  checkpoint_every=10)
   monkeypatch.setattr(sys, "stdout", io.StringIO())

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from d3d_tf import train_config, train_lib
+from d3d_tf.training import train_config, train_lib
 from d3d_tf.data import datasets
 from tests.data import records_fixture as rf
 from tests.training import tiny_data

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from d3d_tf import train_lib
+from d3d_tf.training import train_lib
 from d3d_tf.models import S3DGBackbone, S3DGClassifier
 from d3d_tf.weights.init_from import build_from_source, cross_modality_kernel, load_source
 from d3d_tf.weights.slim_checkpoint import save_slim_checkpoint

@@ -18,7 +18,7 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
-from d3d_tf import train_config
+from d3d_tf.training import train_config
 from d3d_tf.data import datasets, records
 from d3d_tf.data.label_map import read_label_map
 from d3d_tf.distill import D3DDistiller

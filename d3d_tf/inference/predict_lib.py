@@ -16,7 +16,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from d3d_tf import model_geometry
+from d3d_tf.models import model_files
 from d3d_tf import video
 from d3d_tf.data import builders
 from d3d_tf.data import label_map as label_map_lib
@@ -125,7 +125,7 @@ def _load_keras(model_path: str, label_map: Optional[str], overrides) -> Predict
   except Exception as e:  # pylint: disable=broad-except  (any load failure is one line)
     raise PredictError(f"Cannot load model {model_path!r}: {e}") from None
   geometry = geometry_lib.geometry_of(model)
-  labels, labels_from = model_geometry.resolve_labels(label_map, geometry, model_path)
+  labels, labels_from = model_files.resolve_labels(label_map, geometry, model_path)
   if len(labels) != model.output_shape[-1]:
     raise PredictError(f"{labels_from} lists {len(labels)} classes; the model outputs "
                        f"{model.output_shape[-1]}.")

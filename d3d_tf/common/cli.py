@@ -7,16 +7,22 @@
   notices, grappler warnings) and its Python INFO lines (checkpoint sharding) are hidden unless
   `--tf_log` (or absl's `--verbosity`) is given; a TF_CPP_MIN_LOG_LEVEL the caller set wins.
 
-Example (a tool's module):
+- A command's flags are its config dataclass's fields (`config_lib`): `define(Config)` at
+  import, `config(Config)` in `main`; the config's `validate` runs while parsing, before TF.
+
+Example (a command's module):
+
+  cli.define(EvalConfig)
 
   def main(argv):
     cli.no_arguments(argv, "evaluate")
+    config = cli.config(EvalConfig)
     cli.quiet_tensorflow()
     from d3d_tf.evaluation import evaluate_lib  # TensorFlow: after the flags.
-    ...
+    evaluate_lib.evaluate(config)
 
   def run():
-    cli.run(main, "evaluate")
+    cli.run(main, "evaluate", EvalConfig)
 
 Nothing happens on import; `quiet_tensorflow` changes the process (environment, log levels),
 so only the CLIs' `main` calls it, never library code.
@@ -25,11 +31,15 @@ so only the CLIs' `main` calls it, never library code.
 import os
 import sys
 import tempfile
-from typing import Callable, List, NoReturn, Sequence
+from typing import Callable, List, NoReturn, Optional, Sequence, Type, TypeVar
 
 from absl import app
 from absl import flags
 from absl import logging
+
+from d3d_tf.common import config_lib
+
+_C = TypeVar("_C")
 
 _TF_LOG = flags.DEFINE_boolean(
     "tf_log", False, "Show TensorFlow's own C++ and Python logging (hidden by default: on a CPU "
@@ -50,13 +60,21 @@ def fail(tool: str, message, status: int = 2) -> NoReturn:
   sys.exit(status)
 
 
-def flags_parser(tool: str) -> Callable[[List[str]], List[str]]:
-  """An `app.run` flags parser: help exits 0, every flag error is one line and exit 2."""
+def flags_parser(tool: str, config_cls: Optional[Type] = None
+                 ) -> Callable[[List[str]], List[str]]:
+  """An `app.run` flags parser: help exits 0, every flag error is one line and exit 2; with
+  `config_cls`, its config's `validate` runs too (before TensorFlow)."""
 
   def parse(argv: List[str]) -> List[str]:
     asked_help = any(a.split("=")[0] in HELP_ARGS for a in argv[1:])
     try:
-      return flags.FLAGS(argv)
+      argv = flags.FLAGS(argv)
+      if config_cls is not None:
+        try:
+          config(config_cls).validate()
+        except ValueError as e:
+          fail(tool, e)
+      return argv
     except flags.Error as e:
       message = " ".join(str(e).split())
       if isinstance(e, flags.UnrecognizedFlagError):
@@ -70,9 +88,24 @@ def flags_parser(tool: str) -> Callable[[List[str]], List[str]]:
   return parse
 
 
-def run(main: Callable[[List[str]], None], tool: str) -> None:
-  """`absl.app.run(main)` with the shared flags parser."""
-  app.run(main, flags_parser=flags_parser(tool))
+def run(main: Callable[[List[str]], None], tool: str, config_cls: Optional[Type] = None
+        ) -> None:
+  """`absl.app.run(main)` with the shared flags parser (and `config_cls`'s checks)."""
+  app.run(main, flags_parser=flags_parser(tool, config_cls))
+
+
+def define(config_cls: Type) -> None:
+  """Defines the command's flags from its config dataclass (once, at import), as flags of the
+  calling module, so `--help` lists them."""
+  caller = sys._getframe(1).f_globals.get("__name__")  # pylint: disable=protected-access
+  if caller == "__main__":
+    caller = sys.argv[0]  # As absl names a script's own flags.
+  config_lib.define_flags(config_cls, module_name=caller)
+
+
+def config(config_cls: Type[_C]) -> _C:
+  """The command's config from the parsed flags."""
+  return config_lib.from_flags(config_cls)
 
 
 def no_arguments(argv: Sequence[str], tool: str) -> None:

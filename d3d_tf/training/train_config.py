@@ -8,17 +8,15 @@ field here. No TensorFlow: `python -m d3d_tf.train --help` must stay fast.
 """
 
 import dataclasses
-import functools
 import importlib.util
 import json
 import math
 import os
-import typing
 from typing import Any, Mapping, Optional, Tuple
 
-from d3d_tf import flagfiles
+from d3d_tf.common import config_lib
 
-REQUIRED = dataclasses.MISSING
+REQUIRED = config_lib.REQUIRED
 STREAMS = ("rgb", "flow", "d3d")
 PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
@@ -31,13 +29,11 @@ ENDPOINTS = (
     "Mixed_4f", "MaxPool_5a_2x2", "Mixed_5b", "Mixed_5c")
 
 
-def _flag(default, help_text: str, **rules):
-  """A field that is a flag of `d3d_tf.train`; `rules`: enum, lower, upper, flag=False."""
-  return dataclasses.field(default=default, metadata=dict(help=help_text, **rules))
+_flag = config_lib.flag
 
 
 @dataclasses.dataclass
-class TrainConfig:
+class TrainConfig(config_lib.CommandConfig):
   """One training run; each field is the `d3d_tf.train` flag of the same name."""
   stream: str = _flag(REQUIRED, "rgb or flow: one supervised stream; d3d: RGB student + teacher.",
                       enum=STREAMS)
@@ -148,70 +144,23 @@ class TrainConfig:
       None, "Keras fit verbosity, and no run-wide bar; None: the "
       "run-wide bar, with Keras silent on a terminal, else one line per epoch (2).", flag=False)
 
-  def to_flagfile(self) -> str:
-    """The config as flagfile lines (`--name=value`), read back by `d3d_tf.train`."""
-    return flagfiles.to_flagfile((f.name, getattr(self, f.name)) for f in flag_fields())
+  def check(self):
+    _check_rules(self)
 
 
 def flag_fields() -> Tuple[dataclasses.Field, ...]:
   """The fields that are flags, in declaration order."""
-  return tuple(f for f in dataclasses.fields(TrainConfig) if f.metadata.get("flag", True))
-
-
-@functools.lru_cache(maxsize=None)
-def _hints():
-  return typing.get_type_hints(TrainConfig)
+  return config_lib.flag_fields(TrainConfig)
 
 
 def kind(field: dataclasses.Field) -> type:
   """The flag's value type: bool, int, float, str or tuple (a list of ints)."""
-  hint = _hints()[field.name]
-  if typing.get_origin(hint) is typing.Union:  # Optional[X]
-    hint = next(a for a in typing.get_args(hint) if a is not type(None))
-  return tuple if typing.get_origin(hint) is tuple else hint
+  return config_lib.kind(TrainConfig, field)
 
 
 def from_flag_values(values: Mapping[str, Any]) -> TrainConfig:
   """A config from parsed flag values; list items that are integers become ints."""
-  def as_int(item):
-    try:
-      return int(item)
-    except ValueError:
-      return item  # `validate` names the flag.
-  values = dict(values)
-  for f in flag_fields():
-    if kind(f) is tuple and f.name in values:
-      values[f.name] = tuple(as_int(v) for v in values[f.name])
-  return TrainConfig(**values)
-
-
-_NOUNS = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
-
-
-def _choices(choices) -> str:
-  return ", ".join(c or "''" for c in choices)
-
-
-def _check_field(f: dataclasses.Field, value):
-  """The field's own rules: type, enum, bounds."""
-  name, rules, want = f.name, f.metadata, kind(f)
-  if value is None and f.default is None:
-    return
-  items = value if want is tuple else (value,)
-  item_type = int if want is tuple else want
-  numeric = (int, float) if item_type is float else item_type
-  if (want is tuple and not isinstance(value, (tuple, list))) or any(
-      not isinstance(v, numeric) or (isinstance(v, bool) and item_type is not bool)
-      for v in items):
-    noun = "comma-separated integers" if want is tuple else _NOUNS[item_type]
-    raise ValueError(f"--{name} must be {noun}; got {value!r}.")
-  if "enum" in rules and value not in rules["enum"]:
-    raise ValueError(f"--{name} must be one of {_choices(rules['enum'])}; got {value!r}.")
-  lower, upper = rules.get("lower"), rules.get("upper")
-  for v in items:
-    if (lower is not None and v < lower) or (upper is not None and v > upper):
-      bounds = f"in [{lower}, {upper}]" if upper is not None else f">= {lower}"
-      raise ValueError(f"--{name} must be {bounds}; got {value!r}.")
+  return config_lib.from_flag_values(TrainConfig, values)
 
 
 def validate(config: TrainConfig):
@@ -219,9 +168,11 @@ def validate(config: TrainConfig):
 
   The one validator of the run's flags: the CLI calls it after parsing, `train` before work.
   """
-  for f in flag_fields():
-    _check_field(f, getattr(config, f.name))
+  config.validate()
 
+
+def _check_rules(config: TrainConfig):
+  """The rules that tie flags together."""
   def check(ok, message):
     if not ok:
       raise ValueError(message)
@@ -257,7 +208,7 @@ def _check_backbone(config: TrainConfig):
   defaults = {f.name: f.default for f in flag_fields()}
   videoswin = [n for n in defaults if n.startswith("videoswin_")]
   if config.student_backbone == "s3dg":
-    given = [n for n in videoswin if _as_tuple(getattr(config, n)) != _as_tuple(defaults[n])]
+    given = [n for n in videoswin if not config_lib.same_value(getattr(config, n), defaults[n])]
     if given:
       raise ValueError(f"--{given[0]} sizes a VideoSwin student: add --student_backbone="
                        "videoswin, or leave it out.")
@@ -292,11 +243,6 @@ def _check_backbone(config: TrainConfig):
   if importlib.util.find_spec("keras_cv") is None:
     raise ValueError("--student_backbone=videoswin needs keras-cv, which is not installed: "
                      "pip install 'd3d_tf[videoswin]' (keras-cv==0.9.0).")
-
-
-def _as_tuple(value):
-  """Lists and tuples compare as tuples (a Python caller may pass either)."""
-  return tuple(value) if isinstance(value, list) else value
 
 
 def check_finite(metrics: dict):

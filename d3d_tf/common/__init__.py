@@ -1,0 +1,1 @@
+"""What every command and library shares: flag declaration, one-line errors, progress, files."""

@@ -1,0 +1,1 @@
+"""Running trained models on video files: classification, streaming windows, features."""
