@@ -1,6 +1,6 @@
 """Does mixed_bfloat16 inference predict what float32 does? One JSON object per line.
 
-Issue 20 asks for `mixed_bfloat16` inference with top-1 agreement >= 99% against float32. This
+The goal: `mixed_bfloat16` inference with top-1 agreement >= 99% against float32. This
 loads a trained `.keras` S3D-G classifier, rebuilds it under the `mixed_bfloat16` policy with
 the same weights, and runs both over the same evaluation views (the model's own clip geometry,
 one centre clip per video unless `--num_clips`): the share of views whose top-1 class agrees,

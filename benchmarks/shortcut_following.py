@@ -1,4 +1,4 @@
-r"""Does a model follow the appearance shortcut? Reads its test predictions (issue 23).
+r"""Does a model follow the appearance shortcut? Reads its test predictions.
 
 On the appearance-shortcut variant (`make_synthetic --appearance_shortcut=P`) most val and test
 actors wear the palette of a class drawn independently of their own. A model that learned the

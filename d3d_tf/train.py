@@ -8,7 +8,9 @@ Usage:
 The model dir gets flags.txt (rerun with `--flagfile=<model_dir>/flags.txt`), label_map.txt,
 environment.json, checkpoints/, logs/ (TensorBoard), student.keras, best/student.keras and
 final_metrics.json. Relaunching the same command resumes from the last checkpoint; relaunching
-a finished run leaves it as it was. Bad input ends with one line, `train: error: ...`, naming
+a finished run leaves it as it was. A relaunch whose settings differ from the kept flags.txt
+stops, naming them (then:/now:), unless they only change logging or checkpointing or raise
+--train_steps; --overwrite starts the model dir afresh. Bad input ends with one line, `train: error: ...`, naming
 the flag and the fix, and exit code 2; TensorFlow's own logging is hidden unless --tf_log.
 
 The flags are `TrainConfig`'s fields (d3d_tf/training/train_config.py). Unlike
@@ -17,9 +19,12 @@ allocator, global seeds and, with --deterministic, TensorFlow's op determinism.
 """
 
 
+import sys
+
 from absl import flags
 
 from d3d_tf.common import cli
+from d3d_tf.common import config_lib
 from d3d_tf.training import train_config
 
 
@@ -38,6 +43,14 @@ def _error(message) -> None:
 def main(argv):
   cli.no_arguments(argv, "train")
   config = config_from_flags()
+  try:
+    for note in train_config.prepare_model_dir(config):
+      print(note, flush=True)
+  except config_lib.ChangedSettings as e:
+    print(f"train: error: {e}", file=sys.stderr)  # Its then:/now: lines too.
+    sys.exit(2)
+  except ValueError as e:
+    _error(e)
   if train_config.finished_run(config) is not None:
     return  # Said so; nothing to import TensorFlow for.
   # Before importing TensorFlow, which defines flags of its own that a rerun would reject.
@@ -48,7 +61,7 @@ def main(argv):
   from d3d_tf.training import train_lib  # pylint: disable=g-import-not-at-top
   from d3d_tf.training import final_metrics  # pylint: disable=g-import-not-at-top
   try:
-    metrics = train_lib.train(config, flags_text, process_wide=True)
+    metrics = train_lib.train(config, flags_text, process_wide=True, check_model_dir=False)
   except (ValueError, FileNotFoundError) as e:
     _error(e)
   print(final_metrics.table(metrics, config.stream))

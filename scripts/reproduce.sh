@@ -8,7 +8,7 @@
 # ROOT=runs/reproduce, DATA_FLAGFILE=configs/synthetic_data.flags. The data are DATA_FLAGFILE's
 # with TRAIN_PER_CLASS training clips per class and data seed DATA_SEED (the quickstart's use 0);
 # STEPS, TRAIN_PER_CLASS or DATA_SEED set to '' keep the configs' values (the quickstart recipe).
-# Another DATA_FLAGFILE runs a variant (docs/BENCHMARK_NOTES.md, issue 23), e.g.
+# Another DATA_FLAGFILE runs a variant (docs/BENCHMARK.md, "When does D3D help?"), e.g.
 #   DATA_FLAGFILE=configs/synthetic_shortcut_data.flags ROOT=runs/shortcut STEPS= \
 #     TRAIN_PER_CLASS= DATA_SEED= bash scripts/reproduce.sh
 # which writes $ROOT/variant.json and, with PROBE=1, the motion probe of seed ${SEEDS%% *} in

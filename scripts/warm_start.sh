@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The warm-start arm of issue 23 (docs/BENCHMARK_NOTES.md, Session 7) on a finished
+# The warm-start arm of "When does D3D help?" (docs/BENCHMARK.md) on a finished
 # scripts/reproduce.sh root: per seed, both arms start from that seed's trained RGB baseline and
 # train STEPS more steps with the seed's own recipe (its flags.txt): `rgb` on the labelled clips
 # (RGB continued), `d3d` distilled from the seed's flow teacher (D3D warm). Each seed is then

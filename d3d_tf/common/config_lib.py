@@ -22,8 +22,9 @@ Example:
 
 import dataclasses
 import functools
+import os
 import typing
-from typing import Any, Dict, Iterable, Mapping, Tuple, Type, TypeVar
+from typing import Any, Dict, Iterable, List, Mapping, Tuple, Type, TypeVar
 
 from d3d_tf.common import flagfiles
 
@@ -230,3 +231,53 @@ def read_flagfile(cls: Type[_C], path: str) -> _C:
   define_flags(cls, flag_values, mark_required=False)
   flag_values(["stored", f"--flagfile={path}"], known_only=True)
   return from_flags(cls, flag_values)
+
+
+class ChangedSettings(ValueError):
+  """A relaunch into a run directory whose kept flags differ in a setting that matters."""
+
+
+def check_relaunch(config: CommandConfig, stored_path: str, run_dir: str,
+                   may_differ: Iterable[str] = (), may_grow: Iterable[str] = (),
+                   overwrite_flag: str = "overwrite") -> List[str]:
+  """Compares a relaunch's config with the one its run directory kept (`stored_path`).
+
+  Settings in `may_differ` (logging, checkpoint cadence: they do not change the result) and
+  those in `may_grow` raised (e.g. train longer) are echoed; any other difference raises.
+
+  Returns:
+    Lines to print, one per setting that changed harmlessly (empty for an identical relaunch
+    or a new run directory).
+
+  Raises:
+    ChangedSettings: a message whose first line says what to do and whose next lines are
+      `then:` / `now:`, naming the flags that differ.
+  """
+  if not os.path.isfile(stored_path):
+    return []
+  stored = read_flagfile(type(config), stored_path).flag_values()
+  now = config.flag_values()
+  harmless = set(may_differ) | {overwrite_flag}
+  changed = changed_settings(stored, now)
+  notes, blocking = [], {}
+  for name, (then, value) in changed.items():
+    grew = name in may_grow and then is not None and value is not None and value > then
+    if name in harmless or grew:
+      notes.append(f"--{name} was {_flag_text(then)} for the kept run, now "
+                   f"{_flag_text(value)} (does not change the result)")
+    else:
+      blocking[name] = (then, value)
+  if blocking:
+    then = " ".join(f"--{k}={_flag_text(v[0])}" for k, v in blocking.items())
+    now_text = " ".join(f"--{k}={_flag_text(v[1])}" for k, v in blocking.items())
+    raise ChangedSettings(
+        f"{run_dir} holds a run made with other settings; relaunch it as it was "
+        f"(--flagfile={stored_path}), pick another directory, or add --{overwrite_flag} to "
+        f"start it afresh\n  then: {then}\n  now:  {now_text}")
+  return notes
+
+
+def _flag_text(value) -> str:
+  if isinstance(value, (tuple, list)):
+    return ",".join(str(v) for v in value)
+  return "''" if value in ("", None) else str(value)

@@ -144,7 +144,7 @@ def train_dataset(
       and None the skips are still logged.
     cycle_length: Files read concurrently (clips are decoded on all cores).
     unlabelled_pattern: Glob pattern(s) of more training records whose labels are replaced by
-      `UNLABELLED` (-1), for distillation (issue 23). Their clips are mixed into the stream
+      `UNLABELLED` (-1), for distillation. Their clips are mixed into the stream
       clip by clip (`sample_from_datasets`, seeded), in proportion to the two record counts
       (counting reads the files once), so each clip of either set is seen about equally often.
     uint8_clips: Crop `crop_size` pixels at a random position without scale jitter or resize

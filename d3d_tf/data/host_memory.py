@@ -3,7 +3,7 @@
 A decoded clip is tens of megabytes (64x224x224x3 float32: 38 MB) and each pipeline stage makes
 a new one. TensorFlow's default CPU allocator hands such sizes to the system, which maps fresh
 pages for every clip and faults and zeroes them in as they are first written: on the 2-core
-benchmark machine that cost more than the bilinear resize itself (issue #5). The BFC allocator
+benchmark machine that cost more than the bilinear resize itself. The BFC allocator
 keeps freed memory and reuses it, as it does on GPUs.
 
 TensorFlow reads the switch once, when it creates its CPU device (its first op), so a program

@@ -40,7 +40,7 @@ FLOW_Y = "flow/y/encoded"
 RGB = "rgb"
 FLOW = "flow"
 LABEL = "label"
-# The label a pipeline gives a clip whose label the student must not see (issue 23): the
+# The label a pipeline gives a clip whose label the student must not see: the
 # distiller's label loss and accuracies skip it (`d3d_tf.distill.UNLABELLED`).
 UNLABELLED = -1
 

@@ -48,7 +48,7 @@ class D3DDistiller(keras.Model):
   With ``teacher=None`` it is plain supervised training, so the same class
   trains the RGB stream, the flow stream and D3D.
 
-  Unlabelled examples (issue 23): label ``-1`` (``losses.UNLABELLED``) makes an example's
+  Unlabelled examples: label ``-1`` (``losses.UNLABELLED``) makes an example's
   cross-entropy 0 (and its gradient), while its distillation term counts as usual; it still
   counts in the GLOBAL batch size that divides the sum, so a batch's label term weighs each
   labelled clip as in a fully labelled batch (no cross-replica count of labels is needed).

@@ -46,7 +46,7 @@ from d3d_tf.data import records
 
 DISTILL_LOSSES = ("mse", "kl")
 # The label of an unlabelled clip: its cross-entropy is 0 and accuracy skips it, while its
-# distillation term counts as usual (the teacher's logits need no label; issue 23).
+# distillation term counts as usual (the teacher's logits need no label).
 UNLABELLED = records.UNLABELLED
 
 

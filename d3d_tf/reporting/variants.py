@@ -1,4 +1,4 @@
-"""The report's "When does D3D help?" section: one row per benchmark variant (issue 23).
+"""The report's "When does D3D help?" section: one row per benchmark variant.
 
 A variant is a dataset (a `make_synthetic` data flagfile) on which scripts/reproduce.sh trains,
 per seed, a flow teacher, an RGB baseline and a D3D student. Its row gives RGB, D3D, flow and
@@ -187,7 +187,7 @@ def section(rows: List[Dict], command: str = "", figure: str = "") -> List[str]:
          "seed, in points. Probe EPE: held-out end-point error (pixels) of a linear decoder of "
          "optical flow from the frozen Mixed_3c features of one seed's networks, or mean ± sd "
          "where several seeds were probed (lower: more motion in the features). Design and "
-         "predictions: [BENCHMARK_NOTES.md](BENCHMARK_NOTES.md), Sessions 5-9."
+         "predictions: [BENCHMARK.md](BENCHMARK.md), section \"When does D3D help?\"."
          + (f" This section was regenerated on its own by `{command}`." if command else ""),
          "", table(rows), ""]
   if figure:
@@ -198,8 +198,8 @@ def section(rows: List[Dict], command: str = "", figure: str = "") -> List[str]:
   wins = [r["name"] for r in rows if seeds_lib.t_interval(r["difference"])[0] > 0]
   out += ["", (f"D3D beats RGB beyond seed noise on: {', '.join(wins)}." if wins else
                "No variant shows D3D beating RGB beyond seed noise.")
-          + " Which predictions held and which failed, per variant: [BENCHMARK_NOTES.md]"
-          "(BENCHMARK_NOTES.md), Sessions 5-9, \"Prediction(s), checked\"."]
+          + " Which predictions held and which failed, per variant: [BENCHMARK.md]"
+          "(BENCHMARK.md), \"When does D3D help?\"."]
   return out + [""]
 
 

@@ -133,17 +133,16 @@ def run_progress(verbose, total_steps: int, step: int, epochs: int, show: bool =
                  desc: str = "training"):
   """Keras' verbosity for `fit`, and the `TrainProgress` bar to add (None when not shown).
 
-  A Python caller's `verbose` (not None) is Keras' alone, with no bar. Otherwise, with `show`
-  (the chief), the bar goes to stdout: on a terminal Keras is silent (verbose=0) and the bar
-  writes the epoch lines above itself; in a log Keras writes one line per epoch (verbose=2)
-  and the bar a line every 30 s, so no line is spliced into another.
+  A Python caller's `verbose` (not None) is Keras' alone, with no bar. Otherwise Keras is
+  silent (verbose=0) and, with `show` (the chief), the run's one report is this bar on stdout:
+  its epoch lines through the bar (so none splices into it), a redrawn bar on a terminal and a
+  line every 30 s in a log.
   """
   if verbose is not None:
     return verbose, None
-  tty = progress.is_terminal(sys.stdout)
   bar = TrainProgress(total_steps, step, epochs, stream=sys.stdout, interval=30.0,
-                      epoch_lines=tty, desc=desc) if show else None
-  return (0 if tty else 2), bar
+                      epoch_lines=True, desc=desc) if show else None
+  return 0, bar
 
 
 def confusion_image(matrix: np.ndarray, cell: int = 8) -> np.ndarray:

@@ -12,11 +12,13 @@ import importlib.util
 import json
 import math
 import os
-from typing import Any, Mapping, Optional, Tuple
+import shutil
+from typing import Any, List, Mapping, Optional, Tuple
 
 from d3d_tf.common import config_lib
 
 REQUIRED = config_lib.REQUIRED
+FLAGS_FILE = "flags.txt"  # The run's settings in the model dir: `--flagfile=` reruns it.
 STREAMS = ("rgb", "flow", "d3d")
 PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
@@ -98,7 +100,7 @@ class TrainConfig(config_lib.CommandConfig):
   final_endpoint: str = _flag(
       "Mixed_5c", "Last S3D-G endpoint before the logits head (the full network: Mixed_5c). A "
       "tiny S3D-G on 32-px clips learns motion from RGB in a few thousand steps only when cut "
-      "after Mixed_3c (configs/synthetic_*.flags; docs/BENCHMARK_NOTES.md).", enum=ENDPOINTS)
+      "after Mixed_3c (configs/synthetic_*.flags; docs/LAB_NOTEBOOK.md).", enum=ENDPOINTS)
   student_backbone: str = _flag(
       "s3dg", "The RGB model trained (--stream=rgb or d3d): s3dg (the paper's), or videoswin: "
       "keras-cv's Video Swin Transformer, sized by the --videoswin_* flags and built from them "
@@ -139,6 +141,9 @@ class TrainConfig(config_lib.CommandConfig):
       False, "Deterministic ops and data (needs --seed); resume replays data.")
   eval_clips: int = _flag(4, "Clips per validation video.", lower=1)
   shuffle_buffer: int = _flag(256, "Records in the shuffle buffer.", lower=0)
+  overwrite: bool = _flag(
+      False, "Start --model_dir afresh (its checkpoints, logs and models are deleted) instead "
+      "of refusing a relaunch whose settings differ from the ones it kept in flags.txt.")
   # Not a flag and not in flags.txt: how a Python caller wants Keras' progress printed.
   verbose: Optional[int] = _flag(
       None, "Keras fit verbosity, and no run-wide bar; None: the "
@@ -243,6 +248,34 @@ def _check_backbone(config: TrainConfig):
   if importlib.util.find_spec("keras_cv") is None:
     raise ValueError("--student_backbone=videoswin needs keras-cv, which is not installed: "
                      "pip install 'd3d_tf[videoswin]' (keras-cv==0.9.0).")
+
+
+# Settings a relaunch may change without changing what the run computes (echoed), and those
+# it may raise (train longer); any other difference is refused (`check_relaunch`).
+RELAUNCH_MAY_DIFFER = ("checkpoint_every", "keep_checkpoints", "overwrite")
+RELAUNCH_MAY_GROW = ("train_steps",)
+
+
+def prepare_model_dir(config: TrainConfig) -> List[str]:
+  """Before a run touches `model_dir`: `--overwrite` empties it; a relaunch is compared with
+  the settings it kept. Returns the lines to print.
+
+  Raises:
+    config_lib.ChangedSettings: the kept flags.txt differs in a setting that matters (the
+      message has then:/now: lines).
+    ValueError: --overwrite on a directory that is not a model dir of d3d_tf.train.
+  """
+  stored = os.path.join(config.model_dir, FLAGS_FILE)
+  if config.overwrite and os.path.isdir(config.model_dir):
+    if not os.path.isfile(stored):
+      raise ValueError(f"--overwrite would delete {config.model_dir}, which holds no "
+                       f"{FLAGS_FILE} (not a model dir of d3d_tf.train): remove it yourself or "
+                       "pick another --model_dir.")
+    shutil.rmtree(config.model_dir)
+    return [f"--overwrite: removed {config.model_dir}; starting afresh."]
+  notes = config_lib.check_relaunch(config, stored, config.model_dir,
+                                    may_differ=RELAUNCH_MAY_DIFFER, may_grow=RELAUNCH_MAY_GROW)
+  return [f"note: {n}" for n in notes]
 
 
 def check_finite(metrics: dict):

@@ -262,11 +262,13 @@ def _final_metrics(history, seconds: float, optimizer, validation, distiller,
 
 
 def train(config: TrainConfig, flags_text: Optional[str] = None, *,
-          process_wide: bool = False) -> dict:
+          process_wide: bool = False, check_model_dir: bool = True) -> dict:
   """Runs (or resumes) one training run; returns the final metrics (also in final_metrics.json).
 
   A run whose final_metrics.json already reached `config.train_steps` is left as it was: its
-  metrics are returned and nothing in `model_dir` is rewritten.
+  metrics are returned and nothing in `model_dir` is rewritten. A relaunch whose settings
+  differ from the model dir's flags.txt in one that matters raises `ChangedSettings` (a
+  ValueError), unless `config.overwrite`, which starts the model dir afresh.
 
   Args:
     config: The run.
@@ -278,6 +280,7 @@ def train(config: TrainConfig, flags_text: Optional[str] = None, *,
       default) leaves the process alone: `config.seed` then seeds the data only (weights draw
       from the caller's global RNG: seed it for reproducible weights), and
       `config.deterministic` needs the caller to have enabled op determinism.
+    check_model_dir: Apply `train_config.prepare_model_dir` (--overwrite, the relaunch check).
 
   Raises:
     ValueError, FileNotFoundError: Bad flags, files, label map or teacher; the message names
@@ -285,6 +288,9 @@ def train(config: TrainConfig, flags_text: Optional[str] = None, *,
     FloatingPointError: The final loss is not finite (a finished run's too).
   """
   validate(config)
+  if check_model_dir:  # `d3d_tf.train` did it before importing TensorFlow.
+    for note in train_config.prepare_model_dir(config):
+      print(note, flush=True)
   finished = train_config.finished_run(config)
   if finished is not None:
     return finished
@@ -322,6 +328,10 @@ def train(config: TrainConfig, flags_text: Optional[str] = None, *,
 
   os.makedirs(config.model_dir, exist_ok=True)
   manager, step = _restore(config, strategy, chief, student, optimizer, init_notes)
+  if step % config.checkpoint_every:
+    raise ValueError(f"{config.model_dir} resumes at step {step}, which is not a multiple of "
+                     f"--checkpoint_every={config.checkpoint_every}: relaunch with the "
+                     "--checkpoint_every it was trained with (its flags.txt).")
   initial_epoch = step // config.checkpoint_every
   epochs = config.train_steps // config.checkpoint_every
   if chief:
