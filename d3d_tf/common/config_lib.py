@@ -205,11 +205,6 @@ def _check_field(cls: Type, field: dataclasses.Field, value) -> None:
       raise ValueError(f"--{name} must be {bounds}; got {value!r}.")
 
 
-def default_of(cls: Type, name: str):
-  """The default of field `name` (for rules that ask whether a flag was changed)."""
-  return next(f.default for f in dataclasses.fields(cls) if f.name == name)
-
-
 def same_value(a, b) -> bool:
   """Lists and tuples compare as tuples (a Python caller may pass either)."""
   as_tuple = lambda v: tuple(v) if isinstance(v, list) else v  # noqa: E731
