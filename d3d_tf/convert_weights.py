@@ -91,7 +91,7 @@ def convert(source, checkpoint, output, use_ema=False, label_map=""):
 def main(argv):
   cli.no_arguments(argv, "convert_weights")
   cli.quiet_tensorflow()
-  from d3d_tf.weights import WeightsError  # pylint: disable=g-import-not-at-top
+  from d3d_tf.weights import WeightsError, recipes  # pylint: disable=g-import-not-at-top
   try:
     model, info = convert(_SOURCE.value, _CHECKPOINT.value, _OUTPUT.value, _USE_EMA.value,
                           _LABEL_MAP.value)
@@ -104,6 +104,7 @@ def main(argv):
     print("The checkpoint also holds ExponentialMovingAverage shadows; --use_ema loads those.")
   label_note = f"; label map {info['label_map']}" if info["label_map"] else ""
   print(f"Wrote {_OUTPUT.value}{label_note}; clips: {model.clip_geometry.describe()}.")
+  print(recipes.format_recipe(_SOURCE.value, _OUTPUT.value, flow=model.input_shape[-1] == 2))
 
 
 def run():

@@ -58,6 +58,10 @@ class EncodeOptions:
 
   `flow_timing` False (default) stores flow/seconds as 0, so shards are byte-identical run to
   run; True stores the measured seconds, and shards then differ only in that value.
+  `max_lost_fraction` decides which videos the shards hold: one that decodes to fewer than
+  (1 - max_lost_fraction) of the frames its container promises (a truncated download, a
+  corrupt packet) is a failure ("decoded 151 of 250 frames: <error>"); one that loses less is
+  kept and counted as partial in summary.json.
   """
   short_side: int = 256
   fps: float = 0.0
@@ -68,6 +72,7 @@ class EncodeOptions:
   flow_timing: bool = False
   flow_format: str = "png"
   flow_jpeg_quality: int = 95
+  max_lost_fraction: float = video_io.MAX_LOST_FRACTION
 
 
 @dataclasses.dataclass
@@ -83,6 +88,8 @@ class EncodedVideo:
   flow_x: Optional[List[bytes]]
   flow_y: Optional[List[bytes]]
   flow_seconds: float
+  # Frames the decoder lost (within `max_lost_fraction`); 0 for a video that decoded whole.
+  frames_lost: int = 0
 
 
 @dataclasses.dataclass
@@ -111,9 +118,11 @@ def encode_video(task: Task) -> Union[EncodedVideo, Failure]:
   cv2.setNumThreads(1)
   try:
     with fs.local_copy(item.path) as path:  # PyAV reads local files only.
-      frames, fps = video_io.read_video(
+      frames, fps, report = video_io.decode_video(
           path, short_side=options.short_side or None, fps=options.fps or None,
           max_frames=options.max_frames or None)
+    if report.lost_fraction > options.max_lost_fraction:
+      return Failure(item.path, report.describe())
     quality = (cv2.IMWRITE_JPEG_QUALITY, options.jpeg_quality)
     jpegs = [flow_lib.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), quality)
              for f in frames]
@@ -126,7 +135,8 @@ def encode_video(task: Task) -> Union[EncodedVideo, Failure]:
     return EncodedVideo(
         video_id=item.video_id, label_index=label_index, label_name=item.label, fps=fps,
         height=int(frames.shape[1]), width=int(frames.shape[2]), rgb_jpegs=jpegs,
-        flow_x=flow_x, flow_y=flow_y, flow_seconds=round(seconds, 6))
+        flow_x=flow_x, flow_y=flow_y, flow_seconds=round(seconds, 6),
+        frames_lost=report.frames_lost)
   except video_io.VideoReadError as e:
     return Failure(item.path, e.reason)
   except Exception as e:  # pylint: disable=broad-except
@@ -163,7 +173,8 @@ def _write_json(path: str, value) -> None:
 
 
 # Settings added since the first release: an earlier run that does not record them made them so.
-_ADDED_SETTINGS = {"flow_format": "png", "flow_jpeg_quality": 95}
+_ADDED_SETTINGS = {"flow_format": "png", "flow_jpeg_quality": 95,
+                   "max_lost_fraction": video_io.MAX_LOST_FRACTION}
 
 
 def _check_settings(state_dir: str, settings: Dict) -> None:
@@ -238,7 +249,8 @@ def write_shard(plan: ShardPlan, results: Iterator[Union[EncodedVideo, Failure]]
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   partial = os.path.join(state_dir, plan.name + ".partial")
   manifest = dict(shard=plan.name, video_ids=[item.video_id for item in plan.items],
-                  converted=0, failures=[], frames=0, frame_pairs=0, flow_seconds=0.0)
+                  converted=0, failures=[], frames=0, frame_pairs=0, flow_seconds=0.0,
+                  partial_videos=[])
   with tf.io.TFRecordWriter(partial) as writer:
     for _ in plan.items:
       result = next(results)
@@ -250,6 +262,8 @@ def write_shard(plan: ShardPlan, results: Iterator[Union[EncodedVideo, Failure]]
         manifest["frames"] += len(result.rgb_jpegs)
         manifest["frame_pairs"] += len(result.flow_x or [])
         manifest["flow_seconds"] += result.flow_seconds
+        if result.frames_lost:
+          manifest["partial_videos"].append([result.video_id, result.frames_lost])
       if on_video is not None:
         on_video(result)
   fs.fsync(partial)
@@ -279,6 +293,9 @@ def prepare(dataset: layouts.Dataset, output_dir: str, options: EncodeOptions,
   """
   if options.flow not in FLOW_CHOICES:
     raise ValueError(f"flow must be one of {FLOW_CHOICES}. Received: flow={options.flow!r}")
+  if not 0.0 <= options.max_lost_fraction < 1.0:
+    raise ValueError("max_lost_fraction must be in [0, 1), the share of its frames a video may "
+                     f"lose and be kept. Received: max_lost_fraction={options.max_lost_fraction}")
   state_dir = os.path.join(output_dir, STATE_DIR)
   fs.makedirs(state_dir)
   settings = dict(dataclasses.asdict(options), num_shards=num_shards,
@@ -363,6 +380,9 @@ def summarize(output_dir: str, state_dir: str, dataset: layouts.Dataset,
     totals.update(converted=manifest["converted"], video_failures=len(manifest["failures"]),
                   frames=manifest["frames"], frame_pairs=manifest["frame_pairs"], shards=1)
     totals["flow_seconds"] += manifest["flow_seconds"]
+    # Manifests written before partial videos were counted have no such list.
+    partial = manifest.get("partial_videos", [])
+    totals.update(partial_videos=len(partial), frames_lost=sum(lost for _, lost in partial))
     if manifest["shard"] in rerun:
       totals.update(frame_pairs_this_run=manifest["frame_pairs"])
       totals["flow_seconds_this_run"] += manifest["flow_seconds"]
@@ -379,6 +399,8 @@ def summarize(output_dir: str, state_dir: str, dataset: layouts.Dataset,
       flow_seconds_per_video=(
           round(totals["flow_seconds"] / totals["converted"], 6) if totals["converted"] else 0.0),
       frames=totals["frames"], frame_pairs=totals["frame_pairs"],
+      # Kept although their decoder lost frames (at most `max_lost_fraction` of each).
+      partial_videos=totals["partial_videos"], frames_lost=totals["frames_lost"],
       shards=totals["shards"], resumed_shards=len(plans) - len(todo),
       num_classes=len(dataset.class_names), splits={k: dict(v) for k, v in splits.items()},
       options=dataclasses.asdict(options))

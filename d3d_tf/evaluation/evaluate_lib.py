@@ -13,6 +13,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from d3d_tf.common import file_system as fs
 from d3d_tf.common import progress
 from d3d_tf.models import model_files
 from d3d_tf.data import datasets
@@ -43,29 +44,59 @@ class EvalConfig:
             "crop_fraction": self.crop_fraction}
 
 
-def _converter_flow_seconds(files) -> float:
-  """`flow_seconds_per_video` of the converter's summary.json beside the records, else 0."""
-  path = os.path.join(os.path.dirname(files[0]), "summary.json") if files else ""
-  if not path or not os.path.isfile(path):
-    return 0.0
-  with open(path, encoding="utf-8") as f:
-    return float(json.load(f).get("flow_seconds_per_video", 0.0))
+# What a flow row's cost column holds when nothing says what the flow cost.
+UNKNOWN = "unknown"
 
 
-def flow_seconds_per_video(file_pattern) -> Dict[str, float]:
-  """video id -> seconds the converter spent on its optical flow.
+def _converter_summary(folder: str) -> Optional[Dict]:
+  """The converter's summary.json in `folder` (a local path or a URL), None when absent."""
+  path = os.path.join(folder, "summary.json")
+  if not fs.exists(path):
+    return None
+  with fs.open(path, encoding="utf-8") as f:
+    return json.load(f)
 
-  Each record's `flow/seconds` when the converter stored it (`--flow_timing`); otherwise the
-  mean the converter measured and wrote to summary.json, for every video.
+
+def _converter_flow_seconds(files) -> Optional[float]:
+  """`flow_seconds_per_video` of the converter's summary.json beside the records.
+
+  None when there is no summary or it measured no flow (0 or absent: flow "none", or nothing
+  converted): the cost is then unknown, never 0.
+  """
+  summary = _converter_summary(os.path.dirname(files[0])) if files else None
+  seconds = float((summary or {}).get("flow_seconds_per_video") or 0.0)
+  return seconds if seconds > 0 else None
+
+
+def flow_seconds_per_video(file_pattern,
+                           given: Optional[float] = None) -> Dict[str, Optional[float]]:
+  """video id -> seconds the converter spent on its optical flow, None where unknown.
+
+  `given` (seconds per video, e.g. measured on the machine that will serve) wins for every
+  video. Otherwise each record's `flow/seconds` when the converter stored it (`--flow_timing`),
+  else the mean the converter measured and wrote to summary.json; else None.
   """
   files, _ = datasets.list_shards(file_pattern)
-  fallback = _converter_flow_seconds(files)
+  fallback = given if given is not None else _converter_flow_seconds(files)
   spec = {records.VIDEO_ID: records.CONTEXT_SPEC[records.VIDEO_ID],
           records.FLOW_SECONDS: records.CONTEXT_SPEC[records.FLOW_SECONDS]}
   ds = tf.data.TFRecordDataset(files).map(
       lambda s: tf.io.parse_single_sequence_example(s, context_features=spec)[0])
-  return {c[records.VIDEO_ID].numpy().decode("utf-8"): float(c[records.FLOW_SECONDS]) or fallback
-          for c in ds}
+  seconds = {}
+  for context in ds:
+    stored = float(context[records.FLOW_SECONDS])
+    video_id = context[records.VIDEO_ID].numpy().decode("utf-8")
+    seconds[video_id] = stored if stored > 0 and given is None else fallback
+  return seconds
+
+
+def _mean_flow_seconds(file_pattern, video_ids, given: Optional[float]):
+  """The mean flow seconds of `video_ids`, or `UNKNOWN` when any video's cost is unknown."""
+  if not len(video_ids):
+    return UNKNOWN if given is None else given
+  per_video = flow_seconds_per_video(file_pattern, given)
+  values = [per_video.get(v) for v in video_ids]
+  return UNKNOWN if any(v is None for v in values) else float(np.mean(values))
 
 
 def split_video_count(file_pattern) -> Optional[int]:
@@ -79,11 +110,10 @@ def split_video_count(file_pattern) -> Optional[int]:
   except ValueError:
     return None
   folders = {os.path.dirname(f) for f in files}
-  path = os.path.join(folders.pop(), "summary.json") if len(folders) == 1 else ""
-  if not path or not os.path.isfile(path):
+  summary = _converter_summary(folders.pop()) if len(folders) == 1 else None
+  if summary is None:
     return None
-  with open(path, encoding="utf-8") as f:
-    splits = json.load(f).get("splits", {})
+  splits = summary.get("splits", {})
   prefixes = [os.path.basename(f).split("-")[0] for f in files]
   total = 0
   for prefix in set(prefixes):
@@ -114,11 +144,17 @@ def _inputs(modalities) -> str:
 def evaluate(model_paths: Sequence[str], eval_files, output_dir: str,
              label_map_path: Optional[str] = None,
              fusion_weights: Optional[Sequence[float]] = None,
-             config: Optional[EvalConfig] = None, show_progress: bool = True) -> Dict:
+             config: Optional[EvalConfig] = None, show_progress: bool = True,
+             flow_seconds_per_video: Optional[float] = None) -> Dict:
   """Runs the evaluation, writes report.json / predictions.csv / confusion_matrix.png.
 
   With `show_progress`, a bar on stderr counts videos, with a rate, and an ETA when the
   converter's summary.json gives the split's size.
+
+  The flow rows' cost (`flow_seconds_per_video`) is the given seconds per video, else the
+  records' measured flow seconds, else the converter's summary.json beside the records; with
+  none of them it is `UNKNOWN` ("unknown"), which the table prints with a line saying how to
+  give it.
 
   Returns:
     The report dict (also in report.json), with `rows` for the table: one per model and,
@@ -149,9 +185,7 @@ def evaluate(model_paths: Sequence[str], eval_files, output_dir: str,
   labels = out["labels"]
   flow_seconds = None
   if ensemble.FLOW in modalities:
-    per_video = flow_seconds_per_video(eval_files)
-    flow_seconds = float(np.mean([per_video.get(v, 0.0) for v in out["video_ids"]])) \
-        if len(out["video_ids"]) else 0.0
+    flow_seconds = _mean_flow_seconds(eval_files, out["video_ids"], flow_seconds_per_video)
 
   rows = []
   for i, m in enumerate(members):

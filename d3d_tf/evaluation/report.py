@@ -101,11 +101,24 @@ def model_confusion_png(output_dir: str, model_path: str) -> str:
   return os.path.join(output_dir, f"confusion_matrix_{name}.png")
 
 
+# Printed under the table when a flow row's cost is "unknown".
+UNKNOWN_FLOW_COST_NOTE = (
+    "flow s/video unknown: the records store no flow seconds and no converter summary.json "
+    "lies beside them; pass --flow_seconds_per_video=SECONDS, or keep build_tfrecords' "
+    "summary.json next to the records.")
+
+
 def format_table(rows: List[Dict]) -> str:
-  """Rows with model, inputs, top1, top5, mean_per_class, clips_per_second, flow_seconds."""
+  """Rows with model, inputs, top1, top5, mean_per_class, clips_per_second, flow_seconds.
+
+  A flow row whose cost is unknown (the string "unknown") shows it so, and one line under the
+  table says how to give it: a cost of 0.0 would make the flow look free.
+  """
   def pct(v):
     return "-" if v is None or v != v else f"{100 * v:.2f}"
   def num(v, fmt):
+    if isinstance(v, str):
+      return v
     return "-" if v is None or v != v else format(v, fmt)
   header = ["model", "inputs", "top-1", "top-5", "mean/class", "clips/s", "flow s/video"]
   body = [[r["model"], r["inputs"], pct(r["top1"]), pct(r["top5"]), pct(r["mean_per_class"]),
@@ -113,7 +126,10 @@ def format_table(rows: List[Dict]) -> str:
           for r in rows]
   widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
   line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
-  return "\n".join([line(header), line(["-" * w for w in widths])] + [line(b) for b in body])
+  lines = [line(header), line(["-" * w for w in widths])] + [line(b) for b in body]
+  if any(isinstance(r.get("flow_seconds_per_video"), str) for r in rows):
+    lines.append(UNKNOWN_FLOW_COST_NOTE)
+  return "\n".join(lines)
 
 
 def output_paths(output_dir: str) -> Dict[str, str]:

@@ -175,17 +175,21 @@ def classify_frames(predictor: Predictor, frames: np.ndarray, num_clips: int,
 def predict_video(predictor: Predictor, path: str, *, num_clips: int = 4,
                   short_side: Optional[int] = 256, window_seconds: Optional[float] = None,
                   k: int = 5) -> Dict:
-  """{"video", "top_k"} for the whole video, plus "windows" with `window_seconds`.
+  """{"video", "top_k"} for the whole video, plus "windows" with `window_seconds`, plus
+  "warning" when the video decoded only in part (the prediction covers the frames that did).
 
   Raises:
     PredictError: the video cannot be read.
   """
   try:
-    frames, fps = video_io.read_video(path, short_side=short_side)
+    frames, fps, report = video_io.decode_video(path, short_side=short_side)
   except video_io.VideoReadError as e:
     raise PredictError(f"Cannot read video {e}") from None
   result = {"video": path, "num_frames": int(len(frames)), "fps": fps,
             "top_k": classify_frames(predictor, frames, num_clips, k)}
+  if report.frames_lost:
+    result["warning"] = (f"{report.describe()}; predicted from the frames that decoded "
+                         "(the file may be truncated or damaged)")
   if window_seconds:
     step = max(int(round(window_seconds * fps)), 1)
     windows = []
@@ -200,6 +204,8 @@ def predict_video(predictor: Predictor, path: str, *, num_clips: int = 4,
 def format_result(result: Dict) -> str:
   """Human-readable lines: the video, its top-k, then one line per window."""
   lines = [f"{result['video']} ({result['num_frames']} frames, {result['fps']:.2f} fps)"]
+  if "warning" in result:
+    lines.append(f"  warning: {result['warning']}")
   lines += [f"  {p['score']:.4f}  {p['label']}" for p in result["top_k"]]
   for w in result.get("windows", []):
     best = ", ".join(f"{p['label']} {p['score']:.3f}" for p in w["top_k"])

@@ -39,7 +39,10 @@ def _load(path: str) -> Dict:
 
 def _seconds_per_video(row: Dict, views_per_video: int) -> float:
   model_seconds = views_per_video / row["clips_per_second"] if row["clips_per_second"] else 0.0
-  return model_seconds + (row.get("flow_seconds_per_video") or 0.0)
+  flow_seconds = row.get("flow_seconds_per_video")
+  if isinstance(flow_seconds, str):  # "unknown": no measured flow cost.
+    return float("nan")
+  return model_seconds + (flow_seconds or 0.0)
 
 
 def collect(run_dir: str) -> List[Dict]:

@@ -45,13 +45,16 @@ def _frame_rate(stream) -> float:
 
 
 def read_frames(path, indices: Sequence[int], short_side: Optional[int] = None,
-                rotation: Optional[int] = None) -> np.ndarray:
+                rotation: Optional[int] = None, num_frames: Optional[int] = None,
+                max_lost_fraction: float = video_io.MAX_LOST_FRACTION) -> np.ndarray:
   """Decodes the frames at `indices` (any order, repeats allowed) -> uint8 [len(indices), H, W, 3].
 
   Frame i is the i-th frame in presentation order, found from its timestamp at the stream's
   average frame rate (exact for constant-frame-rate video; without timestamps, frames are
   counted from the start). An index past the last decodable frame (container metadata can
-  overcount) gets the last frame. Frames are upright and resized like `video_io.read_video`, so
+  overcount by a frame or two) gets the last frame, unless the stream ends more than
+  `max_lost_fraction` of `num_frames` early: a file cut short is an error, not a clip of
+  repeated frames. Frames are upright and resized like `video_io.read_video`, so
   `read_frames(p, idx, s)` equals `video_io.read_video(p, s)[0][idx]`.
 
   Args:
@@ -59,35 +62,47 @@ def read_frames(path, indices: Sequence[int], short_side: Optional[int] = None,
     indices: Frame indices, >= 0.
     short_side: Resize each frame so its short side has this length; None keeps the size.
     rotation: Clockwise degrees to turn frames upright (from `probe`); None: probe the file.
+    num_frames: The frames the container promises (from `probe`); None: probe the file.
+    max_lost_fraction: The share of `num_frames` the stream may lack at its end.
 
   Returns:
     uint8 RGB frames [len(indices), H, W, 3].
 
   Raises:
-    VideoReadError: the file cannot be opened or decoded; the message names the file.
+    VideoReadError: the file cannot be opened or decoded, or a needed frame lies past where a
+      stream cut short ends; the message names the file.
   """
   path = _path(path)
   indices = np.asarray(indices, np.int64).reshape(-1)
   if indices.size == 0 or indices.min() < 0:
     raise ValueError(f"Expected non-empty, non-negative frame indices for {path}. "
                      f"Received: {indices.tolist()}")
-  if rotation is None:
-    rotation = probe(path)[1]
+  if rotation is None or num_frames is None:
+    num_frames, rotation = probe(path)
   container = video_io.open_video(path)
   try:
-    decoded = _decode_targets(container, sorted(set(indices.tolist())), short_side,
-                              int(rotation))
+    decoded, available = _decode_targets(container, sorted(set(indices.tolist())), short_side,
+                                         int(rotation))
   except (av.FFmpegError, OSError) as e:
     raise VideoReadError(path, f"decoding failed ({e})") from None
   finally:
     container.close()
   if not decoded:
     raise VideoReadError(path, "no decodable video frames")
+  if available is not None and num_frames - available > max_lost_fraction * num_frames:
+    raise VideoReadError(path, f"decoded {available} of {num_frames} frames: the stream ends "
+                         f"early (frame {int(indices.max())} was needed)")
   return np.stack([decoded[int(i)] for i in indices])
 
 
-def _decode_targets(container, targets, short_side, rotation) -> Dict[int, np.ndarray]:
-  """Decodes the sorted unique frame indices `targets`, seeking across large gaps."""
+def _decode_targets(container, targets, short_side,
+                    rotation) -> Tuple[Dict[int, np.ndarray], Optional[int]]:
+  """Decodes the sorted unique frame indices `targets`, seeking across large gaps.
+
+  Returns:
+    ({index: frame}, the number of frames the stream really has when a target lay past its
+    end, else None).
+  """
   stream = container.streams.video[0]
   fps = _frame_rate(stream)
   time_base = float(stream.time_base) if stream.time_base else 0.0
@@ -128,16 +143,16 @@ def _decode_targets(container, targets, short_side, rotation) -> Dict[int, np.nd
         rgb = video_io.upright_rgb(last, rotation, short_side)
         for t in targets[i:]:
           out[t] = rgb
-        return out
+        return out, position + 1
       if not seekable:
-        return out  # Nothing decodable.
+        return out, None  # Nothing decodable.
       seekable, frames = False, None  # Decode sequentially from the first frame instead.
       continue
     rgb = video_io.upright_rgb(last, rotation, short_side)
     while i < len(targets) and targets[i] <= position:
       out[targets[i]] = rgb
       i += 1
-  return out
+  return out, None
 
 
 def _start_decoding(container, stream, target, fps, time_base, start, rewind):
@@ -179,14 +194,15 @@ def read_clip(path, indices: Sequence[int], short_side: Optional[int] = None,
   if num_frames is None or rotation is None:
     num_frames, rotation = probe(path)
   if not with_flow:
-    return read_frames(path, indices, short_side, rotation), np.zeros([0], np.float32)
+    return (read_frames(path, indices, short_side, rotation, num_frames),
+            np.zeros([0], np.float32))
   last = int(num_frames) - 1
   if last < 1:
-    frames = read_frames(path, indices, short_side, rotation)
+    frames = read_frames(path, indices, short_side, rotation, num_frames)
     return frames, np.zeros(frames.shape[:3] + (2,), np.float32)
   starts = np.clip(indices, 0, last - 1)
   needed = np.concatenate([indices, starts, starts + 1])
-  frames = read_frames(path, needed, short_side, rotation)
+  frames = read_frames(path, needed, short_side, rotation, num_frames)
   gray = {int(i): cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for i, f in zip(needed, frames)}
   flow_fn = optical_flow.make_flow_fn(flow_algorithm)
   flows = {s: flow_fn(gray[s], gray[s + 1]) for s in sorted(set(starts.tolist()))}

@@ -4,10 +4,16 @@ The TFRecord converter and the raw-video input pipeline both decode through here
 the same whichever way it reaches the model. Every way a file can fail to give frames (missing,
 empty, not a media file, audio only, truncated past repair) surfaces as one `VideoReadError`
 carrying the path and a reason a user can act on; a converter lists it and moves on.
+
+A file that gives some frames but not all (cut short, a corrupt packet) is not an error here:
+`decode_video` returns a `DecodeReport` (frames decoded, frames the container promised, the
+decoder errors met) and each caller applies its own policy, e.g. the converter's
+`max_lost_fraction`.
 """
 
+import dataclasses
 import os
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import av
 import cv2
@@ -113,11 +119,73 @@ def output_size(width: int, height: int, short_side: Optional[int]) -> Tuple[int
   return even(width * scale), even(height * scale)
 
 
-def _decoded_frames(container, stream, failure: list) -> Iterator[av.VideoFrame]:
+# The default share of its promised frames a video may lose and still be used (see
+# `DecodeReport.lost_fraction`): a frame or two lost at the end of a long clip is not worth
+# dropping the clip; a file cut short is.
+MAX_LOST_FRACTION = 0.05
+
+
+@dataclasses.dataclass
+class DecodeReport:
+  """How completely a video decoded: what a caller needs to refuse a file cut short.
+
+  Attributes:
+    frames_decoded: source frames that came out of the decoder (before any resampling).
+    frames_promised: frames the container announced: its frame count, else duration x rate
+      (`promised_estimated` then True); 0 when it announces neither.
+    errors: the demuxing and decoding errors met, in order.
+    complete: False when decoding stopped early on purpose (`max_frames` reached); then only
+      frames missing before that point count as lost.
+    promised_estimated: `frames_promised` is duration x rate, which may round one frame over.
+  """
+  frames_decoded: int = 0
+  frames_promised: int = 0
+  errors: List[str] = dataclasses.field(default_factory=list)
+  complete: bool = True
+  promised_estimated: bool = False
+  # When decoding stopped early after errors: frames the timestamps say were skipped.
+  frames_skipped: int = 0
+
+  @property
+  def frames_lost(self) -> int:
+    """Frames promised (or skipped, when decoding stopped early) that never came out."""
+    if not self.complete:
+      return self.frames_skipped
+    # An estimated count one frame over is rounding, not a lost frame.
+    slack = 1 if self.promised_estimated and not self.errors else 0
+    return max(self.frames_promised - self.frames_decoded - slack, 0)
+
+  @property
+  def lost_fraction(self) -> float:
+    """`frames_lost` over the frames there should have been; 0.0 for a whole video."""
+    expected = max(self.frames_promised, self.frames_decoded + self.frames_lost)
+    return self.frames_lost / expected if expected else 0.0
+
+  def describe(self) -> str:
+    """One line for failure reports: "decoded 151 of 250 frames: <the last error>"."""
+    expected = max(self.frames_promised, self.frames_decoded + self.frames_lost)
+    cause = self.errors[-1] if self.errors else "the stream ends early"
+    return f"decoded {self.frames_decoded} of {expected} frames: {cause}"
+
+
+def _promised_frames(container, stream, fps: float) -> Tuple[int, bool, float]:
+  """(frames the container announces, whether that is duration x fps, duration in seconds)."""
+  if stream.duration and stream.time_base:
+    duration = float(stream.duration * stream.time_base)
+  elif container.duration:
+    duration = container.duration / av.time_base
+  else:
+    duration = 0.0
+  if stream.frames:
+    return int(stream.frames), False, duration
+  return int(round(duration * fps)), True, duration
+
+
+def _decoded_frames(container, stream, report: DecodeReport) -> Iterator[av.VideoFrame]:
   """Decodes packet by packet so one corrupt packet costs its frames, not the whole video.
 
-  A demuxing error (the file ends early) stops decoding; the last error goes into `failure`
-  so the caller can report it when no frame came out at all.
+  A demuxing error (the file ends early) stops decoding. Every error met goes into
+  `report.errors` and every frame that comes out is counted in `report.frames_decoded`.
   """
   packets = container.demux(stream)
   while True:
@@ -126,14 +194,16 @@ def _decoded_frames(container, stream, failure: list) -> Iterator[av.VideoFrame]
     except StopIteration:
       return
     except (av.FFmpegError, OSError) as e:
-      failure.append(_describe(e))
+      report.errors.append(_describe(e))
       return
     try:
       frames = packet.decode()
     except (av.FFmpegError, OSError) as e:
-      failure.append(_describe(e))
+      report.errors.append(_describe(e))
       continue
-    yield from frames
+    for frame in frames:
+      report.frames_decoded += 1
+      yield frame
 
 
 def _timed(frames: Iterator[av.VideoFrame], source_fps: float):
@@ -187,31 +257,42 @@ def probe_video(path) -> Dict[str, float]:
   try:
     stream = container.streams.video[0]
     fps = _stream_fps(stream)
-    failure = []
-    first = next(_decoded_frames(container, stream, failure), None)
+    report = DecodeReport()
+    first = next(_decoded_frames(container, stream, report), None)
     if first is None:
-      reason = "no decodable video frames" + (f" ({failure[-1]})" if failure else "")
-      raise VideoReadError(path, reason)
+      raise VideoReadError(path, _no_frames_reason(report))
     rotation = _clockwise_rotation(stream, first)
     width, height = first.width, first.height
     if rotation in (90, 270):
       width, height = height, width
-    if stream.duration and stream.time_base:
-      duration = float(stream.duration * stream.time_base)
-    elif container.duration:
-      duration = container.duration / av.time_base
-    else:
-      duration = 0.0
-    num_frames = stream.frames or int(round(duration * fps))
+    num_frames, _, duration = _promised_frames(container, stream, fps)
     return dict(num_frames=int(num_frames), fps=fps, width=int(width), height=int(height),
                 duration=duration, rotation=rotation)
   finally:
     container.close()
 
 
-def read_video(path, short_side: Optional[int] = None, fps: Optional[float] = None,
-               max_frames: Optional[int] = None) -> Tuple[np.ndarray, float]:
-  """Decodes a video into upright RGB frames.
+class DecodedVideo(NamedTuple):
+  """`decode_video`'s result: the frames, their rate, and how completely the file decoded."""
+  frames: np.ndarray
+  fps: float
+  report: DecodeReport
+
+
+def _no_frames_reason(report: DecodeReport) -> str:
+  return "no decodable video frames" + (f" ({report.errors[-1]})" if report.errors else "")
+
+
+def _spanned(timed_frames, span: list):
+  """Passes (time, frame) pairs through, keeping [first time, last time] in `span`."""
+  for time, frame in timed_frames:
+    span[:] = [span[0] if span else time, time]
+    yield time, frame
+
+
+def decode_video(path, short_side: Optional[int] = None, fps: Optional[float] = None,
+                 max_frames: Optional[int] = None) -> DecodedVideo:
+  """Decodes a video into upright RGB frames and reports how many frames were lost.
 
   Args:
     path: the video file.
@@ -221,7 +302,8 @@ def read_video(path, short_side: Optional[int] = None, fps: Optional[float] = No
     max_frames: stop after this many output frames. None or 0 decodes the whole video.
 
   Returns:
-    (frames, fps): uint8 [N, H, W, 3] RGB frames, N >= 1, and the rate they are at.
+    DecodedVideo(frames, fps, report): uint8 [N, H, W, 3] RGB frames, N >= 1, the rate they are
+    at, and the `DecodeReport` (a file cut short decodes, with frames lost in the report).
 
   Raises:
     VideoReadError: no frame could be decoded.
@@ -235,10 +317,15 @@ def read_video(path, short_side: Optional[int] = None, fps: Optional[float] = No
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     source_fps = _stream_fps(stream)
-    failure = []
-    frames = _decoded_frames(container, stream, failure)
+    report = DecodeReport()
+    report.frames_promised, report.promised_estimated, _ = _promised_frames(
+        container, stream, source_fps)
+    span = []  # [time of the first decoded frame, time of the last]
+    timed = _spanned(_timed(_decoded_frames(container, stream, report), source_fps), span)
     if fps:
-      frames = _resample(_timed(frames, source_fps), source_fps, fps)
+      frames = _resample(timed, source_fps, fps)
+    else:
+      frames = (frame for _, frame in timed)
     out, rotation = [], None
     last_frame = last_image = None
     for frame in frames:
@@ -251,10 +338,25 @@ def read_video(path, short_side: Optional[int] = None, fps: Optional[float] = No
         last_frame, last_image = frame, image
         out.append(image)
       if max_frames and len(out) >= max_frames:
+        report.complete = False
         break
     if not out:
-      reason = "no decodable video frames" + (f" ({failure[-1]})" if failure else "")
-      raise VideoReadError(path, reason)
-    return np.stack(out), float(fps) if fps else source_fps
+      raise VideoReadError(path, _no_frames_reason(report))
+    if not report.complete and report.errors and span:
+      # Stopped on purpose: only the frames missing between the first and last decoded count.
+      spanned = int(round((span[1] - span[0]) * source_fps)) + 1
+      report.frames_skipped = max(spanned - report.frames_decoded, 0)
+    return DecodedVideo(np.stack(out), float(fps) if fps else source_fps, report)
   finally:
     container.close()
+
+
+def read_video(path, short_side: Optional[int] = None, fps: Optional[float] = None,
+               max_frames: Optional[int] = None) -> Tuple[np.ndarray, float]:
+  """`decode_video` without its report: (frames, fps), for callers that take what decodes.
+
+  Raises:
+    VideoReadError: no frame could be decoded.
+  """
+  frames, rate, _ = decode_video(path, short_side=short_side, fps=fps, max_frames=max_frames)
+  return frames, rate

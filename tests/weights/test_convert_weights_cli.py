@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from d3d_tf.models import S3DGBackbone, S3DGClassifier
+from d3d_tf.weights import recipes
 from d3d_tf.weights.slim_checkpoint import save_slim_checkpoint, write_name_based_checkpoint
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -47,6 +48,9 @@ def test_converts_a_400_class_flow_checkpoint_with_the_kinetics_label_map(checkp
   assert (geometry.num_frames, geometry.crop_size, geometry.crop_fraction) == (64, 224, 1.0)
   assert geometry.modality == "flow" and geometry.labels[-1] == "zumba"
   assert "clips: 64 frames x 224 px" in result.stdout
+  # The release's evaluation recipe, with TV-L1 records for this flow model.
+  assert recipes.format_recipe("slim", output, flow=True) in result.stdout
+  assert "--flow=tvl1" in result.stdout and "--num_frames=64" in result.stdout
 
 
 def _inception_v1_2d(path):
