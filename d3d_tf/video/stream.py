@@ -224,3 +224,15 @@ def read_frames_at(path, indices: np.ndarray, short_side: Optional[int] = None,
   return np.stack([images[i] for i in indices.ravel()]).reshape(
       indices.shape + images[last].shape)
 
+
+
+def windows_of_frames(frames: np.ndarray, fps: float, num_frames: int, frame_step: int = 1,
+                      window_stride: Optional[int] = None) -> Iterator[Window]:
+  """`iter_windows`' windows of frames already in memory at a constant `fps` (a record's)."""
+  span = num_frames * frame_step
+  window_stride = span if window_stride is None else window_stride
+  _check_window(num_frames, frame_step, window_stride)
+  for i in range(window_count(len(frames), span, window_stride)):
+    start = i * window_stride
+    yield Window(i, start, frames[start:start + span:frame_step], start / fps,
+                 (start + span) / fps)
