@@ -118,7 +118,7 @@ def _check_window(num_frames: int, frame_step: int, window_stride: int) -> None:
 
 def iter_windows(path, num_frames: int, frame_step: int = 1,
                  window_stride: Optional[int] = None, short_side: Optional[int] = None,
-                 fps: Optional[float] = None) -> Iterator[Window]:
+                 fps: Optional[float] = None, partial_last: bool = False) -> Iterator[Window]:
   """The whole windows of a video, decoded as they are needed.
 
   Window i starts at frame `i * window_stride` and spans `num_frames * frame_step` frames, of
@@ -134,6 +134,9 @@ def iter_windows(path, num_frames: int, frame_step: int = 1,
       values overlap.
     short_side: resize so the shorter side is this many pixels (None keeps the size).
     fps: resample to this rate first (None keeps the source's frames).
+    partial_last: also give the window that starts after the last whole one, cut short by
+      the end of the video (fewer frames), so every frame is in a window; none when the whole
+      windows reach the end.
 
   Yields:
     `Window`s, in order.
@@ -145,11 +148,11 @@ def iter_windows(path, num_frames: int, frame_step: int = 1,
   window_stride = span if window_stride is None else window_stride
   _check_window(num_frames, frame_step, window_stride)
   with contextlib.closing(_Source(path, short_side, fps)) as source:
-    yield from _windows(source, num_frames, frame_step, window_stride)
+    yield from _windows(source, num_frames, frame_step, window_stride, partial_last)
 
 
-def _windows(source: _Source, num_frames: int, frame_step: int,
-             window_stride: int) -> Iterator[Window]:
+def _windows(source: _Source, num_frames: int, frame_step: int, window_stride: int,
+             partial_last: bool = False) -> Iterator[Window]:
   span = num_frames * frame_step
   kept = collections.deque()  # (index, seconds, image) of frames of windows not yet given.
   start_times: Dict[int, float] = {}
@@ -176,7 +179,8 @@ def _windows(source: _Source, num_frames: int, frame_step: int,
       start_times[j] = seconds
     if needed(j):
       kept.append((j, seconds, source.image(frame)))
-  if source.count == window * window_stride + span:
+  if source.count == window * window_stride + span or (
+      partial_last and window * window_stride < source.count):
     yield make(source.end_seconds)
 
 
