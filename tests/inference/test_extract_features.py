@@ -189,3 +189,36 @@ def test_one_line_errors(s3dg, video_tree, tmp_path, capsys):
     assert code == 2, message
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], captured.err
+
+
+def test_sigkill_mid_run_then_rerun_gives_the_same_files(s3dg, tmp_path):
+  import signal  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  videos = tmp_path / "videos"
+  for k in range(6):
+    write_video(videos / f"v{k}.mkv", [40 * i for i in range(40)], seed=k)
+  flags = [f"--model={s3dg['path']}", f"--videos={videos}", "--short_side=48",
+           "--batch_size=1", "--quiet"]
+  killed = tmp_path / "killed"
+  repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  env = dict(os.environ, PYTHONPATH=repo)
+  process = subprocess.Popen(
+      [sys.executable, "-m", "d3d_tf.extract_features", *flags, f"--output_dir={killed}"],
+      cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.time() + 240
+  while not list(killed.glob("*.npz")) and process.poll() is None and time.time() < deadline:
+    time.sleep(0.05)
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  first = sorted(p.name for p in killed.glob("*.npz"))
+  assert 1 <= len(first) < 6, first  # Killed mid-run.
+  config = dict(model=s3dg["path"], videos=str(videos), short_side=48, batch_size=1,
+                quiet=True)
+  counts = features_lib.extract(_config(output_dir=str(killed), **config))
+  assert counts["existing"] == len(first) and counts["done"] == 6 - len(first)
+  clean = tmp_path / "clean"
+  features_lib.extract(_config(output_dir=str(clean), **config))
+  for k in range(6):
+    assert (killed / f"v{k}.npz").read_bytes() == (clean / f"v{k}.npz").read_bytes()
