@@ -90,7 +90,8 @@ def throughput(video: str, model_path: str, work: str, args) -> dict:
       model=model_path, videos=video, output_dir=os.path.join(work, "throughput"),
       batch_size=args.batch_size, quiet=True)
   model = feature_model.load(model_path)
-  model.features_fn(np.zeros((1, 1, args.num_frames, args.crop_size, args.crop_size, 3),
+  model.features_fn(np.zeros((args.batch_size, 1, args.num_frames, args.crop_size,
+                             args.crop_size, 3),
                              np.float32))  # Traced before timing.
   start = time.perf_counter()
   counts = features_lib.extract(config)
