@@ -48,6 +48,7 @@ setup(
             "d3d-evaluate=d3d_tf.evaluate:run",
             "d3d-export=d3d_tf.export:run",
             "d3d-predict=d3d_tf.predict:run",
+            "d3d-extract-features=d3d_tf.extract_features:run",
             "d3d-probe=d3d_tf.probe:run",
             "d3d-report=d3d_tf.report:run",
         ],

@@ -1,17 +1,20 @@
 """Classifies video files with an exported SavedModel or a `.keras` model: top-k per video or
 per sliding window.
 
-Frames are decoded with PyAV and resized to the records' short side (as the converter stores
-them), clips are placed as in evaluation (`builders.eval_clip_indices`) and preprocessed by the
+Frames are decoded with PyAV in chunks (`video.stream`), so memory is bounded by a few clips
+or windows however long the video is; they are resized to the records' short side (as the
+converter stores them), clips are placed as in evaluation (`builders.eval_clip_indices`) and preprocessed by the
 one shared function (`serving.preprocess`), in the SavedModel's graph or here for `.keras`.
 Clip length, stride, crop and labels are the model's (`ClipGeometry`, stored in the `.keras`
 file or the export); arguments override them where that is meaningful.
 """
 
+import csv
 import dataclasses
+import io
 import json
 import os
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -23,6 +26,7 @@ from d3d_tf.data import label_map as label_map_lib
 from d3d_tf.evaluation import metrics
 from d3d_tf.models import clip_geometry as geometry_lib
 from d3d_tf.serving import preprocess
+from d3d_tf.video import stream
 from d3d_tf.video import video_io
 
 VIDEO_EXTENSIONS = video.VIDEO_EXTENSIONS
@@ -172,33 +176,135 @@ def classify_frames(predictor: Predictor, frames: np.ndarray, num_clips: int,
   return top_k(metrics.softmax(logits), predictor.labels, k)
 
 
+def _read_error(error: video_io.VideoReadError) -> PredictError:
+  return PredictError(f"Cannot read video {error}")
+
+
+def classify_spread_clips(predictor: Predictor, path: str, num_clips: int,
+                          short_side: Optional[int] = None
+                          ) -> Tuple[np.ndarray, int, float, video_io.DecodeReport]:
+  """(mean logits of `num_clips` clips spread over the video, its frames, its fps, how
+  completely it decoded).
+
+  The clips are placed as evaluation places them over the whole video, so the video is read
+  twice: once to count its frames (decoding, not converting), once keeping only the frames
+  the clips use. Memory: the clips, whatever the video's length.
+  """
+  try:
+    num_frames, fps, report = stream.scan(path)
+    idx = clip_indices(num_frames, predictor.num_frames, num_clips, predictor.stride)
+    clips = stream.read_frames_at(path, idx, short_side=short_side)
+  except video_io.VideoReadError as e:
+    raise _read_error(e) from None
+  return predictor.logits_fn(clips).mean(axis=0), num_frames, fps, report
+
+
+def iter_window_predictions(predictor: Predictor, path: str, *,
+                            window_frames: Optional[int] = None,
+                            window_stride: Optional[int] = None,
+                            short_side: Optional[int] = None, partial_last: bool = False,
+                            batch_size: int = 4, k: int = 5) -> Iterator[Dict]:
+  """Per-window predictions, as the windows are decoded: memory is one batch of windows.
+
+  Args:
+    window_frames: frames per window; None: the model's clip span (num_frames x stride), whose
+      frames are the clip. A longer window gets one clip, placed in it as evaluation places a
+      single clip (`clip_indices`).
+    window_stride: frames between window starts; None: `window_frames` (back to back).
+    partial_last: also classify the video's tail that no whole window covers.
+
+  Yields:
+    {"start_seconds", "end_seconds", "top_k", "logits" (float32 [C])} per window, in order.
+
+  Raises:
+    PredictError: the video cannot be read.
+  """
+  span = predictor.num_frames * predictor.stride
+  window_frames = window_frames or span
+  step = predictor.stride if window_frames == span else 1
+  count = predictor.num_frames if window_frames == span else window_frames
+  windows = stream.iter_windows(path, count, step, window_stride, short_side=short_side,
+                                partial_last=partial_last)
+  batch = []
+
+  def flush():
+    clips = []
+    for window in batch:
+      frames = window.frames
+      if window_frames != span:  # One clip of the window's frames.
+        frames = frames[clip_indices(len(frames), predictor.num_frames, 1,
+                                     predictor.stride)[0]]
+      elif len(frames) < predictor.num_frames:  # A cut-short tail, already strided.
+        frames = frames[clip_indices(len(frames), predictor.num_frames, 1)[0]]
+      clips.append(frames)
+    logits = predictor.logits_fn(np.stack(clips))
+    for window, row in zip(batch, logits):
+      yield {"start_seconds": window.start_seconds, "end_seconds": window.end_seconds,
+             "top_k": top_k(metrics.softmax(row), predictor.labels, k),
+             "logits": np.asarray(row, np.float32)}
+    batch.clear()
+
+  try:
+    for window in windows:
+      batch.append(window)
+      if len(batch) >= batch_size:
+        yield from flush()
+  except video_io.VideoReadError as e:
+    raise _read_error(e) from None
+  if batch:
+    yield from flush()
+
+
 def predict_video(predictor: Predictor, path: str, *, num_clips: int = 4,
                   short_side: Optional[int] = 256, window_seconds: Optional[float] = None,
                   k: int = 5) -> Dict:
   """{"video", "top_k"} for the whole video, plus "windows" with `window_seconds`, plus
   "warning" when the video decoded only in part (the prediction covers the frames that did).
 
+  Frames are decoded in chunks (`video.stream`): memory does not grow with the video's
+  length. `top_k` averages `num_clips` clips spread over the video; each window of
+  `window_seconds` (back to back, the last one cut short by the video's end) gets one clip,
+  and "windows_top_k" is the top-k of the mean of the windows' logits.
+
   Raises:
     PredictError: the video cannot be read.
   """
-  try:
-    frames, fps, report = video_io.decode_video(path, short_side=short_side)
-  except video_io.VideoReadError as e:
-    raise PredictError(f"Cannot read video {e}") from None
-  result = {"video": path, "num_frames": int(len(frames)), "fps": fps,
-            "top_k": classify_frames(predictor, frames, num_clips, k)}
+  logits, num_frames, fps, report = classify_spread_clips(predictor, path, num_clips,
+                                                          short_side)
+  result = {"video": path, "num_frames": int(num_frames), "fps": fps,
+            "top_k": top_k(metrics.softmax(logits), predictor.labels, k)}
   if report.frames_lost:
     result["warning"] = (f"{report.describe()}; predicted from the frames that decoded "
                          "(the file may be truncated or damaged)")
   if window_seconds:
     step = max(int(round(window_seconds * fps)), 1)
-    windows = []
-    for start in range(0, len(frames), step):
-      chunk = frames[start:start + step]
-      windows.append({"start_seconds": start / fps, "end_seconds": (start + len(chunk)) / fps,
-                      "top_k": classify_frames(predictor, chunk, 1, k)})
+    windows = list(iter_window_predictions(predictor, path, window_frames=step,
+                                           short_side=short_side, partial_last=True, k=k))
+    mean = np.mean([w.pop("logits") for w in windows], axis=0)
     result["windows"] = windows
+    result["windows_top_k"] = top_k(metrics.softmax(mean), predictor.labels, k)
   return result
+
+
+WINDOW_CSV_HEADER = "video,start_seconds,end_seconds,labels,scores"
+
+
+def window_line(video_path: str, prediction: Dict, fmt: str = "jsonl") -> str:
+  """One window's prediction as a JSON line ("jsonl") or a CSV row ("csv", labels and scores
+  joined by '|'), for writing as each window is computed."""
+  if fmt == "jsonl":
+    return json.dumps({"video": video_path, "start_seconds": prediction["start_seconds"],
+                       "end_seconds": prediction["end_seconds"],
+                       "labels": [p["label"] for p in prediction["top_k"]],
+                       "scores": [round(p["score"], 6) for p in prediction["top_k"]]})
+  if fmt == "csv":
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow([
+        video_path, f"{prediction['start_seconds']:.6f}", f"{prediction['end_seconds']:.6f}",
+        "|".join(p["label"] for p in prediction["top_k"]),
+        "|".join(f"{p['score']:.6f}" for p in prediction["top_k"])])
+    return out.getvalue()
+  raise ValueError(f"fmt must be 'jsonl' or 'csv'; received {fmt!r}.")
 
 
 def format_result(result: Dict) -> str:

@@ -1,0 +1,315 @@
+"""Features of every window of many videos, one .npz per video, resumable.
+
+A decoding thread reads videos (`video.stream`, in bounded memory) or converted records, cuts
+each into the model's windows and preprocesses them; the main thread runs the cut model
+(`feature_model`) on batches that may mix windows of several videos, so decoding overlaps with
+the network. A video's .npz is written (to a temporary name, then renamed) once all its
+windows are computed: a run killed at any point loses only the videos in flight, and a rerun
+skips every video whose .npz exists. Videos that give no window (unreadable, empty, shorter
+than one window) are listed in failures.csv and the run goes on.
+
+Output per video, `<output_dir>/<its path relative to the input folder>.npz`:
+  features       float32 (or float16) [num_windows, D], or [num_windows, T', D] with keep_time
+  start_seconds  float64 [num_windows]: time of each window's first frame
+  end_seconds    float64 [num_windows]: time its span ends
+  fps            float64 scalar: the rate windows were cut at (the source's, or --fps)
+  model, endpoint  str scalars
+"""
+
+import csv
+import dataclasses
+import glob
+import io
+import os
+import queue
+import threading
+import zipfile
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from d3d_tf import video
+from d3d_tf.common import progress
+from d3d_tf.inference import feature_model
+from d3d_tf.inference import features_config
+from d3d_tf.video import stream
+from d3d_tf.video import video_io
+
+MANIFEST = "manifest.csv"
+FAILURES = "failures.csv"
+_GLOB_CHARS = "*?["
+
+
+@dataclasses.dataclass
+class Job:
+  """One video to extract: its name in the manifest, its .npz, and its windows (lazily)."""
+  name: str
+  output: str
+  # -> (fps, windows, DecodeReport filled once the windows are exhausted, or None).
+  windows: Callable[[], Tuple[float, Iterator[stream.Window], Optional[video_io.DecodeReport]]]
+
+
+def _is_video(path: str) -> bool:
+  name = os.path.basename(path)
+  return name.lower().endswith(video.VIDEO_EXTENSIONS) and not name.startswith(".")
+
+
+def list_videos(spec: str) -> Tuple[str, List[str]]:
+  """(input root, video paths) of `--videos`: a folder (recursive), a glob, a text file of
+  paths, or one video. Outputs mirror the tree under the root.
+
+  Raises:
+    FileNotFoundError: nothing at `spec`.
+    ValueError: no video found there.
+  """
+  if os.path.isdir(spec):
+    root = spec
+    paths = sorted(os.path.join(d, f) for d, _, files in os.walk(spec) for f in files
+                   if _is_video(f))
+  elif any(c in spec for c in _GLOB_CHARS):
+    fixed = spec[:min(spec.index(c) for c in _GLOB_CHARS if c in spec)]
+    root = fixed if fixed.endswith(os.sep) else os.path.dirname(fixed)
+    paths = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
+  elif os.path.isfile(spec) and not _is_video(spec):
+    with open(spec, encoding="utf-8") as f:
+      listed = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    base = os.path.dirname(os.path.abspath(spec))
+    paths = [p if os.path.isabs(p) else os.path.join(base, p) for p in listed]
+    root = os.path.commonpath([os.path.dirname(p) for p in paths]) if paths else base
+  elif os.path.isfile(spec):
+    root, paths = os.path.dirname(spec), [spec]
+  else:
+    raise FileNotFoundError(f"--videos={spec!r} does not exist (give a folder, a glob or a "
+                            "text file of paths).")
+  if not paths:
+    raise ValueError(f"--videos={spec!r} holds no video file (extensions: "
+                     f"{' '.join(video.VIDEO_EXTENSIONS)}).")
+  return root or ".", paths
+
+
+def output_names(root: str, paths: List[str]) -> List[str]:
+  """Each video's .npz path relative to the output folder; two that collide are an error."""
+  names, seen = [], {}
+  for path in paths:
+    name = os.path.splitext(os.path.relpath(path, root))[0] + ".npz"
+    if name in seen:
+      raise ValueError(f"{seen[name]} and {path} would both write {name}; rename one of them "
+                       "(or extract them in separate runs).")
+    seen[name] = path
+    names.append(name)
+  return names
+
+
+def video_jobs(config: features_config.FeaturesConfig, geometry) -> List[Job]:
+  root, paths = list_videos(config.videos)
+  jobs = []
+  for path, name in zip(paths, output_names(root, paths)):
+    def windows(path=path):
+      fps = config.fps or video_io.probe_video(path)["fps"]
+      report = video_io.DecodeReport()
+      return fps, stream.iter_windows(
+          path, geometry.num_frames, geometry.stride, config.window_stride or None,
+          short_side=config.short_side or None, fps=config.fps or None, report=report), report
+    jobs.append(Job(os.path.relpath(path, root), os.path.join(config.output_dir, name),
+                    windows))
+  return jobs
+
+
+def record_jobs(config: features_config.FeaturesConfig, geometry) -> List[Job]:
+  """One job per record of `--records`, named by its video id; frames decoded from its JPEGs."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from d3d_tf.data import records  # pylint: disable=g-import-not-at-top
+  from d3d_tf.serving import preprocess  # pylint: disable=g-import-not-at-top
+  files = records.glob_files(config.records)
+  if not files:
+    raise FileNotFoundError(f"--records={config.records!r} matches no file.")
+  jobs, seen = [], {}
+  for file in files:
+    for index, serialized in enumerate(tf.data.TFRecordDataset(file).as_numpy_iterator()):
+      context, _ = records.parse_sequence_example(serialized, with_flow=False)
+      video_id = context[records.VIDEO_ID].numpy().decode("utf-8") or f"{file}:{index}"
+      name = os.path.normpath(video_id.lstrip("/")) + ".npz"
+      if name in seen:
+        raise ValueError(f"records {seen[name]} and {file}:{index} both hold video "
+                         f"{video_id!r}; their features would collide.")
+      seen[name] = f"{file}:{index}"
+
+      def windows(serialized=serialized):
+        context, sequence = records.parse_sequence_example(serialized, with_flow=False)
+        frames = preprocess.decode_jpeg_video(sequence[records.RGB_JPEG]).numpy()
+        fps = float(context[records.FPS].numpy())
+        return fps, stream.windows_of_frames(frames, fps, geometry.num_frames, geometry.stride,
+                                             config.window_stride or None), None
+      jobs.append(Job(video_id, os.path.join(config.output_dir, name), windows))
+  return jobs
+
+
+def write_npz(path: str, arrays: Dict[str, np.ndarray]) -> None:
+  """An .npz with fixed zip timestamps (same inputs, same bytes), written atomically."""
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  temporary = f"{path}.tmp"
+  with zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED) as archive:
+    for key, value in arrays.items():
+      buffer = io.BytesIO()
+      np.lib.format.write_array(buffer, np.asarray(value), allow_pickle=False)
+      archive.writestr(zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0)),
+                       buffer.getvalue())
+  os.replace(temporary, path)
+
+
+def _write_csv(path: str, header: List[str], rows: List[List]) -> None:
+  temporary = f"{path}.tmp"
+  with open(temporary, "w", newline="", encoding="utf-8") as f:
+    writer = csv.writer(f)
+    writer.writerow(header)
+    writer.writerows(rows)
+  os.replace(temporary, path)
+
+
+_END = object()
+
+
+def _produce(jobs: List[Job], model: feature_model.FeatureModel, views: int,
+             out: queue.Queue, stop: threading.Event) -> None:
+  """Decoding thread: ("window", job, Window, clip), ("done", job, fps), ("failed", job,
+  reason) and finally _END (or ("crash", exception))."""
+  try:
+    for index, job in enumerate(jobs):
+      if stop.is_set():
+        break
+      try:
+        fps, windows, report = job.windows()
+        for window in windows:
+          clip = feature_model.preprocess_window(window.frames, model.geometry, views)
+          out.put(("window", index, window, clip))
+          if stop.is_set():
+            break
+        lost = report.describe() if report is not None and report.frames_lost else ""
+        out.put(("done", index, fps, lost))
+      except video_io.VideoReadError as e:
+        out.put(("failed", index, e.reason))
+    out.put(_END)
+  except BaseException as e:  # pylint: disable=broad-except  (re-raised by the consumer)
+    out.put(("crash", e))
+
+
+@dataclasses.dataclass
+class _Pending:
+  starts: List[float] = dataclasses.field(default_factory=list)
+  ends: List[float] = dataclasses.field(default_factory=list)
+  features: List[Optional[np.ndarray]] = dataclasses.field(default_factory=list)
+  fps: Optional[float] = None
+  lost: str = ""  # How the video decoded only in part, if it did.
+
+
+def extract(config: features_config.FeaturesConfig) -> Dict[str, int]:
+  """Runs an extraction; returns counts {"done", "existing", "failed", "windows"}.
+
+  Raises:
+    FileNotFoundError, ValueError: no input, no model, an endpoint the model lacks.
+  """
+  config.validate()
+  model = feature_model.load(config.model, config.endpoint, config.keep_time)
+  jobs = (video_jobs if config.videos else record_jobs)(config, model.geometry)
+  os.makedirs(config.output_dir, exist_ok=True)
+  manifest: Dict[int, List] = {}
+  failures: Dict[int, str] = {}
+  todo = []
+  for index, job in enumerate(jobs):
+    if os.path.isfile(job.output):
+      with np.load(job.output) as stored:
+        ends = stored["end_seconds"]
+        manifest[index] = [job.name, len(ends), float(ends[-1]), "existing"]
+    else:
+      todo.append(index)
+  counts = {"done": 0, "existing": len(manifest), "failed": 0, "windows": 0}
+  dtype = np.dtype(config.dtype)
+  pending: Dict[int, _Pending] = {}
+  batch: List[Tuple[int, int, np.ndarray]] = []
+  bar = progress.ProgressBar(total=len(todo), unit="videos", desc="extracting",
+                             disable=config.quiet)
+
+  def fail(index: int, reason: str) -> None:
+    failures[index] = reason
+    manifest[index] = [jobs[index].name, 0, 0.0, "failed"]
+    counts["failed"] += 1
+
+  def finish(index: int) -> None:
+    state = pending.pop(index)
+    job = jobs[index]
+    if not state.features:
+      fail(index, "no whole window: the video is shorter than one window")
+    else:
+      write_npz(job.output, {
+          "features": np.stack(state.features).astype(dtype),
+          "start_seconds": np.asarray(state.starts, np.float64),
+          "end_seconds": np.asarray(state.ends, np.float64),
+          "fps": np.float64(state.fps), "model": np.str_(model.model_path),
+          "endpoint": np.str_(model.endpoint)})
+      manifest[index] = [job.name, len(state.features), state.ends[-1],
+                         "partial" if state.lost else "done"]
+      if state.lost:  # Kept: its windows are whole, but the file is damaged or cut short.
+        bar.write(f"warning: {job.name}: {state.lost}; features of the frames that decoded")
+      counts["done"] += 1
+      counts["windows"] += len(state.features)
+    bar.update(note=f"{counts['windows']} windows, {counts['failed']} failed")
+
+  def run_batch() -> None:
+    if not batch:
+      return
+    features = model.features_fn(np.stack([clip for _, _, clip in batch]))
+    touched = set()
+    for (index, slot, _), feature in zip(batch, features):
+      pending[index].features[slot] = feature
+      touched.add(index)
+    batch.clear()
+    for index in sorted(touched):
+      if _complete(pending.get(index)):
+        finish(index)
+
+  items: queue.Queue = queue.Queue(maxsize=config.batch_size)
+  stop = threading.Event()
+  producer = threading.Thread(target=_produce, daemon=True, args=(
+      [jobs[i] for i in todo], model, config.views, items, stop))
+  producer.start()
+  try:
+    while True:
+      item = items.get()
+      if item is _END:
+        break
+      if item[0] == "crash":
+        raise item[1]
+      kind, index = item[0], todo[item[1]]
+      state = pending.setdefault(index, _Pending())
+      if kind == "window":
+        _, _, window, clip = item
+        state.starts.append(window.start_seconds)
+        state.ends.append(window.end_seconds)
+        state.features.append(None)
+        batch.append((index, len(state.features) - 1, clip))
+        if len(batch) >= config.batch_size:
+          run_batch()
+      elif kind == "failed":
+        pending.pop(index)
+        fail(index, item[2])
+        bar.update(note=f"{counts['windows']} windows, {counts['failed']} failed")
+      else:
+        state.fps, state.lost = item[2], item[3]
+        if _complete(state):
+          finish(index)
+    run_batch()
+  finally:
+    stop.set()
+    bar.close()
+    _write_csv(os.path.join(config.output_dir, MANIFEST), ["video", "windows", "seconds",
+                                                           "status"],
+               [manifest[i] for i in sorted(manifest)])
+    _write_csv(os.path.join(config.output_dir, FAILURES), ["video", "reason"],
+               [[jobs[i].name, failures[i]] for i in sorted(failures)])
+  return counts
+
+
+def _complete(state: Optional[_Pending]) -> bool:
+  """Every window computed and the video read to its end (its fps arrives last)."""
+  return (state is not None and state.fps is not None
+          and all(f is not None for f in state.features))
