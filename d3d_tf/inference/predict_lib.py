@@ -16,12 +16,14 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from d3d_tf.models import model_files
 from d3d_tf import video
+from d3d_tf.common import defaults
 from d3d_tf.data import builders
 from d3d_tf.data import label_map as label_map_lib
 from d3d_tf.evaluation import metrics
+from d3d_tf.inference.predict_config import PredictConfig
 from d3d_tf.models import clip_geometry as geometry_lib
+from d3d_tf.models import model_files
 from d3d_tf.serving import preprocess
 from d3d_tf.video import video_io
 
@@ -173,7 +175,7 @@ def classify_frames(predictor: Predictor, frames: np.ndarray, num_clips: int,
 
 
 def predict_video(predictor: Predictor, path: str, *, num_clips: int = 4,
-                  short_side: Optional[int] = 256, window_seconds: Optional[float] = None,
+                  short_side: Optional[int] = defaults.SHORT_SIDE, window_seconds: Optional[float] = None,
                   k: int = 5) -> Dict:
   """{"video", "top_k"} for the whole video, plus "windows" with `window_seconds`.
 
@@ -195,6 +197,28 @@ def predict_video(predictor: Predictor, path: str, *, num_clips: int = 4,
                       "top_k": classify_frames(predictor, chunk, 1, k)})
     result["windows"] = windows
   return result
+
+
+def load_from_config(config: PredictConfig) -> Predictor:
+  """`load_predictor` with `config`'s model, labels and geometry overrides.
+
+  Raises:
+    PredictError: a flag out of its rules, or as `load_predictor`.
+  """
+  try:
+    config.validate()
+  except ValueError as e:
+    raise PredictError(str(e)) from None
+  return load_predictor(config.model, config.label_map, crop_size=config.crop_size,
+                        crop_fraction=config.crop_fraction, num_frames=config.num_frames,
+                        stride=config.stride)
+
+
+def predict_with_config(predictor: Predictor, path: str, config: PredictConfig) -> Dict:
+  """`predict_video` of `path` with `config`'s clips, short side, windows and k."""
+  return predict_video(predictor, path, num_clips=config.num_clips,
+                       short_side=config.short_side or None,
+                       window_seconds=config.sliding_window, k=config.top_k)
 
 
 def format_result(result: Dict) -> str:
