@@ -13,6 +13,8 @@ import av
 import cv2
 import numpy as np
 
+from d3d_tf.common import defaults
+
 
 class VideoReadError(Exception):
   """A file that yields no video frames. `path` and `reason` are kept for failure reports."""
@@ -58,8 +60,8 @@ def _stream_fps(stream) -> float:
   for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
     if rate and float(rate) > 0:
       return float(rate)
-  # Raw elementary streams can carry no rate at all; 25 is FFmpeg's own guess for them.
-  return 25.0
+  # Raw elementary streams can carry no rate at all: the one fallback (FFmpeg's own guess).
+  return defaults.FALLBACK_FPS
 
 
 def _clockwise_rotation(stream, frame) -> int:

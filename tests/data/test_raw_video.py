@@ -157,3 +157,15 @@ def test_unreadable_video_names_the_file(tmp_path):
   assert counter.bad_records == 1 and counter.events[0][1] == broken
   with pytest.raises(raw_video.VideoReadError, match="broken.mp4"):
     raw_video.read_frames(broken, [0], rotation=0)
+
+
+def test_one_frame_rate_fallback_for_streams_that_state_none():
+  import types  # pylint: disable=g-import-not-at-top
+  from d3d_tf.common import defaults  # pylint: disable=g-import-not-at-top
+  silent = types.SimpleNamespace(average_rate=None, guessed_rate=0, base_rate=None)
+  stated = types.SimpleNamespace(average_rate=None, guessed_rate=30, base_rate=90000)
+  # Both readers assume the same rate; only the clip reader refuses to seek by it.
+  assert video_io._stream_fps(silent) == defaults.FALLBACK_FPS == 25.0
+  assert raw_video._frame_rate(silent) == (defaults.FALLBACK_FPS, False)
+  assert video_io._stream_fps(stated) == 30.0
+  assert raw_video._frame_rate(stated) == (30.0, True)
