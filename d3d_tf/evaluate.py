@@ -2,10 +2,11 @@ r"""Evaluates a D3D model, or a late-fusion ensemble, on a record split (multi-v
 
 Per video: K evenly spaced clips x {1, 3} crops, logits averaged (or `--num_clips=0`: the
 whole video in one pass). Clips have the geometry the models were trained with (stored in the
-`.keras` file); --num_frames, --crop_size and --crop_fraction override it, and say so. Models fuse by the weighted mean of their softmax
-probabilities. Prints top-1/top-5/mean per-class accuracy with the cost (inputs, clips/s, optical-flow
-seconds per video) and writes report.json, predictions.csv and confusion_matrix.png. The flags
-are `EvalConfig`'s fields (d3d_tf/evaluation/eval_config.py).
+`.keras` file); --num_frames, --crop_size and --crop_fraction override it, and say so. Models
+fuse by the weighted mean of their softmax probabilities. Prints top-1/top-5/mean per-class
+accuracy with the cost (inputs, clips/s, optical-flow seconds per video) and writes
+report.json, predictions.csv and confusion_matrix.png. The flags are `EvalConfig`'s fields
+(d3d_tf/evaluation/eval_config.py).
 
 Usage:
   # D3D student alone.

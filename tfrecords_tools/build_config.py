@@ -23,9 +23,19 @@ FLOW_CHOICES = optical_flow.ALGORITHMS + ("none",)
 _flag = config_lib.flag
 
 
-def _require(ok: bool, message: str) -> None:
-  if not ok:
-    raise ValueError(message)
+def _shown(value):
+  return list(value) if isinstance(value, tuple) else value
+
+
+def require_flags(config, names, ok: bool, message: str) -> None:
+  """Raises ValueError naming the flags and their values as absl's validators do:
+  `flag --name=value: message`, or `flags a=1, b=2: message` for a rule on several."""
+  if ok:
+    return
+  if len(names) == 1:
+    raise ValueError(f"flag --{names[0]}={_shown(getattr(config, names[0]))}: {message}")
+  values = ", ".join(f"{n}={_shown(getattr(config, n))}" for n in names)
+  raise ValueError(f"flags {values}: {message}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +70,7 @@ class EncodeOptions(config_lib.CommandConfig):
   def check(self):
     """Each flag's range; messages say what to pass instead."""
     def check(name, ok, message):
-      _require(ok, f"--{name}={getattr(self, name)}: {message}")
+      require_flags(self, [name], ok, message)
     check("flow_bound", self.flow_bound > 0, "must be positive, e.g. --flow_bound=20")
     check("short_side", self.short_side == 0 or (
         self.short_side >= 16 and self.short_side % 2 == 0),
@@ -123,7 +133,7 @@ class BuildConfig(EncodeOptions):
     super().check()
 
     def check(name, ok, message):
-      _require(ok, f"--{name}={getattr(self, name)}: {message}")
+      require_flags(self, [name], ok, message)
     # A URL is checked when read: TensorFlow, which reads it, loads after the flags.
     check("input", self.input is None or fs.is_url(self.input) or os.path.exists(self.input),
           "does not exist; pass an existing folder or annotation file")
@@ -138,12 +148,14 @@ class BuildConfig(EncodeOptions):
           f"does not exist; pass the {defaults.LABEL_MAP_FILE} of an earlier conversion")
     check("beam_pipeline_options", _shell_quoted(self.beam_pipeline_options),
           "is not a valid shell-quoted string; close every quote")
-    _require(self.layout == "folder" or bool(self.video_dir),
-             "--video_dir is required with --layout=kinetics/ucf101/hmdb51: pass the folder "
-             "that holds the videos")
-    _require(self.layout == "folder" or not self.val_fraction,
-             "--val_fraction only applies to --layout=folder; the other layouts have official "
-             "splits")
-    _require(self.runner == "beam" or not self.beam_pipeline_options,
-             "--beam_pipeline_options only applies to --runner=beam: add --runner=beam, or "
-             "drop the options")
+    require_flags(self, ["layout", "video_dir"], self.layout == "folder" or bool(self.video_dir),
+                  "--video_dir is required with --layout=kinetics/ucf101/hmdb51: pass the "
+                  "folder that holds the videos")
+    require_flags(self, ["layout", "val_fraction"],
+                  self.layout == "folder" or not self.val_fraction,
+                  "--val_fraction only applies to --layout=folder; the other layouts have "
+                  "official splits")
+    require_flags(self, ["runner", "beam_pipeline_options"],
+                  self.runner == "beam" or not self.beam_pipeline_options,
+                  "--beam_pipeline_options only applies to --runner=beam: add --runner=beam, or "
+                  "drop the options")

@@ -34,7 +34,8 @@ def main(argv):
     cli.fail("make_synthetic", f"unexpected arguments {argv[1:]}; every input is a flag")
   config = cli.config(SyntheticConfig)
   cli.quiet_tensorflow()  # The shard writer's; its C++ notices would splice into the bar.
-  from tfrecords_tools import synthetic  # pylint: disable=g-import-not-at-top  (codecs: after the flags)
+  # Video codecs and the converter: after the flags.
+  from tfrecords_tools import synthetic  # pylint: disable=g-import-not-at-top
   return synthetic.make_dataset(config)
 
 

@@ -9,7 +9,7 @@ import os
 from d3d_tf.common import config_lib
 from d3d_tf.common import defaults
 from tfrecords_tools import shard_plan
-from tfrecords_tools.build_config import FLOW_CHOICES
+from tfrecords_tools.build_config import FLOW_CHOICES, require_flags
 
 _flag = config_lib.flag
 
@@ -62,14 +62,14 @@ class SyntheticConfig(config_lib.CommandConfig):
   def check(self):
     """Each flag's range; messages say what to pass instead."""
     def check(name, ok, message):
-      if not ok:
-        raise ValueError(f"--{name}={getattr(self, name)}: {message}")
+      require_flags(self, [name], ok, message)
     check("train_per_class", self.train_per_class >= 1, "must be at least 1")
     for name in ("val_per_class", "test_per_class", "unlabelled_per_class"):
       check(name, getattr(self, name) >= 0, "must be 0 or more")
     check("size", self.size >= 32 and self.size % 2 == 0, "must be an even number >= 32, e.g. 64")
     check("min_length", self.min_length >= 2, "must be at least 2")
-    check("max_length", self.max_length >= self.min_length, "must be >= --min_length")
+    require_flags(self, ["min_length", "max_length"], self.max_length >= self.min_length,
+                  "--max_length must be >= --min_length")
     check("actor_scale", 0.25 <= self.actor_scale <= 4, "must be in [0.25, 4], e.g. 1 or 2")
     check("speed", 0 < self.speed <= 8, "must be in (0, 8], e.g. 1 or 2")
     check("appearance_shortcut", 0 <= self.appearance_shortcut <= 1,

@@ -175,7 +175,8 @@ def classify_frames(predictor: Predictor, frames: np.ndarray, num_clips: int,
 
 
 def predict_video(predictor: Predictor, path: str, *, num_clips: int = 4,
-                  short_side: Optional[int] = defaults.SHORT_SIDE, window_seconds: Optional[float] = None,
+                  short_side: Optional[int] = defaults.SHORT_SIDE,
+                  window_seconds: Optional[float] = None,
                   k: int = 5) -> Dict:
   """{"video", "top_k"} for the whole video, plus "windows" with `window_seconds`.
 
