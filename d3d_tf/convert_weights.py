@@ -20,52 +20,68 @@ predict then use unless told otherwise. Bad input ends with one line naming the 
 what is wrong, exit code 2.
 """
 
+import dataclasses
 import os
 
-from absl import flags
-
 from d3d_tf.common import cli
+from d3d_tf.common import config_lib
+from d3d_tf.common import defaults
 
-_SOURCE = flags.DEFINE_enum(
-    "source", None, ["slim", "torchvision"],
-    "slim: a TF1 TF-Slim checkpoint prefix (the D3D release); torchvision: a state_dict file of "
-    "torchvision.models.video.s3d (needs pip install -e .[torch]).")
-_CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", None, "slim: checkpoint prefix (model.ckpt for model.ckpt.index) or its "
-    "directory; torchvision: the .pth file.")
-_OUTPUT = flags.DEFINE_string("output", None, "The .keras file to write.")
-_USE_EMA = flags.DEFINE_boolean(
-    "use_ema", False, "slim: load the ExponentialMovingAverage shadows instead of the raw "
-    "weights (a plain restore into s3dg.py, as the release's notebook does, uses the raw ones).")
-_LABEL_MAP = flags.DEFINE_string(
-    "label_map", "", "Label map to write beside the output; default: Kinetics-400's for "
-    "400-class checkpoints, none otherwise.")
+_flag = config_lib.flag
 
-flags.mark_flags_as_required(["source", "checkpoint", "output"])
-flags.register_validator("output", lambda v: v.endswith(".keras"),
-                         message="--output must end with .keras.")
-flags.register_multi_flags_validator(
-    ["source", "use_ema"], lambda f: f["source"] == "slim" or not f["use_ema"],
-    message="--use_ema applies to --source=slim only.")
+
+@dataclasses.dataclass
+class ConvertWeightsConfig(config_lib.CommandConfig):
+  """One conversion; each field is the flag of the same name. Declared here, not in
+  `d3d_tf.weights` (whose package imports TensorFlow), so `--help` stays fast."""
+  source: str = _flag(
+      config_lib.REQUIRED, "slim: a TF1 TF-Slim checkpoint prefix (the D3D release); "
+      "torchvision: a state_dict file of torchvision.models.video.s3d (needs pip install -e "
+      ".[torch]).", enum=("slim", "torchvision"))
+  checkpoint: str = _flag(
+      config_lib.REQUIRED, "slim: checkpoint prefix (model.ckpt for model.ckpt.index) or its "
+      "directory; torchvision: the .pth file.")
+  output: str = _flag(config_lib.REQUIRED, "The .keras file to write.")
+  use_ema: bool = _flag(
+      False, "slim: load the ExponentialMovingAverage shadows instead of the raw weights (a "
+      "plain restore into s3dg.py, as the release's notebook does, uses the raw ones).")
+  label_map: str = _flag(
+      "", "Label map to write beside the output; default: Kinetics-400's for 400-class "
+      "checkpoints, none otherwise.")
+
+  def check(self):
+    if not self.output.endswith(".keras"):
+      raise ValueError("--output must end with .keras.")
+    if self.use_ema and self.source != "slim":
+      raise ValueError("--use_ema applies to --source=slim only.")
+
+
+cli.define(ConvertWeightsConfig)
 
 # How each source's models were evaluated: princeton-vl/d3dhelper's notebook (64 frames, short
 # side 224, centre crop 224) and torchvision's S3D_Weights (clip_len 128, resize 256, crop 224).
 SOURCE_GEOMETRY = {
     "slim": dict(num_frames=64, crop_size=224, crop_fraction=1.0),
-    "torchvision": dict(num_frames=128, crop_size=224, crop_fraction=0.875),
+    "torchvision": dict(num_frames=128, crop_size=224, crop_fraction=defaults.CROP_FRACTION),
 }
 KINETICS400_LABEL_MAP = os.path.join(os.path.dirname(__file__), "weights", "label_maps",
                                      "kinetics400.txt")
 
 
-def convert(source, checkpoint, output, use_ema=False, label_map=""):
-  """Converts and saves; returns (classifier, info). Raises WeightsError or FileNotFoundError."""
+def convert(config: ConvertWeightsConfig):
+  """Converts and saves; returns (classifier, info).
+
+  Raises:
+    WeightsError, FileNotFoundError: a bad checkpoint or label map; ValueError: bad flags.
+  """
+  config.validate()
+  source, output, label_map = config.source, config.output, config.label_map
   from d3d_tf import weights  # pylint: disable=g-import-not-at-top  (TensorFlow: after flags)
   from d3d_tf.data.label_map import read_label_map, write_label_map  # pylint: disable=g-import-not-at-top
   from d3d_tf.models import ClipGeometry  # pylint: disable=g-import-not-at-top
-  checkpoint = os.path.expanduser(checkpoint)
+  checkpoint = os.path.expanduser(config.checkpoint)
   if source == "slim":
-    model, info = weights.load_slim_classifier(checkpoint, use_ema=use_ema)
+    model, info = weights.load_slim_classifier(checkpoint, use_ema=config.use_ema)
   else:
     model, info = weights.load_torchvision_classifier(checkpoint)
   names = None
@@ -82,7 +98,7 @@ def convert(source, checkpoint, output, use_ema=False, label_map=""):
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   model.save(output)
   if names is not None:
-    write_label_map(os.path.join(os.path.dirname(os.path.abspath(output)), "label_map.txt"),
+    write_label_map(os.path.join(os.path.dirname(os.path.abspath(output)), defaults.LABEL_MAP_FILE),
                     names)
   info["label_map"] = label_map
   return model, info
@@ -90,26 +106,26 @@ def convert(source, checkpoint, output, use_ema=False, label_map=""):
 
 def main(argv):
   cli.no_arguments(argv, "convert_weights")
+  config = cli.config(ConvertWeightsConfig)
   cli.quiet_tensorflow()
   from d3d_tf.weights import WeightsError, recipes  # pylint: disable=g-import-not-at-top
   try:
-    model, info = convert(_SOURCE.value, _CHECKPOINT.value, _OUTPUT.value, _USE_EMA.value,
-                          _LABEL_MAP.value)
+    model, info = convert(config)
   except (WeightsError, FileNotFoundError, ValueError) as e:
     cli.fail("convert_weights", e)
   arch = ", ".join(f"{k}={v}" for k, v in info["architecture"].items())
-  print(f"Read {info['tensors']} tensors from {_CHECKPOINT.value}: {arch}, "
+  print(f"Read {info['tensors']} tensors from {config.checkpoint}: {arch}, "
         f"{info['num_classes']} classes, {model.count_params():,} parameters.")
   if info.get("ema_available") and not info.get("used_ema"):
     print("The checkpoint also holds ExponentialMovingAverage shadows; --use_ema loads those.")
   label_note = f"; label map {info['label_map']}" if info["label_map"] else ""
-  print(f"Wrote {_OUTPUT.value}{label_note}; clips: {model.clip_geometry.describe()}.")
-  print(recipes.format_recipe(_SOURCE.value, _OUTPUT.value, flow=model.input_shape[-1] == 2))
+  print(f"Wrote {config.output}{label_note}; clips: {model.clip_geometry.describe()}.")
+  print(recipes.format_recipe(config.source, config.output, flow=model.input_shape[-1] == 2))
 
 
 def run():
   """Console-script entry point."""
-  cli.run(main, "convert_weights")
+  cli.run(main, "convert_weights", ConvertWeightsConfig)
 
 
 if __name__ == "__main__":

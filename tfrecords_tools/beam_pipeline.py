@@ -162,7 +162,7 @@ def convert(dataset: layouts.Dataset, output_dir: str,
   Args:
     dataset: the videos, as a layout loader returns them.
     output_dir: where shards, label_map.txt, failures.csv and summary.json go.
-    options: how each video is encoded.
+    options: how each video is encoded (an `EncodeOptions`, or the command's `BuildConfig`).
     num_shards: shards per split; 0 picks about `convert_lib.VIDEOS_PER_SHARD` a shard.
     pipeline_args: Beam pipeline options, e.g. ["--runner=DirectRunner",
       "--direct_num_workers=2"]; none runs on DirectRunner.
@@ -177,6 +177,7 @@ def convert(dataset: layouts.Dataset, output_dir: str,
       settings.
   """
   start = time.perf_counter()
+  options = options.encoding()
   state_dir, plans, todo = convert_lib.prepare(dataset, output_dir, options, num_shards)
   tasks_path = os.path.join(state_dir, TASKS_FILE)
   with fs.open(tasks_path, "w", encoding="utf-8") as f:

@@ -26,53 +26,34 @@ from typing import (Callable, Dict, Iterable, Iterator, List, NamedTuple, Option
 
 import cv2
 
+from d3d_tf.common import defaults
 from d3d_tf.common import file_system as fs
 from d3d_tf.common import progress
 from d3d_tf.data import label_map as label_map_lib
 from d3d_tf.video import optical_flow
 from d3d_tf.video import video_io
+from tfrecords_tools import build_config
 from tfrecords_tools import flow as flow_lib
 from tfrecords_tools import layouts
 from tfrecords_tools import shard_plan
 from tfrecords_tools import worker_pool
 
-FLOW_CHOICES = optical_flow.ALGORITHMS + ("none",)
 # Re-exported: the CLIs and tests plan shards through this module.
 VIDEOS_PER_SHARD = shard_plan.VIDEOS_PER_SHARD
 ShardPlan = shard_plan.ShardPlan
 plan_shards = shard_plan.plan_shards
 shard_name = shard_plan.shard_name
 STATE_DIR = ".converter"
-LABEL_MAP_FILE = "label_map.txt"
-FAILURES_FILE = "failures.csv"
-SUMMARY_FILE = "summary.json"
+LABEL_MAP_FILE = defaults.LABEL_MAP_FILE
+FAILURES_FILE = defaults.FAILURES_FILE
+SUMMARY_FILE = defaults.SUMMARY_FILE
+# Re-exported: the encoding settings are declared with the command's flags.
+EncodeOptions = build_config.EncodeOptions
+FLOW_CHOICES = build_config.FLOW_CHOICES
 
 
 class SettingsMismatchError(ValueError):
   """The output folder holds shards made with other settings; resuming would mix them."""
-
-
-@dataclasses.dataclass(frozen=True)
-class EncodeOptions:
-  """How each video is encoded. Every field changes the bytes of the records.
-
-  `flow_timing` False (default) stores flow/seconds as 0, so shards are byte-identical run to
-  run; True stores the measured seconds, and shards then differ only in that value.
-  `max_lost_fraction` decides which videos the shards hold: one that decodes to fewer than
-  (1 - max_lost_fraction) of the frames its container promises (a truncated download, a
-  corrupt packet) is a failure ("decoded 151 of 250 frames: <error>"); one that loses less is
-  kept and counted as partial in summary.json.
-  """
-  short_side: int = 256
-  fps: float = 0.0
-  max_frames: int = 0
-  jpeg_quality: int = 90
-  flow: str = "tvl1"
-  flow_bound: float = 20.0
-  flow_timing: bool = False
-  flow_format: str = "png"
-  flow_jpeg_quality: int = 95
-  max_lost_fraction: float = video_io.MAX_LOST_FRACTION
 
 
 @dataclasses.dataclass
@@ -291,11 +272,8 @@ def prepare(dataset: layouts.Dataset, output_dir: str, options: EncodeOptions,
   Raises:
     SettingsMismatchError: `output_dir` holds a conversion made with other settings.
   """
-  if options.flow not in FLOW_CHOICES:
-    raise ValueError(f"flow must be one of {FLOW_CHOICES}. Received: flow={options.flow!r}")
-  if not 0.0 <= options.max_lost_fraction < 1.0:
-    raise ValueError("max_lost_fraction must be in [0, 1), the share of its frames a video may "
-                     f"lose and be kept. Received: max_lost_fraction={options.max_lost_fraction}")
+  options = options.encoding()
+  options.validate()
   state_dir = os.path.join(output_dir, STATE_DIR)
   fs.makedirs(state_dir)
   settings = dict(dataclasses.asdict(options), num_shards=num_shards,
@@ -323,8 +301,10 @@ def convert(dataset: layouts.Dataset, output_dir: str, options: EncodeOptions = 
 
   Raises:
     SettingsMismatchError: `output_dir` holds a conversion made with other settings.
+    ValueError: an option out of its range (the message names the flag).
   """
   start = time.perf_counter()
+  options = options.encoding()  # A `BuildConfig` carries more than the records' settings.
   state_dir, plans, todo = prepare(dataset, output_dir, options, num_shards)
   label_index = {name: index for index, name in enumerate(dataset.class_names)}
   tasks = (Task(item, label_index[item.label], options) for plan in todo for item in plan.items)

@@ -10,25 +10,33 @@ Usage:
       --output=/tmp/record3.png
 """
 
+import dataclasses
 import os
+from typing import Optional
 
-from absl import flags
 import cv2
 import numpy as np
 
 from d3d_tf.common import cli
+from d3d_tf.common import config_lib
 from d3d_tf.video import optical_flow
 
-_INDEX = flags.DEFINE_integer("index", 0, "Which record of the file, counting from 0.")
-_OUTPUT = flags.DEFINE_string(
-    "output", None, "Where to write the PNG contact sheet; default <record file>-<index>.png in "
-    "the current folder.")
-_NUM_FRAMES = flags.DEFINE_integer("num_frames", 8, "Frames (columns) on the sheet.")
-_TILE_HEIGHT = flags.DEFINE_integer("tile_height", 128, "Height of each picture on the sheet.")
+_flag = config_lib.flag
 
-flags.register_validator("index", lambda v: v >= 0, message="must be 0 or more")
-flags.register_validator("num_frames", lambda v: v >= 1, message="must be at least 1")
-flags.register_validator("tile_height", lambda v: v >= 16, message="must be at least 16")
+
+@dataclasses.dataclass
+class InspectConfig(config_lib.CommandConfig):
+  """What to draw; each field but `record_file` (the positional argument) is a flag."""
+  index: int = _flag(0, "Which record of the file, counting from 0.", lower=0)
+  output: Optional[str] = _flag(
+      None, "Where to write the PNG contact sheet; default <record file>-<index>.png in the "
+      "current folder.")
+  num_frames: int = _flag(8, "Frames (columns) on the sheet.", lower=1)
+  tile_height: int = _flag(128, "Height of each picture on the sheet.", lower=16)
+  record_file: str = _flag("", "The TFRecord file (the command's one argument).", flag=False)
+
+
+cli.define(InspectConfig)
 
 
 def read_record(path: str, index: int):
@@ -169,23 +177,24 @@ def main(argv):
   if len(argv) != 2:
     cli.fail("inspect", "pass exactly one RECORD_FILE, e.g. python -m tfrecords_tools.inspect "
                         "out/train-00000-of-00001.tfrecord")
-  path = argv[1]
+  config = dataclasses.replace(cli.config(InspectConfig), record_file=argv[1])
+  path = config.record_file
   if not os.path.isfile(path):
     cli.fail("inspect", f"RECORD_FILE {path!r} does not exist")
   cli.quiet_tensorflow()
   try:
-    example, count = read_record(path, _INDEX.value)
+    example, count = read_record(path, config.index)
   except IndexError as e:
     cli.fail("inspect", e)
   except Exception as e:  # pylint: disable=broad-except  (tf.errors.DataLossError, DecodeError)
     cli.fail("inspect", f"{path!r} is not a TFRecord file of SequenceExamples "
                         f"({_what_it_is(path)}); inspect reads the shards build_tfrecords and "
                         "make_synthetic write")
-  print(f"{path}: record {_INDEX.value} of {count}")
+  print(f"{path}: record {config.index} of {count}")
   print(describe(example))
-  sheet, max_magnitude = contact_sheet(example, _NUM_FRAMES.value, _TILE_HEIGHT.value)
-  output = _OUTPUT.value or (
-      f"{os.path.splitext(os.path.basename(path))[0]}-{_INDEX.value}.png")
+  sheet, max_magnitude = contact_sheet(example, config.num_frames, config.tile_height)
+  output = config.output or (
+      f"{os.path.splitext(os.path.basename(path))[0]}-{config.index}.png")
   if not cv2.imwrite(output, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
     cli.fail("inspect", f"could not write --output={output!r}")
   scale = f"; flow colour at full brightness = {max_magnitude:.2f} px/frame" if (
@@ -194,4 +203,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  cli.run(main, "inspect")
+  cli.run(main, "inspect", InspectConfig)

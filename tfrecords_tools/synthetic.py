@@ -30,6 +30,8 @@ import dataclasses
 import multiprocessing
 import os
 import shutil
+import sys
+import time
 from typing import List, Tuple
 
 import av
@@ -376,3 +378,25 @@ def convert_clips(videos_dir: str, records_dir: str, size: int, flow: str = "dis
                                       flow_timing=flow_timing)
   return convert_lib.convert(dataset, records_dir, options, num_shards=num_shards,
                              workers=workers)
+
+
+def make_dataset(config) -> int:
+  """Renders the clips `config` (a `SyntheticConfig`) describes into <output_dir>/videos and,
+  with `config.convert`, converts them into <output_dir>/records. Returns the exit status: 0,
+  or 1 when no clip converted."""
+  config.validate()
+  videos_dir = os.path.join(config.output_dir, "videos")
+  specs = clip_specs(config.seed, config.clips_per_class(), config.size, config.min_length,
+                     config.max_length, config.clutter, config.actor_scale, config.speed,
+                     config.appearance_shortcut)
+  start = time.perf_counter()
+  write_videos(videos_dir, specs, config.fps, config.workers)
+  print(f"make_synthetic: wrote {len(specs)} clips of {len(CLASSES)} classes to {videos_dir} "
+        f"in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+  if not config.convert:
+    return 0
+  summary = convert_clips(videos_dir, os.path.join(config.output_dir, "records"), config.size,
+                          config.flow, config.workers, config.num_shards, config.flow_timing)
+  print(f"make_synthetic: converted {summary['converted']} clips ({summary['failed']} failed) "
+        f"with {config.flow} flow; {time.perf_counter() - start:.1f} s in all", file=sys.stderr)
+  return 0 if summary["converted"] else 1

@@ -14,6 +14,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import tensorflow as tf
 
+from d3d_tf.common import defaults
 from d3d_tf.data import crop_boxes
 from d3d_tf.data import processors
 from d3d_tf.data import records
@@ -58,12 +59,12 @@ class ClipConfig:
   crop_size: int = 112
   with_rgb: bool = True
   with_flow: bool = False
-  min_area: float = 0.08
+  min_area: float = defaults.MIN_AREA
   aspect_ratio_range: Tuple[float, float] = crop_boxes.DEFAULT_ASPECT_RATIO_RANGE
   flip: bool = True
   num_clips: int = 1
   num_crops: int = 1
-  crop_fraction: float = 0.875
+  crop_fraction: float = defaults.CROP_FRACTION
   uint8_clips: bool = False
 
   def __post_init__(self):

@@ -11,6 +11,8 @@ from typing import Any, Dict, Optional, Sequence
 
 import tensorflow as tf
 
+from d3d_tf.common import defaults
+
 ProcessorState = Dict[str, Any]
 
 # The key of the crop box in the shared per-clip state.
@@ -22,7 +24,7 @@ DEFAULT_ASPECT_RATIO_RANGE = (3.0 / 4.0, 4.0 / 3.0)
 def random_crop_params(
     height,
     width,
-    min_area: float = 0.08,
+    min_area: float = defaults.MIN_AREA,
     aspect_ratio_range: Sequence[float] = DEFAULT_ASPECT_RATIO_RANGE,
     seed=None,
     state: Optional[ProcessorState] = None) -> tf.Tensor:

@@ -19,6 +19,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 
+from d3d_tf.common import defaults
 from d3d_tf.data import builders
 from d3d_tf.data import record_source
 from d3d_tf.data import records
@@ -39,7 +40,7 @@ VIDEO_INDEX = builders.VIDEO_INDEX
 VIDEO_ID = builders.VIDEO_ID
 VIEW_INDEX = builders.VIEW_INDEX
 # Evaluation centre crop: side / short side (the Inception / I3D convention, 224 of 256).
-EVAL_CROP_FRACTION = 0.875
+EVAL_CROP_FRACTION = defaults.CROP_FRACTION
 
 def _resolve_seed(seed: Optional[int]) -> int:
   """`seed`, or a fresh random one: every random op then gets an explicit Python-int seed.
@@ -98,7 +99,7 @@ def train_dataset(
     ignore_errors: bool = False,
     input_context: Optional[tf.distribute.InputContext] = None,
     repeat: bool = True,
-    min_area: float = 0.08,
+    min_area: float = defaults.MIN_AREA,
     flip: bool = True,
     aspect_ratio_range: Tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0),
     skip_counter: Optional[SkipCounter] = None,
@@ -380,11 +381,11 @@ def raw_video_dataset(
     with_rgb: bool = True,
     with_flow: bool = False,
     batch_size: Optional[int] = None,
-    short_side: Optional[int] = 256,
+    short_side: Optional[int] = defaults.SHORT_SIDE,
     seed: Optional[int] = None,
     deterministic: bool = False,
     repeat: Optional[bool] = None,
-    min_area: float = 0.08,
+    min_area: float = defaults.MIN_AREA,
     flip: bool = True,
     aspect_ratio_range: Tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0),
     num_clips: int = 1,

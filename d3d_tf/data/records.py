@@ -12,10 +12,11 @@ from typing import Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from d3d_tf.common import defaults
 from d3d_tf.data import flow_quantization
 
 SCHEMA_VERSION = 1
-DEFAULT_FLOW_BOUND = 20.0
+DEFAULT_FLOW_BOUND = defaults.FLOW_BOUND
 
 # === Context keys ===
 VIDEO_ID = "video/id"

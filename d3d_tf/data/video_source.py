@@ -11,6 +11,7 @@ from typing import Callable, Dict, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
+from d3d_tf.common import defaults
 from d3d_tf.data import builders
 from d3d_tf.video import raw_video
 from d3d_tf.data import records
@@ -43,7 +44,7 @@ def read_clip_op(path: tf.Tensor, indices: tf.Tensor, num_frames: tf.Tensor,
   return frames, flow
 
 
-def opener(config: builders.ClipConfig, short_side: Optional[int] = 256,
+def opener(config: builders.ClipConfig, short_side: Optional[int] = defaults.SHORT_SIDE,
            flow_bound: float = records.DEFAULT_FLOW_BOUND,
            flow_algorithm: str = "dis") -> Callable[[Dict[str, tf.Tensor]], builders.Video]:
   """Returns `open(element) -> Video` for elements {"name": path, "label"}."""

@@ -2,46 +2,28 @@
 
 A model's input modality comes from its input channels (3: RGB, 2: flow); one eval dataset
 provides every modality the ensemble needs, so all members see the same views. The clip
-geometry is the one the models store (`ClipGeometry`); `EvalConfig`'s geometry fields override it.
+geometry is the one the models store (`ClipGeometry`); `EvalConfig`'s geometry fields override
+it.
 """
 
-import dataclasses
 import json
 import os
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional
 
 import numpy as np
 import tensorflow as tf
 
 from d3d_tf.common import file_system as fs
+from d3d_tf.common import defaults
 from d3d_tf.common import progress
 from d3d_tf.models import model_files
 from d3d_tf.data import datasets
 from d3d_tf.data import records
 from d3d_tf.evaluation import ensemble
+from d3d_tf.evaluation.eval_config import EvalConfig
 from d3d_tf.evaluation import metrics
 from d3d_tf.evaluation import report
 from d3d_tf.models.clip_geometry import geometry_of
-
-
-@dataclasses.dataclass
-class EvalConfig:
-  """Evaluation protocol: K clips x crops (num_clips=0: whole videos), clip shape, batching.
-
-  The clip shape fields left None come from the models' stored geometry; a value given
-  overrides it where that is meaningful (`clip_geometry.OVERRIDABLE`).
-  """
-  num_clips: int = 4
-  num_crops: int = 1
-  num_frames: Optional[int] = None
-  stride: Optional[int] = None
-  crop_size: Optional[int] = None
-  crop_fraction: Optional[float] = None
-  batch_size: Optional[int] = None
-
-  def geometry_overrides(self) -> Dict[str, Optional[float]]:
-    return {"num_frames": self.num_frames, "stride": self.stride, "crop_size": self.crop_size,
-            "crop_fraction": self.crop_fraction}
 
 
 # What a flow row's cost column holds when nothing says what the flow cost.
@@ -50,7 +32,7 @@ UNKNOWN = "unknown"
 
 def _converter_summary(folder: str) -> Optional[Dict]:
   """The converter's summary.json in `folder` (a local path or a URL), None when absent."""
-  path = os.path.join(folder, "summary.json")
+  path = os.path.join(folder, defaults.SUMMARY_FILE)
   if not fs.exists(path):
     return None
   with fs.open(path, encoding="utf-8") as f:
@@ -141,12 +123,9 @@ def _inputs(modalities) -> str:
   return " + ".join(m for m in ("RGB", "flow") if m.lower() in modalities)
 
 
-def evaluate(model_paths: Sequence[str], eval_files, output_dir: str,
-             label_map_path: Optional[str] = None,
-             fusion_weights: Optional[Sequence[float]] = None,
-             config: Optional[EvalConfig] = None, show_progress: bool = True,
-             flow_seconds_per_video: Optional[float] = None) -> Dict:
-  """Runs the evaluation, writes report.json / predictions.csv / confusion_matrix.png.
+def evaluate(config: EvalConfig, show_progress: bool = True) -> Dict:
+  """Runs the evaluation `config` describes; writes report.json / predictions.csv /
+  confusion_matrix.png to `config.output_dir`.
 
   With `show_progress`, a bar on stderr counts videos, with a rate, and an ETA when the
   converter's summary.json gives the split's size.
@@ -160,14 +139,14 @@ def evaluate(model_paths: Sequence[str], eval_files, output_dir: str,
     The report dict (also in report.json), with `rows` for the table: one per model and,
     for several models, one for the fused ensemble (which is what the CSV and PNG show).
   """
-  config = config or EvalConfig()
-  if not model_paths:
-    raise ValueError("Pass at least one model.")
-  members = ensemble.load_members(model_paths, fusion_weights)
+  config.validate()
+  eval_files, output_dir = config.eval_files, config.output_dir
+  weights = None if config.fusion_weights is None else list(config.fusion_weights)
+  members = ensemble.load_members(list(config.models), weights)
   stored = [(m.path, geometry_of(m.model)) for m in members]
   geometry, notes = model_files.resolve_for_models(stored, config.geometry_overrides())
   class_names, labels_from = model_files.resolve_labels(
-      label_map_path, next((g for _, g in stored if g is not None), None), members[0].path)
+      config.label_map, next((g for _, g in stored if g is not None), None), members[0].path)
   num_classes = int(members[0].model.output_shape[-1])
   if num_classes != len(class_names):
     raise ValueError(f"The models output {num_classes} classes but {labels_from} lists "
@@ -185,7 +164,8 @@ def evaluate(model_paths: Sequence[str], eval_files, output_dir: str,
   labels = out["labels"]
   flow_seconds = None
   if ensemble.FLOW in modalities:
-    flow_seconds = _mean_flow_seconds(eval_files, out["video_ids"], flow_seconds_per_video)
+    flow_seconds = _mean_flow_seconds(eval_files, out["video_ids"],
+                                      config.flow_seconds_per_video)
 
   rows = []
   for i, m in enumerate(members):
@@ -211,7 +191,7 @@ def evaluate(model_paths: Sequence[str], eval_files, output_dir: str,
       models=[m.path for m in members], fusion_weights=[m.weight for m in members],
       fusion="weighted mean of per-model softmax of view-averaged logits",
       eval_files=eval_files if isinstance(eval_files, str) else list(eval_files),
-      protocol=dict(dataclasses.asdict(config), **geometry), geometry_notes=notes,
+      protocol=dict(config.protocol(), **geometry), geometry_notes=notes,
       labels_from=labels_from, num_classes=num_classes,
       summary=rows[-1], rows=rows, confusion_matrix=matrix.tolist(), outputs=paths)
   report.write_json(paths["json"], result)

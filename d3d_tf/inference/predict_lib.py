@@ -19,12 +19,14 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from d3d_tf.models import model_files
 from d3d_tf import video
+from d3d_tf.common import defaults
 from d3d_tf.data import builders
 from d3d_tf.data import label_map as label_map_lib
 from d3d_tf.evaluation import metrics
+from d3d_tf.inference.predict_config import PredictConfig
 from d3d_tf.models import clip_geometry as geometry_lib
+from d3d_tf.models import model_files
 from d3d_tf.serving import preprocess
 from d3d_tf.video import stream
 from d3d_tf.video import video_io
@@ -256,8 +258,8 @@ def iter_window_predictions(predictor: Predictor, path: str, *,
 
 
 def predict_video(predictor: Predictor, path: str, *, num_clips: int = 4,
-                  short_side: Optional[int] = 256, window_seconds: Optional[float] = None,
-                  k: int = 5) -> Dict:
+                  short_side: Optional[int] = defaults.SHORT_SIDE,
+                  window_seconds: Optional[float] = None, k: int = 5) -> Dict:
   """{"video", "top_k"} for the whole video, plus "windows" with `window_seconds`, plus
   "warning" when the video decoded only in part (the prediction covers the frames that did).
 
@@ -305,6 +307,28 @@ def window_line(video_path: str, prediction: Dict, fmt: str = "jsonl") -> str:
         "|".join(f"{p['score']:.6f}" for p in prediction["top_k"])])
     return out.getvalue()
   raise ValueError(f"fmt must be 'jsonl' or 'csv'; received {fmt!r}.")
+
+
+def load_from_config(config: PredictConfig) -> Predictor:
+  """`load_predictor` with `config`'s model, labels and geometry overrides.
+
+  Raises:
+    PredictError: a flag out of its rules, or as `load_predictor`.
+  """
+  try:
+    config.validate()
+  except ValueError as e:
+    raise PredictError(str(e)) from None
+  return load_predictor(config.model, config.label_map, crop_size=config.crop_size,
+                        crop_fraction=config.crop_fraction, num_frames=config.num_frames,
+                        stride=config.stride)
+
+
+def predict_with_config(predictor: Predictor, path: str, config: PredictConfig) -> Dict:
+  """`predict_video` of `path` with `config`'s clips, short side, windows and k."""
+  return predict_video(predictor, path, num_clips=config.num_clips,
+                       short_side=config.short_side or None,
+                       window_seconds=config.sliding_window, k=config.top_k)
 
 
 def format_result(result: Dict) -> str:

@@ -8,12 +8,13 @@ A model without stored geometry needs the flags, and says so in one line.
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from d3d_tf.common import defaults
 from d3d_tf.data import label_map as label_map_lib
 from d3d_tf.models import clip_geometry as geometry_lib
 from d3d_tf.models.clip_geometry import ClipGeometry
 
 # The model file of a model dir of `d3d_tf.train`.
-MODEL_FILE = "student.keras"
+MODEL_FILE = defaults.MODEL_FILE
 
 
 def model_path(path: str, flag: str, saved_model_ok: bool = False) -> str:
@@ -56,7 +57,7 @@ def resolve_labels(label_map_path: Optional[str], geometry: Optional[ClipGeometr
     return label_map_lib.read_label_map(label_map_path), label_map_path
   if geometry is not None and geometry.labels is not None:
     return list(geometry.labels), f"the labels stored in {model_path}"
-  beside = os.path.join(os.path.dirname(os.path.abspath(model_path)), "label_map.txt")
+  beside = os.path.join(os.path.dirname(os.path.abspath(model_path)), defaults.LABEL_MAP_FILE)
   if not os.path.isfile(beside):
     raise FileNotFoundError(f"{model_path} stores no class names and there is no label_map.txt "
                             "beside it: pass --label_map.")

@@ -11,6 +11,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import keras
 
+from d3d_tf.common import defaults
 from d3d_tf.models import model_files
 from d3d_tf.models import ENDPOINTS, ClipGeometry, S3DGBackbone, geometry_of
 from d3d_tf.models.clip_geometry import MODALITY_BY_CHANNELS
@@ -120,7 +121,7 @@ def model_names(paths: Sequence[str]) -> List[str]:
   parts = []
   for path in paths:
     path = os.path.normpath(os.path.abspath(path))
-    if os.path.basename(path) == "student.keras":
+    if os.path.basename(path) == defaults.MODEL_FILE:
       path = os.path.dirname(path)
     elif path.endswith(".keras"):
       path = path[:-len(".keras")]
@@ -139,7 +140,7 @@ def model_names(paths: Sequence[str]) -> List[str]:
 def training_flags(path: str) -> Dict[str, float]:
   """Clip flags (`CLIP_FLAGS`) from the flags.txt of the model dir of `path`, when there is one."""
   model_dir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-  flags_path = os.path.join(model_dir, "flags.txt")
+  flags_path = os.path.join(model_dir, defaults.FLAGS_FILE)
   found = {}
   if not os.path.isfile(flags_path):
     return found

@@ -17,13 +17,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from d3d_tf.common import flagfiles
+from d3d_tf.common import defaults
 from d3d_tf.data import datasets, records
 from d3d_tf.evaluation import report
-from d3d_tf.models import ENDPOINTS
 from d3d_tf.models import clip_geometry as geometry_lib
 from d3d_tf.probing import features as features_lib
 from d3d_tf.probing import plots, targets
+from d3d_tf.probing.probe_config import CLIP_DEFAULTS, ProbeConfig
 from d3d_tf.probing.decoder import FlowDecoder
 from d3d_tf.probing.metrics import EPEMeter
 from d3d_tf.probing.trainer import FlowProbeTrainer, decoder_key
@@ -35,77 +35,6 @@ BARS_PNG = "probe_epe.png"
 PANELS_PNG = "probe_flow.png"
 META = "_meta"  # probe.json key of the run's metadata (model names cannot start with "_").
 
-# Clip geometry when neither the flags nor the first model's flags.txt give it.
-_CLIP_DEFAULTS = {"num_frames": 16, "stride": 1, "crop_size": 112, "min_area": 0.08}
-
-
-@dataclasses.dataclass
-class ProbeConfig:
-  """One probe run; field names and meanings are those of `d3d_tf.probe`'s flags.
-
-  `num_frames`, `stride` and `crop_size` left as None come from the clip geometry the first
-  model stores, else (older models, and `min_area` always) its model dir's flags.txt, else
-  `_CLIP_DEFAULTS`.
-  """
-  train_files: str
-  eval_files: str
-  output_dir: str
-  models: Sequence[str] = ()
-  random_init: bool = False
-  random_init_input: str = "rgb"
-  depth_multiplier: float = 1.0
-  endpoints: Sequence[str] = ()  # Empty: the standard endpoints every model has.
-  steps: int = 300
-  checkpoint_every: int = 100
-  batch_size: int = 8
-  learning_rate: float = 0.01
-  num_frames: Optional[int] = None
-  stride: Optional[int] = None
-  crop_size: Optional[int] = None
-  min_area: Optional[float] = None
-  space_stride: int = 4
-  statistics_batches: int = 8
-  eval_clips: int = 1
-  num_panels: int = 3
-  seed: int = 0
-  verbose: Optional[int] = None
-
-  def to_flagfile(self) -> str:
-    """The config as `d3d_tf.probe` flagfile lines (`models` is the `--model` flag)."""
-    items = []
-    for field in dataclasses.fields(self):
-      value = getattr(self, field.name)
-      name = "model" if field.name == "models" else field.name
-      if name == "verbose" or (name == "model" and not value):
-        continue
-      items.append((name, value))
-    return flagfiles.to_flagfile(items)
-
-
-def validate(config: ProbeConfig):
-  """Checks values that need no files; raises ValueError naming the flag and the fix."""
-  def check(ok, message):
-    if not ok:
-      raise ValueError(message)
-  check(config.models or config.random_init,
-        "Nothing to probe: give --model (comma-separated model dirs or .keras files) and/or "
-        "--random_init.")
-  bad = [e for e in config.endpoints if e not in ENDPOINTS]
-  check(not bad, f"--endpoints {bad} are not S3D-G endpoints; choose from {list(ENDPOINTS)}.")
-  check(len(set(config.endpoints)) == len(config.endpoints),
-        f"--endpoints lists an endpoint twice: {list(config.endpoints)}.")
-  check(config.random_init_input in ("rgb", "flow"),
-        f"--random_init_input must be rgb or flow; got {config.random_init_input!r}.")
-  for name in ("steps", "checkpoint_every", "batch_size", "space_stride", "eval_clips",
-               "statistics_batches"):
-    check(getattr(config, name) >= 1, f"--{name} must be >= 1; got {getattr(config, name)}.")
-  check(config.steps % config.checkpoint_every == 0,
-        f"--steps ({config.steps}) must be a multiple of --checkpoint_every "
-        f"({config.checkpoint_every}).")
-  check(config.learning_rate > 0, f"--learning_rate must be > 0; got {config.learning_rate}.")
-  check(config.num_panels >= 0, f"--num_panels must be >= 0; got {config.num_panels}.")
-
-
 def _clip_geometry(config: ProbeConfig, stored) -> Dict[str, float]:
   """num_frames, stride, crop_size, min_area: the flags, else the first model's, else defaults."""
   inherited = features_lib.training_flags(config.models[0]) if config.models else {}
@@ -113,7 +42,7 @@ def _clip_geometry(config: ProbeConfig, stored) -> Dict[str, float]:
     inherited.update(num_frames=stored.num_frames, stride=stored.stride,
                      crop_size=stored.crop_size)
   geometry = {}
-  for name, default in _CLIP_DEFAULTS.items():
+  for name, default in CLIP_DEFAULTS.items():
     value = getattr(config, name)
     geometry[name] = value if value is not None else inherited.get(name, default)
   if geometry["num_frames"] % targets.TIME_STRIDE:
@@ -204,7 +133,7 @@ def run_probe(config: ProbeConfig, flags_text: Optional[str] = None) -> Dict:
   Raises:
     ValueError, FileNotFoundError: Bad flags, files or models; the message names the flag.
   """
-  validate(config)
+  config.validate()
   bound = records.flow_bound_of("train_files", config.train_files)
   eval_bound = records.flow_bound_of("eval_files", config.eval_files)
   if eval_bound != bound:
@@ -249,7 +178,7 @@ def run_probe(config: ProbeConfig, flags_text: Optional[str] = None) -> Dict:
   trainer.compile(optimizer=optimizer, jit_compile=False)
 
   os.makedirs(config.output_dir, exist_ok=True)
-  with open(os.path.join(config.output_dir, "flags.txt"), "w", encoding="utf-8") as f:
+  with open(os.path.join(config.output_dir, defaults.FLAGS_FILE), "w", encoding="utf-8") as f:
     f.write(flags_text if flags_text is not None else config.to_flagfile())
   # The control's weights and calibrated statistics come from the seed and data: checkpoint
   # them, so a resumed probe fits the same network.

@@ -19,6 +19,7 @@ import tensorflow as tf
 from d3d_tf.models import model_files
 from d3d_tf.models import clip_geometry as geometry_lib
 from d3d_tf.serving import module as module_lib
+from d3d_tf.serving.export_config import ExportConfig
 from d3d_tf.serving import warmup
 
 METADATA_FILE = "d3d_export.json"
@@ -117,10 +118,15 @@ def read_geometry(version_dir: str) -> Optional[geometry_lib.ClipGeometry]:
     return geometry_lib.ClipGeometry.from_dict(json.load(f))
 
 
-def export_from_files(model_path: str, label_map_path: Optional[str], export_base: str,
-                      name: str, version: int, **kw) -> str:
-  """`export` from a `.keras` file; labels: --label_map, else the model's, else the file beside."""
-  model = load_keras_model(model_path)
-  labels, _ = model_files.resolve_labels(label_map_path, geometry_lib.geometry_of(model),
-                                            model_path)
-  return export(model, labels, export_base, name, version, source=model_path, **kw)
+def export_from_files(config: ExportConfig, notes: Optional[list] = None) -> str:
+  """`export` of the `.keras` file `config.model`; labels: `config.label_map`, else the
+  model's, else the file beside it. `notes`: as in `export`."""
+  config.validate()
+  model = load_keras_model(config.model)
+  labels, _ = model_files.resolve_labels(config.label_map, geometry_lib.geometry_of(model),
+                                         config.model)
+  return export(model, labels, config.export_base, config.name, config.version,
+                crop_size=config.crop_size, crop_fraction=config.crop_fraction,
+                num_frames=config.num_frames, top_k=config.top_k, quantize=config.quantize,
+                overwrite=config.overwrite, warmup_size=config.warmup_size,
+                source=config.model, notes=notes)

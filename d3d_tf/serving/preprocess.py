@@ -10,11 +10,12 @@ the same numbers whichever way it reaches the model. Only TF core image ops are 
 
 import tensorflow as tf
 
+from d3d_tf.common import defaults
 from d3d_tf.data import crop_boxes
 from d3d_tf.data import processors
 
 DEFAULT_CROP_SIZE = 112
-DEFAULT_CROP_FRACTION = 0.875
+DEFAULT_CROP_FRACTION = defaults.CROP_FRACTION
 
 
 def preprocess_frames(frames: tf.Tensor, crop_size: int = DEFAULT_CROP_SIZE,

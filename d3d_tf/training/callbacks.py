@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from d3d_tf.common import defaults
 from d3d_tf.common import progress
 from d3d_tf.data import processors
 from d3d_tf.data import records
@@ -207,7 +208,7 @@ class VideoValidation(keras.callbacks.Callback):
       self.best_top1 = top1
       if self._best_dir:
         os.makedirs(self._best_dir, exist_ok=True)
-        self.model.student.save(os.path.join(self._best_dir, "student.keras"))
+        self.model.student.save(os.path.join(self._best_dir, defaults.MODEL_FILE))
         with open(os.path.join(self._best_dir, "metrics.json"), "w") as f:
           json.dump(self.last, f, indent=2)
 

@@ -16,6 +16,7 @@ import shutil
 from typing import Any, List, Mapping, Optional, Tuple
 
 from d3d_tf.common import config_lib
+from d3d_tf.common import defaults
 
 REQUIRED = config_lib.REQUIRED
 FLAGS_FILE = "flags.txt"  # The run's settings in the model dir: `--flagfile=` reruns it.
@@ -126,7 +127,7 @@ class TrainConfig(config_lib.CommandConfig):
       0.999, "Batch-norm moving-average decay. 0.999 is s3dg.py's, for runs of tens of "
       "thousands of steps; short runs need ~0.9 or validation sees unsettled statistics.",
       lower=0.0, upper=1.0)
-  min_area: float = _flag(0.08, "Smallest random crop, as a fraction of the frame area.",
+  min_area: float = _flag(defaults.MIN_AREA, "Smallest random crop, as a fraction of the frame area.",
                           lower=0.01, upper=1.0)
   uint8_clips: bool = _flag(
       False, "Training clips leave the input pipeline as uint8 crop_size x crop_size crops "
@@ -295,7 +296,7 @@ def finished_run(config: TrainConfig) -> Optional[dict]:
   if config.strategy == "multi_worker":
     return None
   try:
-    with open(os.path.join(config.model_dir, "final_metrics.json")) as f:
+    with open(os.path.join(config.model_dir, defaults.FINAL_METRICS_FILE)) as f:
       metrics = json.load(f)
   except (OSError, ValueError):
     return None  # None yet, or unreadable: finishing the run rewrites it.

@@ -12,6 +12,7 @@ import av
 import cv2
 import numpy as np
 
+from d3d_tf.common import defaults
 from d3d_tf.video import optical_flow
 from d3d_tf.video import video_io
 
@@ -36,12 +37,15 @@ def probe(path) -> Tuple[int, int]:
   return max(int(info["num_frames"]), 1), int(info["rotation"])
 
 
-def _frame_rate(stream) -> float:
-  """The stream's rate, 0 when unknown (then frames are counted, not seeked)."""
+def _frame_rate(stream) -> Tuple[float, bool]:
+  """(rate, stated): the stream's rate, or `defaults.FALLBACK_FPS` (as `video_io` assumes)
+  with stated False for a stream that states none. Only a stated rate is used to find frames
+  by timestamp: a guessed one would misplace a seek, so such streams are decoded from the start
+  and their frames counted."""
   for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
     if rate and float(rate) > 0:
-      return float(rate)
-  return 0.0
+      return float(rate), True
+  return defaults.FALLBACK_FPS, False
 
 
 def read_frames(path, indices: Sequence[int], short_side: Optional[int] = None,
@@ -104,10 +108,10 @@ def _decode_targets(container, targets, short_side,
     end, else None).
   """
   stream = container.streams.video[0]
-  fps = _frame_rate(stream)
+  fps, stated = _frame_rate(stream)
   time_base = float(stream.time_base) if stream.time_base else 0.0
   start = stream.start_time or 0
-  seekable = fps > 0 and time_base > 0
+  seekable = stated and time_base > 0
 
   out: Dict[int, np.ndarray] = {}
   frames = None  # Decoder iterator, from the last (re)start.

@@ -19,6 +19,8 @@ import av
 import cv2
 import numpy as np
 
+from d3d_tf.common import defaults
+
 
 class VideoReadError(Exception):
   """A file that yields no video frames. `path` and `reason` are kept for failure reports."""
@@ -64,8 +66,8 @@ def _stream_fps(stream) -> float:
   for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
     if rate and float(rate) > 0:
       return float(rate)
-  # Raw elementary streams can carry no rate at all; 25 is FFmpeg's own guess for them.
-  return 25.0
+  # Raw elementary streams can carry no rate at all: the one fallback (FFmpeg's own guess).
+  return defaults.FALLBACK_FPS
 
 
 def _clockwise_rotation(stream, frame) -> int:
@@ -119,10 +121,8 @@ def output_size(width: int, height: int, short_side: Optional[int]) -> Tuple[int
   return even(width * scale), even(height * scale)
 
 
-# The default share of its promised frames a video may lose and still be used (see
-# `DecodeReport.lost_fraction`): a frame or two lost at the end of a long clip is not worth
-# dropping the clip; a file cut short is.
-MAX_LOST_FRACTION = 0.05
+# The default share of its promised frames a video may lose and still be used.
+MAX_LOST_FRACTION = defaults.MAX_LOST_FRACTION
 
 
 @dataclasses.dataclass

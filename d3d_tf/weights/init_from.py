@@ -13,6 +13,7 @@ import os
 import keras
 import numpy as np
 
+from d3d_tf.common import defaults
 from d3d_tf.models import ENDPOINTS, S3DGBackbone, S3DGClassifier
 from d3d_tf.weights.assign import WeightsError
 from d3d_tf.weights.name_tables import HEAD_LAYER
@@ -25,8 +26,8 @@ FIRST_CONV = "Conv2d_1a_7x7"
 def load_source(path, use_ema=False):
   """An `S3DGClassifier` from a .keras file, a model dir, a TF-Slim checkpoint or a .pth file."""
   path = os.path.expanduser(path)
-  if os.path.isdir(path) and os.path.isfile(os.path.join(path, "student.keras")):
-    path = os.path.join(path, "student.keras")
+  if os.path.isdir(path) and os.path.isfile(os.path.join(path, defaults.MODEL_FILE)):
+    path = os.path.join(path, defaults.MODEL_FILE)
   if path.endswith(".keras"):
     if not os.path.isfile(path):
       raise FileNotFoundError(f"--init_from={path!r} does not exist.")

@@ -177,3 +177,15 @@ def test_a_clip_past_the_end_of_a_cut_file_is_an_error(tmp_path):
   np.testing.assert_array_equal(got[1], got[0])
   with pytest.raises(raw_video.VideoReadError, match="decoded 39 of 40 frames"):
     raw_video.read_frames(one_lost, [39], max_lost_fraction=0.0)
+
+
+def test_one_frame_rate_fallback_for_streams_that_state_none():
+  import types  # pylint: disable=g-import-not-at-top
+  from d3d_tf.common import defaults  # pylint: disable=g-import-not-at-top
+  silent = types.SimpleNamespace(average_rate=None, guessed_rate=0, base_rate=None)
+  stated = types.SimpleNamespace(average_rate=None, guessed_rate=30, base_rate=90000)
+  # Both readers assume the same rate; only the clip reader refuses to seek by it.
+  assert video_io._stream_fps(silent) == defaults.FALLBACK_FPS == 25.0
+  assert raw_video._frame_rate(silent) == (defaults.FALLBACK_FPS, False)
+  assert video_io._stream_fps(stated) == 30.0
+  assert raw_video._frame_rate(stated) == (30.0, True)

@@ -61,9 +61,10 @@ def test_ensemble_report_matches_direct_computation(setup, monkeypatch):
   monkeypatch.setattr(report, "write_confusion_png", lambda path, matrix, names, title="": (
       written.__setitem__(os.path.basename(path), (np.array(matrix), title)),
       real_write(path, matrix, names, title))[1])
-  config = evaluate_lib.EvalConfig(num_clips=2, num_frames=8, crop_size=32)
-  result = evaluate_lib.evaluate(setup["paths"], setup["files"], out_dir,
-                                 fusion_weights=[1.0, 1.5], config=config)
+  config = evaluate_lib.EvalConfig(models=setup["paths"], eval_files=setup["files"],
+                                   output_dir=out_dir, fusion_weights=(1.0, 1.5), num_clips=2,
+                                   num_frames=8, crop_size=32)
+  result = evaluate_lib.evaluate(config)
   # Direct: the same views through each model, logits averaged per video, softmax fused.
   members = ensemble.load_members(setup["paths"])
   ds = datasets.eval_dataset(setup["files"], num_clips=2, num_frames=8, crop_size=32,

@@ -44,13 +44,13 @@ def _scores(result):
 @pytest.mark.slow
 def test_no_geometry_flags_give_the_numbers_of_the_flags_retyped(models):
   members = [models["rgb"], models["flow"]]
-  stored = evaluate_lib.evaluate(members, models["files"], str(models["root"] / "a"),
-                                 config=evaluate_lib.EvalConfig(num_clips=2))
-  retyped = evaluate_lib.evaluate(
-      members, models["files"], str(models["root"] / "b"),
-      label_map_path=str(models["root"] / "label_map.txt"),
-      config=evaluate_lib.EvalConfig(num_clips=2, num_frames=8, stride=1, crop_size=32,
-                                     crop_fraction=0.875))
+  stored = evaluate_lib.evaluate(evaluate_lib.EvalConfig(
+      models=members, eval_files=models["files"], output_dir=str(models["root"] / "a"),
+      num_clips=2))
+  retyped = evaluate_lib.evaluate(evaluate_lib.EvalConfig(
+      models=members, eval_files=models["files"], output_dir=str(models["root"] / "b"),
+      label_map=str(models["root"] / "label_map.txt"), num_clips=2, num_frames=8, stride=1,
+      crop_size=32, crop_fraction=0.875))
   assert stored["protocol"]["num_frames"] == 8 and stored["protocol"]["crop_size"] == 32
   assert stored["geometry_notes"] == [] and "labels stored in" in stored["labels_from"]
   assert _scores(stored) == _scores(retyped)
@@ -58,13 +58,15 @@ def test_no_geometry_flags_give_the_numbers_of_the_flags_retyped(models):
        open(models["root"] / "b" / "predictions.csv") as b:
     assert a.read() == b.read()
   # A longer window is a meaningful override, echoed; another stride is refused.
-  longer = evaluate_lib.evaluate([models["rgb"]], models["files"], str(models["root"] / "c"),
-                                 config=evaluate_lib.EvalConfig(num_clips=1, num_frames=10))
+  longer = evaluate_lib.evaluate(evaluate_lib.EvalConfig(
+      models=(models["rgb"],), eval_files=models["files"], output_dir=str(models["root"] / "c"),
+      num_clips=1, num_frames=10))
   assert longer["protocol"]["num_frames"] == 10
   assert "--num_frames=10 overrides num_frames=8" in longer["geometry_notes"][0]
   with pytest.raises(ValueError, match="--stride=2 contradicts"):
-    evaluate_lib.evaluate([models["rgb"]], models["files"], str(models["root"] / "d"),
-                          config=evaluate_lib.EvalConfig(stride=2))
+    evaluate_lib.evaluate(evaluate_lib.EvalConfig(
+        models=(models["rgb"],), eval_files=models["files"],
+        output_dir=str(models["root"] / "d"), stride=2))
 
 
 def _cli(argv):

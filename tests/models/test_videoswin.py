@@ -12,6 +12,7 @@ import textwrap
 import numpy as np
 import pytest
 
+from d3d_tf.serving.export_config import ExportConfig
 from d3d_tf.training import train_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -181,12 +182,14 @@ def test_evaluate_export_and_predict_need_no_retyped_flags(swin_run, data_dir, t
   from d3d_tf.serving import export_lib, preprocess  # pylint: disable=g-import-not-at-top
   model_dir, _ = swin_run
   model_file = os.path.join(model_dir, "student.keras")
-  result = evaluate_lib.evaluate([model_file], os.path.join(data_dir, "val-*.tfrecord"),
-                                 str(tmp_path / "eval"), show_progress=False)
+  result = evaluate_lib.evaluate(evaluate_lib.EvalConfig(
+      models=(model_file,), eval_files=os.path.join(data_dir, "val-*.tfrecord"),
+      output_dir=str(tmp_path / "eval")), show_progress=False)
   assert result["protocol"]["num_frames"] == 8 and result["protocol"]["crop_size"] == 32
   assert 0.0 <= result["summary"]["top1"] <= 100.0
 
-  version = export_lib.export_from_files(model_file, None, str(tmp_path / "serving"), "swin", 1)
+  version = export_lib.export_from_files(ExportConfig(
+      model=model_file, export_base=str(tmp_path / "serving"), name="swin"))
   assert export_lib.read_geometry(version).fixed_size
   loaded = tf.saved_model.load(version)
   frames = np.random.RandomState(0).randint(0, 256, (2, 8, 48, 60, 3)).astype(np.uint8)
@@ -213,7 +216,8 @@ def test_other_clip_sizes_and_the_probe_are_refused_naming_the_flag(swin_run, tm
   model_file = os.path.join(swin_run[0], "student.keras")
   with pytest.raises(ValueError, match=r"--crop_size=48 contradicts .* takes only 8-frame "
                                        r"32-px clips"):
-    export_lib.export_from_files(model_file, None, str(tmp_path), "swin", 1, crop_size=48)
+    export_lib.export_from_files(ExportConfig(model=model_file, export_base=str(tmp_path),
+                                              name="swin", crop_size=48))
   with pytest.raises(predict_lib.PredictError, match="--num_frames=16 contradicts"):
     predict_lib.load_predictor(model_file, num_frames=16)
   with pytest.raises(ValueError, match="--model .* is a VideoSwinClassifier with no "

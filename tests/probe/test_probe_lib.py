@@ -120,7 +120,7 @@ def test_validate_names_the_flag(overrides, match):
   values = dict(train_files="t", eval_files="e", output_dir="o", random_init=True)
   values.update(overrides)
   with pytest.raises(ValueError, match=match):
-    probe_lib.validate(probe_lib.ProbeConfig(**values))
+    probe_lib.ProbeConfig(**values).validate()
 
 
 def _expected_zero_epe():

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from d3d_tf import report
+from d3d_tf.reporting import reproduction_report as report
 from test_results_table import write_run  # pylint: disable=g-bad-import-order
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

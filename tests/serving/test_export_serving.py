@@ -14,6 +14,7 @@ from d3d_tf.inference import predict_lib
 from d3d_tf.data import label_map as label_map_lib
 from d3d_tf.models import ClipGeometry, S3DGBackbone, S3DGClassifier
 from d3d_tf.serving import export_lib
+from d3d_tf.serving.export_config import ExportConfig
 from d3d_tf.serving import preprocess
 from d3d_tf.serving import warmup
 from d3d_tf.video import video_io
@@ -46,9 +47,9 @@ def exported(tmp_path_factory):
   model_path = str(root / "student.keras")
   model.save(model_path)
   label_map_lib.write_label_map(str(root / "label_map.txt"), LABELS)
-  out = export_lib.export_from_files(model_path, None, str(root / "models"), "d3d", 3,
-                                     crop_size=CROP, num_frames=FRAMES,
-                                     warmup_size=(40, 56))
+  out = export_lib.export_from_files(ExportConfig(
+      model=model_path, export_base=str(root / "models"), name="d3d", version=3,
+      crop_size=CROP, num_frames=FRAMES, warmup_size=(40, 56)))
   frames, _ = video_io.read_video(sample_clip("bikes.mp4"), short_side=48, max_frames=FRAMES)
   batch = np.stack([frames, frames[::-1]])  # [2, T, 48, W, 3]
   expected = model(preprocess.preprocess_frames(batch, CROP), training=False).numpy()
@@ -201,12 +202,12 @@ def test_stored_geometry_exports_like_the_flags_retyped(tmp_path):
   model.clip_geometry = ClipGeometry(num_frames=FRAMES, crop_size=CROP, labels=LABELS)
   path = str(tmp_path / "student.keras")
   model.save(path)  # No label_map.txt beside it: the labels travel in the file.
-  stored = export_lib.export_from_files(path, None, str(tmp_path / "a"), "d3d", 1,
-                                        warmup_size=(40, 56))
+  stored = export_lib.export_from_files(ExportConfig(
+      model=path, export_base=str(tmp_path / "a"), warmup_size=(40, 56)))
   label_map_lib.write_label_map(str(tmp_path / "labels.txt"), LABELS)
-  retyped = export_lib.export_from_files(path, str(tmp_path / "labels.txt"), str(tmp_path / "b"),
-                                         "d3d", 1, crop_size=CROP, num_frames=FRAMES,
-                                         crop_fraction=0.875, warmup_size=(40, 56))
+  retyped = export_lib.export_from_files(ExportConfig(
+      model=path, label_map=str(tmp_path / "labels.txt"), export_base=str(tmp_path / "b"),
+      crop_size=CROP, num_frames=FRAMES, crop_fraction=0.875, warmup_size=(40, 56)))
   frames, _ = video_io.read_video(sample_clip("bikes.mp4"), short_side=48, max_frames=FRAMES)
   outputs = [tf.saved_model.load(d).signatures["serving_default"](frames=tf.constant(frames[None]))
              for d in (stored, retyped)]
