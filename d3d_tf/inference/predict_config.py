@@ -27,7 +27,17 @@ class PredictConfig(config_lib.CommandConfig):
       None, "Label map; default: the model's class names, else "
       f"{defaults.LABEL_MAP_FILE} beside a .keras file.")
   sliding_window: Optional[float] = _flag(
-      None, "Also predict per window of this many seconds.")
+      None, "Also predict per window of this many seconds (with --window_stride, "
+      "--windows_output or --plot: the windows' length; default there: the model's clip).")
+  window_stride: Optional[float] = _flag(
+      None, "Seconds between window starts; smaller than the window overlaps. Streams the "
+      "video window by window: the video's result is the mean of the window logits.")
+  windows_output: Optional[str] = _flag(
+      None, "Write each window's top-k to this .jsonl or .csv file as it is computed "
+      "(video, start_seconds, end_seconds, labels, scores); streams as --window_stride does.")
+  plot: Optional[str] = _flag(
+      None, "Write a timeline PNG per video into this folder: the top classes' scores over "
+      "time; streams as --window_stride does.")
   json: bool = _flag(False, "Print one JSON object per video.")
   num_frames: Optional[int] = _flag(None, "Frames per clip; default: the model's.", lower=1)
   stride: Optional[int] = _flag(
@@ -47,3 +57,14 @@ class PredictConfig(config_lib.CommandConfig):
   def check(self):
     if self.sliding_window is not None and not self.sliding_window > 0:
       raise ValueError("--sliding_window must be positive seconds.")
+    if self.window_stride is not None and not self.window_stride > 0:
+      raise ValueError("--window_stride must be positive seconds.")
+    if self.windows_output and not self.windows_output.lower().endswith(
+        (".jsonl", ".json", ".csv")):
+      raise ValueError(f"--windows_output={self.windows_output!r} must end in .jsonl (JSON "
+                       "lines) or .csv.")
+
+  @property
+  def streams_windows(self) -> bool:
+    """Window by window over the whole video (the flags that need every window)."""
+    return bool(self.window_stride or self.windows_output or self.plot)

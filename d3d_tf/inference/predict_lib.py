@@ -182,6 +182,14 @@ def _read_error(error: video_io.VideoReadError) -> PredictError:
   return PredictError(f"Cannot read video {error}")
 
 
+def video_fps(path: str) -> float:
+  """The video's frame rate, read from its header; PredictError if it cannot be read."""
+  try:
+    return float(video_io.probe_video(path)["fps"])
+  except video_io.VideoReadError as e:
+    raise _read_error(e) from None
+
+
 def classify_spread_clips(predictor: Predictor, path: str, num_clips: int,
                           short_side: Optional[int] = None
                           ) -> Tuple[np.ndarray, int, float, video_io.DecodeReport]:
@@ -333,6 +341,13 @@ def predict_with_config(predictor: Predictor, path: str, config: PredictConfig) 
 
 def format_result(result: Dict) -> str:
   """Human-readable lines: the video, its top-k, then one line per window."""
+  if "num_windows" in result:  # Streamed window by window (`timeline.result`).
+    head = (f"{result['video']} ({result['num_windows']} windows over "
+            f"{result['seconds']:.1f} s; mean of the window logits)")
+    lines = [head] + [f"  {p['score']:.4f}  {p['label']}" for p in result["top_k"]]
+    if "plot" in result:
+      lines.append(f"  timeline: {result['plot']}")
+    return "\n".join(lines)
   lines = [f"{result['video']} ({result['num_frames']} frames, {result['fps']:.2f} fps)"]
   if "warning" in result:
     lines.append(f"  warning: {result['warning']}")
