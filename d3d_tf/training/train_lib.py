@@ -74,7 +74,8 @@ def _student(config: TrainConfig, geometry, init_source=None):
     student, notes = init_from.build_from_source(
         init_source, geometry.channels, num_classes, reset_head=config.reset_head,
         freeze_until=config.freeze_until, bn_momentum=config.bn_momentum,
-        dropout_keep_prob=config.dropout_keep_prob, dtype=dtype, name=f"s3dg_{config.stream}")
+        sync_batch_norm=config.sync_batch_norm, dropout_keep_prob=config.dropout_keep_prob,
+        dtype=dtype, name=f"s3dg_{config.stream}")
     student.clip_geometry = geometry
     return student, notes
   if config.student_backbone == "videoswin":
@@ -82,7 +83,7 @@ def _student(config: TrainConfig, geometry, init_source=None):
   backbone = S3DGBackbone(input_channels=geometry.channels,
                           depth_multiplier=config.depth_multiplier,
                           final_endpoint=config.final_endpoint, bn_momentum=config.bn_momentum,
-                          dtype=dtype)
+                          sync_batch_norm=config.sync_batch_norm, dtype=dtype)
   return S3DGClassifier(backbone, num_classes, dropout_keep_prob=config.dropout_keep_prob,
                         clip_geometry=geometry, dtype=dtype, name=f"s3dg_{config.stream}"), []
 
