@@ -78,7 +78,7 @@ def convert(config: ConvertWeightsConfig):
   source, output, label_map = config.source, config.output, config.label_map
   from d3d_tf import weights  # pylint: disable=g-import-not-at-top  (TensorFlow: after flags)
   from d3d_tf.data.label_map import read_label_map, write_label_map  # pylint: disable=g-import-not-at-top
-  from d3d_tf.models import ClipGeometry  # pylint: disable=g-import-not-at-top
+  from d3d_tf.models import ClipGeometry, flow_settings  # pylint: disable=g-import-not-at-top
   checkpoint = os.path.expanduser(config.checkpoint)
   if source == "slim":
     model, info = weights.load_slim_classifier(checkpoint, use_ema=config.use_ema)
@@ -93,8 +93,10 @@ def convert(config: ConvertWeightsConfig):
     raise weights.WeightsError(f"--label_map={label_map!r} has {len(names)} classes but the "
                                f"checkpoint predicts {info['num_classes']}.")
   modality = "rgb" if model.input_shape[-1] == 3 else "flow"
-  model.clip_geometry = ClipGeometry(**SOURCE_GEOMETRY[source], modality=modality,
-                                     labels=names)
+  geometry = ClipGeometry(**SOURCE_GEOMETRY[source], modality=modality, labels=names)
+  if modality == "flow":  # The release's flow models read TV-L1 flow clipped to 20 px.
+    geometry = geometry.with_flow_settings(flow_settings.RELEASE)
+  model.clip_geometry = geometry
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   model.save(output)
   if names is not None:

@@ -16,7 +16,7 @@ import tensorflow as tf
 from d3d_tf.common import file_system as fs
 from d3d_tf.common import defaults
 from d3d_tf.common import progress
-from d3d_tf.models import model_files
+from d3d_tf.models import flow_settings, model_files
 from d3d_tf.data import datasets
 from d3d_tf.data import records
 from d3d_tf.evaluation import ensemble
@@ -106,17 +106,20 @@ def split_video_count(file_pattern) -> Optional[int]:
   return total
 
 
-def _check_flow_bound(stored, eval_files):
-  """A flow model must see flow in the units it was trained on (pixels / its records' bound)."""
-  bounds = {path: g.flow_bound for path, g in stored if g is not None and g.flow_bound}
-  if not bounds or not isinstance(eval_files, str):
-    return
-  records_bound = records.flow_bound_of("eval_files", eval_files)
-  for path, bound in bounds.items():
-    if abs(bound - records_bound) > 1e-6:
-      raise ValueError(f"{path} was trained on flow clipped to {bound:g} px, but "
-                       f"--eval_files={eval_files!r} stores flow with bound {records_bound:g}: "
-                       f"re-convert with --flow_bound={bound:g}.")
+def _check_flow(members, eval_files):
+  """A flow model must see the flow it was trained on (method, bound, quantisation); returns
+  notes for flow models that do not record theirs."""
+  if not isinstance(eval_files, str):
+    return []
+  data = flow_settings.records_settings("eval_files", eval_files)
+  notes = []
+  for member in members:
+    if member.modality == ensemble.FLOW:
+      geometry = geometry_of(member.model)
+      note = flow_settings.check(geometry.flow_settings if geometry else None, data,
+                                 member.path, "--eval_files")
+      notes += [note] if note else []
+  return notes
 
 
 def _inputs(modalities) -> str:
@@ -153,7 +156,7 @@ def evaluate(config: EvalConfig, show_progress: bool = True) -> Dict:
                      f"{len(class_names)}.")
   modalities = {m.modality for m in members}
   if ensemble.FLOW in modalities:
-    _check_flow_bound(stored, eval_files)
+    notes = notes + _check_flow(members, eval_files)
   ds = datasets.eval_dataset(
       eval_files, num_clips=config.num_clips, num_crops=config.num_crops,
       with_rgb=ensemble.RGB in modalities, with_flow=ensemble.FLOW in modalities,

@@ -2,7 +2,7 @@
 
 S3D-G is fully convolutional: fed 16x112 clips, a model trained on 8x32 clips runs and returns
 wrong numbers. So the model keeps what it was trained on (frames, stride, crop, the evaluation
-centre crop, input range, modality, flow bound, class names) in its Keras config; it travels
+centre crop, input range, modality, the flow it was trained on, class names) in its Keras config; it travels
 with the `.keras` file and is copied into a SavedModel's assets. Evaluate, export, predict,
 probe and the teacher loader read it, and take their geometry flags only as overrides.
 """
@@ -10,6 +10,8 @@ probe and the teacher loader read it, and take their geometry flags only as over
 import dataclasses
 import json
 from typing import Dict, List, Optional, Sequence, Tuple
+
+from d3d_tf.models.flow_settings import FlowSettings
 
 MODALITIES = ("rgb", "flow")
 # Input channels of each modality (flow: dx, dy), and the modality a model's channels mean.
@@ -40,6 +42,9 @@ class ClipGeometry:
     labels: Class names in index order, or None.
     fixed_size: True when the model takes only `num_frames` x `crop_size` clips (VideoSwin);
       False for a fully convolutional one (S3D-G), which runs on other sizes too.
+    flow_algorithm: Flow method of the records trained on (tvl1, dis, farneback; flow models
+      only), or None when unknown.
+    flow_format: How those records quantised the flow (png or jpeg planes), or None.
   """
   num_frames: int
   crop_size: int
@@ -50,6 +55,8 @@ class ClipGeometry:
   flow_bound: Optional[float] = None
   labels: Optional[Tuple[str, ...]] = None
   fixed_size: bool = False
+  flow_algorithm: Optional[str] = None
+  flow_format: Optional[str] = None
 
   def __post_init__(self):
     if self.modality not in MODALITIES:
@@ -67,12 +74,30 @@ class ClipGeometry:
   def channels(self) -> int:
     return CHANNELS_BY_MODALITY[self.modality]
 
+  @property
+  def flow_settings(self) -> Optional[FlowSettings]:
+    """The flow a flow model was trained on; None for RGB or when nothing was stored."""
+    if self.modality != "flow" or not self.flow_bound:
+      return None
+    return FlowSettings(self.flow_algorithm, float(self.flow_bound), self.flow_format)
+
+  def with_flow_settings(self, settings: Optional[FlowSettings]) -> "ClipGeometry":
+    """A copy storing `settings` (None: none stored)."""
+    if settings is None:
+      return dataclasses.replace(self, flow_bound=None, flow_algorithm=None, flow_format=None)
+    return dataclasses.replace(self, flow_bound=float(settings.bound),
+                               flow_algorithm=settings.algorithm,
+                               flow_format=settings.quantization)
+
   def to_dict(self) -> Dict:
     out = dataclasses.asdict(self)
     out["input_range"] = list(self.input_range)
     out["labels"] = list(self.labels) if self.labels is not None else None
     if not self.fixed_size:
       del out["fixed_size"]  # S3D-G files and exports stay as they were before the field.
+    for name in ("flow_algorithm", "flow_format"):
+      if out[name] is None:
+        del out[name]  # RGB models' files and exports stay as they were before the fields.
     return out
 
   @classmethod
@@ -87,7 +112,8 @@ class ClipGeometry:
     """`8 frames x 32 px, stride 1, centre crop 0.875, rgb` for messages."""
     text = (f"{self.num_frames} frames x {self.crop_size} px, stride {self.stride}, centre crop "
             f"{self.crop_fraction:g}, {self.modality}")
-    text += f" (bound {self.flow_bound:g} px)" if self.flow_bound else ""
+    settings = self.flow_settings
+    text += f" ({settings.describe()})" if settings else ""
     return text + (", fixed size" if self.fixed_size else "")
 
 

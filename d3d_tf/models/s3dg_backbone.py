@@ -79,6 +79,11 @@ class S3DGBackbone(keras.Model):
     min_depth: int. Lower bound of channels when `depth_multiplier < 1`. Defaults to 16.
     bn_momentum: float. Defaults to 0.999.
     bn_epsilon: float. Defaults to 1e-3.
+    sync_batch_norm: bool. Every batch-norm layer normalises a training batch by the
+      statistics of the global batch, all-reduced over the replicas of the `tf.distribute`
+      strategy (Keras' synchronized batch norm), so the result does not depend on the replica
+      count; with one replica it is the same math as `False`, minus the fused kernel.
+      `False` (the default): each replica normalises by its own share of the batch.
     variant: str. `"slim"` (TF-Slim's `s3dg.py`, the D3D release) or `"torchvision"`.
       Defaults to `"slim"`.
     input_mean, input_std: tuples of `input_channels` floats or None. Normalise the [-1, 1]
@@ -98,7 +103,7 @@ class S3DGBackbone(keras.Model):
                temporal_conv_startat="Conv2d_2c_3x3", gating_startat="Conv2d_2c_3x3",
                final_endpoint="Mixed_5c", depth_multiplier=1.0, min_depth=16,
                bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, variant="slim",
-               input_mean=None, input_std=None, **kwargs):
+               input_mean=None, input_std=None, sync_batch_norm=False, **kwargs):
     if variant not in VARIANTS:
       raise ValueError(f"variant must be one of {VARIANTS}. Received: variant={variant!r}")
     default_gating, default_kernel = _VARIANT_DEFAULTS[variant]
@@ -136,7 +141,8 @@ class S3DGBackbone(keras.Model):
 
     torch_layout = variant == "torchvision"
     bn = {"bn_momentum": bn_momentum, "bn_epsilon": bn_epsilon, "dtype": dtype,
-          "bn_scale": torch_layout, "temporal_batch_norm": torch_layout}
+          "bn_scale": torch_layout, "temporal_batch_norm": torch_layout,
+          "sync_batch_norm": bool(sync_batch_norm)}
 
     # === Layers ===
     layers = {}
@@ -193,6 +199,7 @@ class S3DGBackbone(keras.Model):
     self.min_depth = min_depth
     self.bn_momentum = bn_momentum
     self.bn_epsilon = bn_epsilon
+    self.sync_batch_norm = bool(sync_batch_norm)
     self.variant = variant
     self.input_mean = None if input_mean is None else tuple(float(m) for m in input_mean)
     self.input_std = None if input_std is None else tuple(float(v) for v in input_std)
@@ -217,6 +224,7 @@ class S3DGBackbone(keras.Model):
         "min_depth": self.min_depth,
         "bn_momentum": self.bn_momentum,
         "bn_epsilon": self.bn_epsilon,
+        "sync_batch_norm": self.sync_batch_norm,
         "variant": self.variant,
         "input_mean": self.input_mean,
         "input_std": self.input_std,

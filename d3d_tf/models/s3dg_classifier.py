@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from d3d_tf.models import clip_geometry as geometry_lib
+from d3d_tf.models.classifier_base import ClassifierBase
 
 
 def _window_weights(length, window):
@@ -63,7 +63,7 @@ class LogitsPool3D(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="d3d_tf")
-class S3DGClassifier(keras.Model):
+class S3DGClassifier(ClassifierBase):
   """S3D-G with the reference's head: average pool, dropout, 1x1x1 conv, mean over time.
 
   The head follows `s3dg.py`'s `Logits` scope: `AvgPool_0a_7x7` ([2, 7, 7], stride 1, VALID,
@@ -90,11 +90,7 @@ class S3DGClassifier(keras.Model):
 
   def __init__(self, backbone, num_classes, dropout_keep_prob=0.8, clip_geometry=None,
                **kwargs):
-    if num_classes < 1:
-      raise ValueError(f"num_classes must be >= 1. Received: num_classes={num_classes}")
-    if not 0.0 < dropout_keep_prob <= 1.0:
-      raise ValueError(
-          f"dropout_keep_prob must be in (0, 1]. Received: dropout_keep_prob={dropout_keep_prob}")
+    self.check_head_args(num_classes, dropout_keep_prob)
     dtype = kwargs.pop("dtype", None)
 
     # === Layers ===
@@ -111,43 +107,11 @@ class S3DGClassifier(keras.Model):
     super().__init__(inputs=inputs, outputs=logits, dtype=dtype, **kwargs)
 
     # === Config ===
-    self.backbone = backbone
-    self.num_classes = num_classes
-    self.dropout_keep_prob = dropout_keep_prob
-    self.clip_geometry = clip_geometry
+    self._set_head_config(backbone, num_classes, dropout_keep_prob, clip_geometry)
 
-  @property
-  def clip_geometry(self):
-    """The `ClipGeometry` it was trained with (None when unknown)."""
-    return self._clip_geometry
-
-  @clip_geometry.setter
-  def clip_geometry(self, value):
-    value = geometry_lib.coerce(value)
+  def _check_geometry(self, value):
     channels = self.input_shape[-1]
-    if value is not None and value.channels != channels:
+    if value.channels != channels:
       raise ValueError(f"clip_geometry.modality={value.modality!r} needs {value.channels} "
                        f"input channels; this model takes {channels}.")
-    if value is not None and value.labels is not None and len(value.labels) != self.num_classes:
-      raise ValueError(f"clip_geometry lists {len(value.labels)} labels; this model predicts "
-                       f"{self.num_classes} classes.")
-    self._clip_geometry = value
-
-  def get_config(self):
-    return {
-        "name": self.name,
-        "trainable": self.trainable,
-        "dtype": keras.saving.serialize_keras_object(self.dtype_policy),
-        "backbone": keras.saving.serialize_keras_object(self.backbone),
-        "num_classes": self.num_classes,
-        "dropout_keep_prob": self.dropout_keep_prob,
-        "clip_geometry": self._clip_geometry.to_dict() if self._clip_geometry else None,
-    }
-
-  @classmethod
-  def from_config(cls, config):
-    config = dict(config)
-    config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-    if isinstance(config.get("dtype"), dict):
-      config["dtype"] = keras.saving.deserialize_keras_object(config["dtype"])
-    return cls(**config)
+    return value

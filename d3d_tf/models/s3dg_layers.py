@@ -82,12 +82,16 @@ class STConv3D(keras.layers.Layer):
       to `False`.
     bn_momentum: float. Moving-average decay. Defaults to 0.999 (s3dg.py).
     bn_epsilon: float. Defaults to 1e-3 (s3dg.py).
+    sync_batch_norm: bool. Batch statistics over the global batch of all replicas
+      (`keras.layers.BatchNormalization(synchronized=True)`) instead of each replica's own.
+      Defaults to `False`.
     **kwargs: Standard layer arguments.
   """
 
   def __init__(self, filters, kernel_size, strides=1, separable=False, gating=False,
                temporal_batch_norm=False, padding="same", bn_scale=False,
-               bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, **kwargs):
+               bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, sync_batch_norm=False,
+               **kwargs):
     super().__init__(**kwargs)
     kernel_size = tuple(int(k) for k in kernel_size)
     strides = (int(strides),) * 3 if isinstance(strides, int) else tuple(strides)
@@ -103,7 +107,8 @@ class STConv3D(keras.layers.Layer):
     spatial_kernel = (1,) + kernel_size[1:] if self.is_separable else kernel_size
     spatial_strides = (1,) + strides[1:] if self.is_separable else strides
     sub = {"dtype": self.dtype_policy}
-    bn_args = dict(momentum=bn_momentum, epsilon=bn_epsilon, scale=bn_scale, **sub)
+    bn_args = dict(momentum=bn_momentum, epsilon=bn_epsilon, scale=bn_scale,
+                   synchronized=bool(sync_batch_norm), **sub)
     conv_padding = "same" if padding == "same" else "valid"
     # As slim.batch_norm: beta but no gamma (scale=False), and no conv bias before BN.
     self.conv = FrameConv3D(
@@ -132,6 +137,7 @@ class STConv3D(keras.layers.Layer):
     self.bn_scale = bn_scale
     self.bn_momentum = bn_momentum
     self.bn_epsilon = bn_epsilon
+    self.sync_batch_norm = bool(sync_batch_norm)
 
   def _pad(self, inputs, kernel):
     if self.padding == "same":
@@ -179,7 +185,7 @@ class STConv3D(keras.layers.Layer):
         "separable": self.separable, "gating": self.gating,
         "temporal_batch_norm": self.temporal_batch_norm, "padding": self.padding,
         "bn_scale": self.bn_scale, "bn_momentum": self.bn_momentum,
-        "bn_epsilon": self.bn_epsilon})
+        "bn_epsilon": self.bn_epsilon, "sync_batch_norm": self.sync_batch_norm})
     return config
 
 
@@ -198,11 +204,13 @@ class InceptionBlock3D(keras.layers.Layer):
     temporal_batch_norm: bool. See `STConv3D`. Defaults to `False`.
     bn_scale: bool. See `STConv3D`. Defaults to `False`.
     bn_momentum, bn_epsilon: float. Batch-norm settings, as `STConv3D`.
+    sync_batch_norm: bool. See `STConv3D`. Defaults to `False`.
     **kwargs: Standard layer arguments.
   """
 
   def __init__(self, filters, temporal_kernel_size=3, gating=True, temporal_batch_norm=False,
-               bn_scale=False, bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, **kwargs):
+               bn_scale=False, bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON,
+               sync_batch_norm=False, **kwargs):
     super().__init__(**kwargs)
     filters = tuple(int(f) for f in filters)
     if len(filters) != 6:
@@ -214,7 +222,8 @@ class InceptionBlock3D(keras.layers.Layer):
       return STConv3D(
           channels, kernel, separable=True, gating=gating and last,
           temporal_batch_norm=temporal_batch_norm, bn_scale=bn_scale,
-          bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, name=name, dtype=self.dtype_policy)
+          bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, sync_batch_norm=sync_batch_norm,
+          name=name, dtype=self.dtype_policy)
 
     t = temporal_kernel_size
     # Attributes, not lists: tf.train.Checkpoint tracks a Keras layer's attributes but not the
@@ -237,6 +246,7 @@ class InceptionBlock3D(keras.layers.Layer):
     self.bn_scale = bn_scale
     self.bn_momentum = bn_momentum
     self.bn_epsilon = bn_epsilon
+    self.sync_batch_norm = bool(sync_batch_norm)
 
   def _branches(self):
     return ((self.branch_0_0a,), (self.branch_1_0a, self.branch_1_0b),
@@ -268,7 +278,7 @@ class InceptionBlock3D(keras.layers.Layer):
         "filters": self.filters, "temporal_kernel_size": self.temporal_kernel_size,
         "gating": self.gating, "temporal_batch_norm": self.temporal_batch_norm,
         "bn_scale": self.bn_scale, "bn_momentum": self.bn_momentum,
-        "bn_epsilon": self.bn_epsilon})
+        "bn_epsilon": self.bn_epsilon, "sync_batch_norm": self.sync_batch_norm})
     return config
 
 

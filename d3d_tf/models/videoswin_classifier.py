@@ -18,7 +18,7 @@ import warnings
 
 import keras
 
-from d3d_tf.models import clip_geometry as geometry_lib
+from d3d_tf.models.classifier_base import ClassifierBase
 
 KERAS_CV_VERSION = "0.9.0"
 INSTALL_HINT = f"pip install 'd3d_tf[videoswin]' (keras-cv=={KERAS_CV_VERSION})"
@@ -85,7 +85,7 @@ def videoswin_backbone(num_frames, crop_size, *, embed_dim=96, depths=(2, 2, 6, 
 
 
 @keras.saving.register_keras_serializable(package="d3d_tf")
-class VideoSwinClassifier(keras.Model):
+class VideoSwinClassifier(ClassifierBase):
   """VideoSwin with a classification head: mean over tokens, dropout, dense logits.
 
   Takes what every d3d_tf model takes, float RGB clips [B, T, H, W, 3] in [-1, 1], and maps them
@@ -113,11 +113,7 @@ class VideoSwinClassifier(keras.Model):
 
   def __init__(self, backbone, num_classes, dropout_keep_prob=0.8, clip_geometry=None,
                **kwargs):
-    if num_classes < 1:
-      raise ValueError(f"num_classes must be >= 1. Received: num_classes={num_classes}")
-    if not 0.0 < dropout_keep_prob <= 1.0:
-      raise ValueError(
-          f"dropout_keep_prob must be in (0, 1]. Received: dropout_keep_prob={dropout_keep_prob}")
+    self.check_head_args(num_classes, dropout_keep_prob)
     shape = tuple(backbone.input.shape[1:])
     if None in shape or shape[-1] != 3:
       raise ValueError(f"VideoSwinClassifier needs an RGB backbone with a static input shape "
@@ -145,46 +141,23 @@ class VideoSwinClassifier(keras.Model):
     super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
     # === Config ===
-    self.backbone = backbone
-    self.num_classes = num_classes
-    self.dropout_keep_prob = dropout_keep_prob
-    self.clip_geometry = clip_geometry
+    self._set_head_config(backbone, num_classes, dropout_keep_prob, clip_geometry)
 
-  @property
-  def clip_geometry(self):
-    """The `ClipGeometry` it was trained with (None when unknown); always `fixed_size`."""
-    return self._clip_geometry
+  # keras-cv's layers take no dtype policy: the config has none (as before the base class).
+  config_dtype = False
 
-  @clip_geometry.setter
-  def clip_geometry(self, value):
-    value = geometry_lib.coerce(value)
-    if value is not None:
-      frames, height, width = self.input_shape[1:4]
-      if value.modality != "rgb":
-        raise ValueError(f"A VideoSwinClassifier reads rgb; clip_geometry.modality is "
-                         f"{value.modality!r}.")
-      if (value.num_frames, value.crop_size, value.crop_size) != (frames, height, width):
-        raise ValueError(f"clip_geometry ({value.num_frames} frames x {value.crop_size} px) "
-                         f"must be the backbone's input ({frames} x {height}x{width}).")
-      if value.labels is not None and len(value.labels) != self.num_classes:
-        raise ValueError(f"clip_geometry lists {len(value.labels)} labels; this model "
-                         f"predicts {self.num_classes} classes.")
-      value = dataclasses.replace(value, fixed_size=True)
-    self._clip_geometry = value
-
-  def get_config(self):
-    return {
-        "name": self.name,
-        "trainable": self.trainable,
-        "backbone": keras.saving.serialize_keras_object(self.backbone),
-        "num_classes": self.num_classes,
-        "dropout_keep_prob": self.dropout_keep_prob,
-        "clip_geometry": self._clip_geometry.to_dict() if self._clip_geometry else None,
-    }
+  def _check_geometry(self, value):
+    """Always `fixed_size`: frames and crop must be the backbone's input size."""
+    frames, height, width = self.input_shape[1:4]
+    if value.modality != "rgb":
+      raise ValueError(f"A VideoSwinClassifier reads rgb; clip_geometry.modality is "
+                       f"{value.modality!r}.")
+    if (value.num_frames, value.crop_size, value.crop_size) != (frames, height, width):
+      raise ValueError(f"clip_geometry ({value.num_frames} frames x {value.crop_size} px) "
+                       f"must be the backbone's input ({frames} x {height}x{width}).")
+    return dataclasses.replace(value, fixed_size=True)
 
   @classmethod
   def from_config(cls, config):
-    import_keras_cv()  # Registers VideoSwinBackbone for the deserialization below.
-    config = dict(config)
-    config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-    return cls(**config)
+    import_keras_cv()  # Registers VideoSwinBackbone for the deserialization.
+    return super().from_config(config)

@@ -21,6 +21,7 @@ from d3d_tf.common import defaults
 from d3d_tf.data import datasets, records
 from d3d_tf.evaluation import report
 from d3d_tf.models import clip_geometry as geometry_lib
+from d3d_tf.models import flow_settings
 from d3d_tf.probing import features as features_lib
 from d3d_tf.probing import plots, targets
 from d3d_tf.probing.probe_config import CLIP_DEFAULTS, ProbeConfig
@@ -72,6 +73,14 @@ def _load_models(config: ProbeConfig):
     if name.startswith("_"):
       raise ValueError(f"Model name {name!r} starts with '_', reserved for {META!r} in "
                        f"{PROBE_JSON}; rename its dir.")
+  for path, (backbone, geometry) in zip(config.models, loaded):
+    if features_lib.input_key(backbone) == "flow":  # It must read the flow it was trained on.
+      for flag in ("train_files", "eval_files"):
+        note = flow_settings.check(
+            geometry.flow_settings if geometry else None,
+            flow_settings.records_settings(flag, getattr(config, flag)), path, f"--{flag}")
+        if note:
+          print(f"note: {note}", flush=True)
   first_geometry = loaded[0][1] if loaded else None
   return names, backbones, [features_lib.input_key(b) for b in backbones], first_geometry
 

@@ -3,15 +3,17 @@
 A teacher is a `.keras` file, a model dir of ours (its `student.keras`) or a SavedModel dir.
 Each teacher's input key follows from its input channels (3: rgb, 2: flow), so a two-stream
 teacher is just two paths. A teacher that stores its clip geometry is checked against the run:
-the same classes, the same temporal stride and flow bound; other clip sizes are echoed.
+the same classes, the same temporal stride and, for a flow teacher, the same flow (method,
+bound, quantisation) as the records it reads; other clip sizes are echoed.
 """
 
 import os
-from typing import List, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 import keras
 import tensorflow as tf
 
+from d3d_tf.models import flow_settings
 from d3d_tf.models import model_files
 from d3d_tf.models import clip_geometry as geometry_lib
 
@@ -94,7 +96,9 @@ def load_teachers(paths: Sequence[str], num_labels: int, student_input: str = "r
 
 
 def check_geometry(paths: Sequence[str], teachers: Sequence[keras.Model], clip: dict,
-                   labels: Sequence[str], flow_bound=None) -> List[str]:
+                   labels: Sequence[str],
+                   flows: Optional[Mapping[str, flow_settings.FlowSettings]] = None,
+                   ) -> List[str]:
   """Checks the teachers' stored geometry against the run's clips; returns notes to print.
 
   Args:
@@ -102,24 +106,28 @@ def check_geometry(paths: Sequence[str], teachers: Sequence[keras.Model], clip: 
     teachers: The loaded teachers.
     clip: The run's `num_frames`, `stride`, `crop_size`.
     labels: The run's class names.
-    flow_bound: The training records' flow bound (for flow teachers), or None.
+    flows: Flag (e.g. "--train_files") -> the flow settings of the records a flow teacher
+      reads (`flow_settings.records_settings`); None or empty without a flow teacher.
 
   Raises:
-    ValueError: other class names, another temporal stride or another flow bound.
+    ValueError: other class names, another temporal stride, or flow of another method, bound
+      or quantisation than the records'.
   """
   notes = []
   for path, teacher in zip(paths, teachers):
     geometry = geometry_lib.geometry_of(teacher)
+    if input_channels(teacher) == geometry_lib.CHANNELS_BY_MODALITY["flow"]:
+      stored = geometry.flow_settings if geometry is not None else None
+      for flag, data in (flows or {}).items():
+        note = flow_settings.check(stored, data, f"Teacher {path!r}", flag)
+        if note:
+          notes.append(note)
     if geometry is None:
       continue
     if geometry.labels is not None and list(geometry.labels) != list(labels):
       differ = next(i for i, (a, b) in enumerate(zip(geometry.labels, labels)) if a != b)
       raise ValueError(f"Teacher {path!r} was trained on other classes: its class {differ} is "
                        f"{geometry.labels[differ]!r}, the label map's is {labels[differ]!r}.")
-    if geometry.flow_bound and flow_bound and abs(geometry.flow_bound - flow_bound) > 1e-6:
-      raise ValueError(f"Teacher {path!r} was trained on flow clipped to "
-                       f"{geometry.flow_bound:g} px; --train_files store flow with bound "
-                       f"{flow_bound:g}: re-convert with --flow_bound={geometry.flow_bound:g}.")
     _, overrides = geometry_lib.resolve(geometry, dict(clip), f"teacher {path}")
     notes += [n.replace(" overrides ", " (this run) differs from ") for n in overrides]
   return notes

@@ -127,7 +127,17 @@ class TrainConfig(config_lib.CommandConfig):
       0.999, "Batch-norm moving-average decay. 0.999 is s3dg.py's, for runs of tens of "
       "thousands of steps; short runs need ~0.9 or validation sees unsettled statistics.",
       lower=0.0, upper=1.0)
-  min_area: float = _flag(defaults.MIN_AREA, "Smallest random crop, as a fraction of the frame area.",
+  sync_batch_norm: bool = _flag(
+      False, "S3D-G's batch norm normalises each training batch by the statistics of the "
+      "global batch, all-reduced over the replicas (Keras' synchronized batch norm), so the "
+      "result does not depend on the replica count. Use it with several replicas (mirrored, "
+      "multi_worker, tpu) when each one's share of --batch_size is small (a few clips): its "
+      "own statistics are then noisy and the result changes with the replica count. Costs "
+      "an all-reduce per BN layer and step and the fused BN kernel; without it (the default, "
+      "as the paper) each replica normalises by its own share. One replica: the same math "
+      "either way.")
+  min_area: float = _flag(defaults.MIN_AREA,
+                          "Smallest random crop, as a fraction of the frame area.",
                           lower=0.01, upper=1.0)
   uint8_clips: bool = _flag(
       False, "Training clips leave the input pipeline as uint8 crop_size x crop_size crops "
@@ -206,7 +216,8 @@ def _check_rules(config: TrainConfig):
 
 # S3D-G's flags that mean nothing to a VideoSwin student, and the flag that does the job there.
 _S3DG_ONLY = {"depth_multiplier": "--videoswin_embed_dim", "final_endpoint": "--videoswin_depths",
-              "bn_momentum": "nothing (VideoSwin has layer norm, no batch norm)"}
+              "bn_momentum": "nothing (VideoSwin has layer norm, no batch norm)",
+              "sync_batch_norm": "nothing (VideoSwin has layer norm, no batch norm)"}
 
 
 def _check_backbone(config: TrainConfig):

@@ -22,7 +22,7 @@ from d3d_tf.training import train_config
 from d3d_tf.data import datasets, records
 from d3d_tf.data.label_map import read_label_map
 from d3d_tf.distill import D3DDistiller
-from d3d_tf.models import S3DGBackbone, S3DGClassifier, videoswin_classifier
+from d3d_tf.models import S3DGBackbone, S3DGClassifier, flow_settings, videoswin_classifier
 from d3d_tf.training import callbacks as cbs
 from d3d_tf.training import optimizers, run_geometry, strategies, teachers as teachers_lib
 from d3d_tf.weights import init_from
@@ -74,7 +74,8 @@ def _student(config: TrainConfig, geometry, init_source=None):
     student, notes = init_from.build_from_source(
         init_source, geometry.channels, num_classes, reset_head=config.reset_head,
         freeze_until=config.freeze_until, bn_momentum=config.bn_momentum,
-        dropout_keep_prob=config.dropout_keep_prob, dtype=dtype, name=f"s3dg_{config.stream}")
+        sync_batch_norm=config.sync_batch_norm, dropout_keep_prob=config.dropout_keep_prob,
+        dtype=dtype, name=f"s3dg_{config.stream}")
     student.clip_geometry = geometry
     return student, notes
   if config.student_backbone == "videoswin":
@@ -82,7 +83,7 @@ def _student(config: TrainConfig, geometry, init_source=None):
   backbone = S3DGBackbone(input_channels=geometry.channels,
                           depth_multiplier=config.depth_multiplier,
                           final_endpoint=config.final_endpoint, bn_momentum=config.bn_momentum,
-                          dtype=dtype)
+                          sync_batch_norm=config.sync_batch_norm, dtype=dtype)
   return S3DGClassifier(backbone, num_classes, dropout_keep_prob=config.dropout_keep_prob,
                         clip_geometry=geometry, dtype=dtype, name=f"s3dg_{config.stream}"), []
 
@@ -167,16 +168,18 @@ def _load_teachers(config: TrainConfig, teacher_paths, labels):
   teacher_models, teacher_keys = teachers_lib.load_teachers(
       teacher_paths, len(labels), student_input(config),
       same_modality_ok=config.same_modality_teacher)
-  bound = records.flow_bound_of("train_files", config.train_files) \
-      if "flow" in teacher_keys else None
-  if bound is not None and config.unlabelled_train_files:
-    # The teacher reads both sets' flow at one scale.
-    other = records.flow_bound_of("unlabelled_train_files", config.unlabelled_train_files)
-    if other != bound:
-      raise ValueError(f"--unlabelled_train_files store flow with bound {other:g}, "
-                       f"--train_files with {bound:g}; one is needed (re-convert).")
+  flows = {}
+  if "flow" in teacher_keys:
+    flows["--train_files"] = flow_settings.records_settings("train_files", config.train_files)
+    if config.unlabelled_train_files:
+      # The teacher reads both sets' flow: one method, bound and quantisation.
+      flows["--unlabelled_train_files"] = other = flow_settings.records_settings(
+          "unlabelled_train_files", config.unlabelled_train_files)
+      if flows["--train_files"].differences(other):
+        raise ValueError(f"--unlabelled_train_files hold {other.describe()}, --train_files "
+                         f"{flows['--train_files'].describe()}; one is needed (re-convert).")
   clip = dict(num_frames=config.num_frames, stride=config.stride, crop_size=config.crop_size)
-  for note in teachers_lib.check_geometry(teacher_paths, teacher_models, clip, labels, bound):
+  for note in teachers_lib.check_geometry(teacher_paths, teacher_models, clip, labels, flows):
     print(f"note: {note}", flush=True)
   return teacher_models, teacher_keys
 

@@ -52,8 +52,8 @@ def cross_modality_kernel(kernel, channels):
 
 
 def build_from_source(source, input_channels, num_classes, *, reset_head=False,
-                      freeze_until="", bn_momentum=None, dropout_keep_prob=0.8, dtype=None,
-                      name=None):
+                      freeze_until="", bn_momentum=None, sync_batch_norm=False,
+                      dropout_keep_prob=0.8, dtype=None, name=None):
   """A new classifier with the source's backbone weights; returns (model, notes).
 
   Args:
@@ -64,6 +64,8 @@ def build_from_source(source, input_channels, num_classes, *, reset_head=False,
     reset_head: Always start a fresh head.
     freeze_until: An endpoint; it and every layer before it stop training ("" : none).
     bn_momentum: The run's batch-norm momentum; None keeps the source's.
+    sync_batch_norm: The run's `S3DGBackbone(sync_batch_norm=...)`; the source's is not kept
+      (it says how the source was trained, not how this run trains).
     dropout_keep_prob, dtype, name: As `S3DGClassifier`.
 
   Returns:
@@ -80,6 +82,7 @@ def build_from_source(source, input_channels, num_classes, *, reset_head=False,
   config.update(input_channels=input_channels, dtype=dtype, name="s3dg_backbone")
   if bn_momentum is not None:
     config["bn_momentum"] = bn_momentum
+  config["sync_batch_norm"] = bool(sync_batch_norm)
   if input_channels != source_channels:
     config.update(input_mean=None, input_std=None)
   backbone = S3DGBackbone.from_config(config)

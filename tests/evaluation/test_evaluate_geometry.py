@@ -22,7 +22,7 @@ def models(tmp_path_factory):
   files = str(root / "val.tfrecord")
   rf.write_records(files, [_record(k) for k in range(3)])
   paths = {}
-  for name, channels, extra in (("rgb", 3, {}), ("flow", 2, {"flow_bound": 20.0})):
+  for name, channels, extra in (("rgb", 3, {}), ("flow", 2, {"flow_bound": 20.0, "flow_algorithm": "synthetic", "flow_format": "png"})):
     geometry = ClipGeometry(num_frames=8, crop_size=32, modality=name, labels=LABELS, **extra)
     backbone = S3DGBackbone(input_channels=channels, depth_multiplier=0.125,
                             final_endpoint="Mixed_3c")

@@ -35,6 +35,7 @@ def _config(**kw):
     (dict(final_endpoint="Mixed_3c"), "--final_endpoint is an S3D-G flag"),
     (dict(depth_multiplier=0.125), "--depth_multiplier is an S3D-G flag"),
     (dict(bn_momentum=0.9), "--bn_momentum is an S3D-G flag"),
+    (dict(sync_batch_norm=True), "--sync_batch_norm is an S3D-G flag"),
     (dict(init_from="k.keras"), "--init_from starts S3D-G runs only"),
     (dict(init_from="k.keras", freeze_until="Mixed_4f"), "--init_from starts S3D-G runs only"),
     (dict(mixed_precision="mixed_bfloat16"), "--mixed_precision needs --student_backbone=s3dg"),

@@ -67,7 +67,7 @@ def test_to_flagfile_parses_back_to_the_same_config(tmp_path):
   config = TrainConfig(**dict(BASE, stream="d3d"), teacher="a,b", lr_boundaries=(3, 5),
                        flip=False, seed=0, deterministic=True, learning_rate=0.003,
                        temperature=1e-6, freeze_until="Mixed_4f", init_from="m.keras",
-                       verbose=0)
+                       sync_batch_norm=True, verbose=0)
   path = tmp_path / "flags.txt"
   path.write_text(config.to_flagfile())
   result = subprocess.run([sys.executable, "-c", _ROUND_TRIP, str(path)], cwd=ROOT,

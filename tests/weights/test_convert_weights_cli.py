@@ -47,6 +47,7 @@ def test_converts_a_400_class_flow_checkpoint_with_the_kinetics_label_map(checkp
   geometry = converted.clip_geometry
   assert (geometry.num_frames, geometry.crop_size, geometry.crop_fraction) == (64, 224, 1.0)
   assert geometry.modality == "flow" and geometry.labels[-1] == "zumba"
+  assert (geometry.flow_algorithm, geometry.flow_bound) == ("tvl1", 20.0)  # The release's.
   assert "clips: 64 frames x 224 px" in result.stdout
   # The release's evaluation recipe, with TV-L1 records for this flow model.
   assert recipes.format_recipe("slim", output, flow=True) in result.stdout
