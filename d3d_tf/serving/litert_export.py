@@ -49,6 +49,29 @@ def _reason(error: Exception) -> str:
   return lines[0] if lines else type(error).__name__
 
 
+def representative_clips(file_pattern, geometry, max_clips: int = 300
+                         ) -> Callable[[], Iterable[List[np.ndarray]]]:
+  """int8 calibration clips from records: evaluation's centre view, as the export's uint8 input.
+
+  One clip per video (the middle one) at the model's geometry, up to `max_clips`; the [-1, 1]
+  values the records pipeline makes are mapped back to uint8 (rounded where resizing blended).
+  """
+  from d3d_tf.data import datasets  # pylint: disable=g-import-not-at-top  (only for int8)
+  flow = geometry.modality == "flow"
+  dataset = datasets.eval_dataset(
+      file_pattern, num_clips=1, num_frames=geometry.num_frames, stride=geometry.stride,
+      crop_size=geometry.crop_size, crop_fraction=geometry.crop_fraction, with_rgb=not flow,
+      with_flow=flow, batch_size=1).take(int(max_clips))
+  key = "flow" if flow else "rgb"
+
+  def clips():
+    for features, _ in dataset:
+      unit = features[key].numpy()
+      yield [np.clip(np.rint((unit + 1.0) * 127.5), 0, 255).astype(np.uint8)]
+
+  return clips
+
+
 def _converter(function, variables, quantize: str,
                representative: Optional[Callable[[], Iterable[List[np.ndarray]]]]):
   holder = tf.Module()
@@ -115,8 +138,18 @@ def export(model: keras.Model, labels: Sequence[str], output: str, *, quantize: 
   return output
 
 
-def export_from_files(model_path: str, label_map_path: Optional[str], output: str,
+def export_from_files(model_path: str, label_map_path: Optional[str], output: str, *,
+                      representative_files=None, max_representative_clips: int = 300,
                       **kwargs) -> str:
-  """`export` of a `.keras` file; labels: --label_map, else the model's, else the file beside."""
+  """`export` of a `.keras` file; labels: --label_map, else the model's, else the file beside.
+
+  `representative_files` (a glob pattern or a list, records like evaluation's) supplies the
+  int8 calibration clips (`representative_clips`) at the exported geometry.
+  """
   model, labels = portable.load_for_export(model_path, label_map_path)
+  if representative_files:
+    geometry = portable.served_geometry(model, labels, num_frames=kwargs.get("num_frames"),
+                                        crop_size=kwargs.get("crop_size"), source=model_path)
+    kwargs["representative"] = representative_clips(representative_files, geometry,
+                                                     max_representative_clips)
   return export(model, labels, output, source=model_path, **kwargs)

@@ -19,6 +19,7 @@ from d3d_tf.serving import onnx_export
 from d3d_tf.serving import portable
 from d3d_tf.video import video_io
 from tests.conftest import sample_clip
+from tests.data import records_fixture
 
 LABELS = ["ride bike", "walk", "swim"]
 FRAMES, CROP = 8, 32
@@ -182,6 +183,26 @@ def test_quantized_litert_stays_close(exported, tmp_path, quantize):
   scale = np.abs(expected).max()
   assert np.abs(got - expected).max() < 0.1 * scale
   assert json.load(open(path + ".json"))["d3d_export"]["quantize"] == quantize
+
+
+def test_int8_litert_calibrated_on_records_agrees_with_float32(exported, tmp_path):
+  model = exported["rgb"]["model"]
+  model_path = str(tmp_path / "student.keras")
+  model.save(model_path)
+  files = records_fixture.write_shards(str(tmp_path), num_shards=2, videos_per_shard=4,
+                                       num_frames=FRAMES + 2, with_flow=False)
+  clips_of = litert_export.representative_clips(files, model.clip_geometry)
+  first = next(iter(clips_of()))[0]
+  assert first.dtype == np.uint8 and first.shape == (1, FRAMES, CROP, CROP, 3)
+  path = litert_export.export_from_files(model_path, None, str(tmp_path / "q.tflite"),
+                                         quantize="int8", representative_files=files)
+  # Clips like the calibration ones (int8 ranges are fitted to them): the records' views.
+  test = np.concatenate([c[0] for c in clips_of()])
+  assert len(test) == 8
+  got, expected = runtimes.load(path).logits(test), keras_logits(model, test)
+  assert np.abs(expected[:, None] - expected[None]).max() > 0.05  # The clips differ.
+  assert (got.argmax(-1) == expected.argmax(-1)).mean() >= 7 / 8
+  assert np.abs(got - expected).max() < 0.15 * np.abs(expected).max()
 
 
 def test_litert_refuses_an_op_without_builtin_and_writes_nothing(tmp_path):
