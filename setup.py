@@ -36,6 +36,13 @@ setup(
         "videoswin": ["keras-cv==0.9.0"],
         # build_tfrecords --runner=beam. Beside TF 2.21 it pins protobuf 6.33 (TF takes >=6.31.1).
         "beam": ["apache-beam==2.77.0"],
+        # d3d_tf.export --format=onnx (tf2onnx converts, opset 17) and ONNX Runtime to run the
+        # .onnx file in predict, evaluate and the benchmark. tf2onnx takes protobuf >= 3.20,
+        # so it sits beside the beam extra's pin (protobuf 6.33).
+        "onnx": ["tf2onnx>=1.17,<1.18", "onnx>=1.16", "onnxruntime>=1.20"],
+        # d3d_tf.export --format=litert converts with TF itself; LiteRT's interpreter runs the
+        # .tflite file without TF (predict, evaluate, the benchmark).
+        "litert": ["ai-edge-litert>=1.2"],
         # Only to read torchvision's S3D state_dict in d3d_tf.convert_weights; never required.
         "torch": ["torch>=2.1"],
     },

@@ -31,8 +31,13 @@ def run_absl_main(name, main, argv, capsys):
 
   Returns (exit code, captured output); the flags are restored afterwards.
   """
+  import importlib  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
   from absl import flags  # pylint: disable=g-import-not-at-top
   from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
+  # Another command imported by another test may have replaced flags of the same name:
+  # re-running the command's module defines its own again.
+  importlib.reload(sys.modules[main.__module__])
   flags.FLAGS.unparse_flags()
   with flagsaver.flagsaver():
     flags.FLAGS([name] + list(argv))

@@ -91,6 +91,9 @@ def flags_parser(tool: str, config_cls: Optional[Type] = None
 def run(main: Callable[[List[str]], None], tool: str, config_cls: Optional[Type] = None
         ) -> None:
   """`absl.app.run(main)` with the shared flags parser (and `config_cls`'s checks)."""
+  if config_cls is not None:  # Its own flags, whatever else was imported since.
+    name = sys.argv[0] if main.__module__ == "__main__" else main.__module__
+    config_lib.define_flags(config_cls, module_name=name)
   app.run(main, flags_parser=flags_parser(tool, config_cls))
 
 

@@ -105,12 +105,18 @@ def define_flags(cls: Type, flag_values=None, mark_required: bool = True,
                  module_name=None) -> None:
   """One absl flag per flag field of `cls`: help, default, choices, bounds, required.
 
+  A flag of the same name that another command defined (two commands imported into one
+  process: a test session, a user's script) is replaced, so the last command defined parses
+  its own flags; `cli.run` defines its command's again before parsing.
+
   `module_name`: the module the flags belong to (absl's `--help` lists the main module's).
   """
   from absl import flags  # pylint: disable=g-import-not-at-top
   flag_values = flag_values if flag_values is not None else flags.FLAGS
   for field in flag_fields(cls):
     rules, want, name = field.metadata, kind(cls, field), flag_name(field)
+    if name in flag_values:
+      delattr(flag_values, name)
     default = None if field.default is REQUIRED else field.default
     help_text = rules["help"]
     bounds = dict(lower_bound=rules.get("lower"), upper_bound=rules.get("upper"))

@@ -24,6 +24,7 @@ from d3d_tf.common import defaults
 from d3d_tf.data import builders
 from d3d_tf.data import label_map as label_map_lib
 from d3d_tf.evaluation import metrics
+from d3d_tf.inference import runtimes
 from d3d_tf.inference.predict_config import PredictConfig
 from d3d_tf.models import clip_geometry as geometry_lib
 from d3d_tf.models import model_files
@@ -99,7 +100,7 @@ def _load_saved_model(directory: str, label_map: Optional[str], overrides) -> Pr
 def load_predictor(model_path: str, label_map: Optional[str] = None,
                    crop_size: Optional[int] = None, crop_fraction: Optional[float] = None,
                    num_frames: Optional[int] = None, stride: Optional[int] = None) -> Predictor:
-  """Loads a SavedModel export (labels baked in) or a `.keras` file.
+  """Loads a SavedModel export (labels baked in), an ONNX or LiteRT export, or a `.keras` file.
 
   The geometry arguments left None are the model's; a `.keras` file without stored geometry
   needs `num_frames` and `crop_size`. Labels: `label_map`, else the model's, else the
@@ -113,6 +114,8 @@ def load_predictor(model_path: str, label_map: Optional[str] = None,
   if not os.path.exists(model_path):
     raise PredictError(f"Model {model_path!r} does not exist.")
   try:
+    if runtimes.is_portable(model_path):
+      return _load_portable(model_path, label_map, overrides)
     if os.path.isdir(model_path):
       directory = _saved_model_dir(model_path)
       if directory is None:
@@ -121,6 +124,31 @@ def load_predictor(model_path: str, label_map: Optional[str] = None,
     return _load_keras(model_path, label_map, overrides)
   except (FileNotFoundError, ValueError) as e:
     raise PredictError(str(e)) from None
+
+
+def _load_portable(model_path: str, label_map: Optional[str], overrides) -> Predictor:
+  """An ONNX or LiteRT export: its clip shape is fixed, frames are cropped to uint8 here."""
+  from d3d_tf.serving import portable  # pylint: disable=g-import-not-at-top
+  loaded = runtimes.load(model_path)
+  geometry = geometry_lib.ClipGeometry.from_dict(loaded.geometry)
+  if geometry.modality != "rgb":
+    raise PredictError(f"{model_path!r} is a {geometry.modality} model; predict reads RGB.")
+  for name in ("num_frames", "crop_size", "crop_fraction"):  # Fixed by the file's graph.
+    given = overrides[name]
+    if given is not None and given != getattr(geometry, name):
+      raise PredictError(f"--{name} is fixed in {model_path!r} ({getattr(geometry, name)}); "
+                         f"leave it out, or export again with --{name}={given}.")
+  values, notes = geometry_lib.resolve(geometry, {"stride": overrides["stride"]}, model_path)
+  labels = label_map_lib.read_label_map(label_map) if label_map else loaded.labels
+  if len(labels) != len(loaded.labels):
+    raise PredictError(f"{label_map} lists {len(labels)} classes; {model_path!r} outputs "
+                       f"{len(loaded.labels)}.")
+
+  def logits_fn(frames):
+    clips = portable.crop_clips_uint8(frames, geometry.crop_size, geometry.crop_fraction)
+    return loaded.logits(clips.numpy())
+
+  return Predictor(logits_fn, labels, geometry.num_frames, values["stride"], notes)
 
 
 def _load_keras(model_path: str, label_map: Optional[str], overrides) -> Predictor:
