@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from d3d_tf.evaluation import metrics
+from d3d_tf.inference import runtimes
 from d3d_tf.models import clip_geometry as geometry_lib
 
 RGB = "rgb"
@@ -25,7 +26,8 @@ FLOW = "flow"
 
 @dataclasses.dataclass
 class Member:
-  """One model of an ensemble: its file, the Keras model, its input modality and weight."""
+  """One model of an ensemble: its file, the Keras model (or `PortableClassifier`), its input
+  modality and weight."""
   path: str
   model: keras.Model
   modality: str
@@ -46,6 +48,8 @@ class Member:
 
   def predict_fn(self):
     """The model's float32 logits as one traced function, kept across `run_views` calls."""
+    if self._predict is None and isinstance(self.model, PortableClassifier):
+      self._predict = self.model.predict_fn()
     if self._predict is None:
       self._predict = _predict_fn(self.model, geometry_lib.CHANNELS_BY_MODALITY[self.modality])
     return self._predict
@@ -60,8 +64,25 @@ def modality_of(model: keras.Model) -> str:
   return geometry_lib.MODALITY_BY_CHANNELS[channels]
 
 
+class PortableClassifier:
+  """An ONNX or LiteRT export (`inference.runtimes`) with what evaluation reads of a Keras
+  classifier: its clip geometry (fixed: the file takes one clip shape), input and output
+  shapes, and a logits function of the records pipeline's [-1, 1] clips (rounded to the uint8
+  the file takes), so `evaluate` measures exactly the file that is shipped."""
+
+  def __init__(self, portable):
+    self.portable = portable
+    stored = dict(portable.geometry, labels=list(portable.labels), fixed_size=True)
+    self.clip_geometry = geometry_lib.ClipGeometry.from_dict(stored)
+    self.input_shape = (None,) + tuple(portable.clip_shape)
+    self.output_shape = (None, len(portable.labels))
+
+  def predict_fn(self):
+    return lambda x: tf.constant(self.portable.logits_from_unit(np.asarray(x)))
+
+
 def load_members(paths: Sequence[str], weights: Optional[Sequence[float]] = None) -> List[Member]:
-  """Loads `.keras` classifiers; weights default to 1 each."""
+  """Loads `.keras` classifiers, or `.onnx` / `.tflite` exports; weights default to 1 each."""
   import d3d_tf.models  # noqa: F401  # pylint: disable=g-import-not-at-top  (registers layers)
   if weights is None or len(weights) == 0:
     weights = [1.0] * len(paths)
@@ -72,7 +93,10 @@ def load_members(paths: Sequence[str], weights: Optional[Sequence[float]] = None
   for path, weight in zip(paths, weights):
     if not os.path.isfile(path):
       raise FileNotFoundError(f"Model file {path!r} does not exist.")
-    model = keras.saving.load_model(path, compile=False)
+    if runtimes.is_portable(path):
+      model = PortableClassifier(runtimes.load(path))
+    else:
+      model = keras.saving.load_model(path, compile=False)
     members.append(Member(path, model, modality_of(model), float(weight)))
   num_classes = {int(m.model.output_shape[-1]) for m in members}
   if len(num_classes) != 1:

@@ -11,6 +11,7 @@ import dataclasses
 import json
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from d3d_tf.common import defaults
 from d3d_tf.models.flow_settings import FlowSettings
 
 MODALITIES = ("rgb", "flow")
@@ -24,7 +25,7 @@ OVERRIDABLE = ("num_frames", "crop_size", "crop_fraction")
 FIXED = ("stride",)
 # What a `fixed_size` model (VideoSwin: windows and masks built for one input size) cannot change.
 SIZE = ("num_frames", "crop_size")
-DEFAULT_CROP_FRACTION = 0.875
+DEFAULT_CROP_FRACTION = defaults.CROP_FRACTION
 
 
 @dataclasses.dataclass(frozen=True)

@@ -130,3 +130,19 @@ def export_from_files(config: ExportConfig, notes: Optional[list] = None) -> str
                 num_frames=config.num_frames, top_k=config.top_k, quantize=config.quantize,
                 overwrite=config.overwrite, warmup_size=config.warmup_size,
                 source=config.model, notes=notes)
+
+
+def export_portable(config: ExportConfig, notes: Optional[list] = None) -> str:
+  """`config.model` as one ONNX or LiteRT file (`config.format`), for runtimes without
+  TensorFlow; each runtime's converter is imported only here (the `onnx`, `litert` extras)."""
+  config.validate()
+  common = dict(num_frames=config.num_frames, crop_size=config.crop_size,
+                overwrite=config.overwrite, notes=notes)
+  if config.format == "onnx":
+    from d3d_tf.serving import onnx_export  # pylint: disable=g-import-not-at-top
+    return onnx_export.export_from_files(config.model, config.label_map, config.output,
+                                         **common)
+  from d3d_tf.serving import litert_export  # pylint: disable=g-import-not-at-top
+  return litert_export.export_from_files(
+      config.model, config.label_map, config.output, quantize=config.quantize,
+      representative_files=config.representative_files, **common)

@@ -19,7 +19,7 @@ from d3d_tf.common import config_lib
 from d3d_tf.common import defaults
 
 REQUIRED = config_lib.REQUIRED
-FLAGS_FILE = "flags.txt"  # The run's settings in the model dir: `--flagfile=` reruns it.
+FLAGS_FILE = defaults.FLAGS_FILE  # The run's settings: `--flagfile=<model_dir>/flags.txt`.
 STREAMS = ("rgb", "flow", "d3d")
 PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
@@ -222,10 +222,10 @@ _S3DG_ONLY = {"depth_multiplier": "--videoswin_embed_dim", "final_endpoint": "--
 
 def _check_backbone(config: TrainConfig):
   """The rules of --student_backbone: each flag applies to one backbone; raises ValueError."""
-  defaults = {f.name: f.default for f in flag_fields()}
-  videoswin = [n for n in defaults if n.startswith("videoswin_")]
+  flag_defaults = {f.name: f.default for f in flag_fields()}
+  videoswin = [n for n in flag_defaults if n.startswith("videoswin_")]
   if config.student_backbone == "s3dg":
-    given = [n for n in videoswin if not config_lib.same_value(getattr(config, n), defaults[n])]
+    given = [n for n in videoswin if not config_lib.same_value(getattr(config, n), flag_defaults[n])]
     if given:
       raise ValueError(f"--{given[0]} sizes a VideoSwin student: add --student_backbone="
                        "videoswin, or leave it out.")
@@ -234,7 +234,7 @@ def _check_backbone(config: TrainConfig):
     raise ValueError("--student_backbone=videoswin trains RGB models (--stream=rgb or d3d); "
                      "flow teachers are S3D-G: leave --student_backbone out.")
   for name, instead in _S3DG_ONLY.items():
-    if getattr(config, name) != defaults[name]:
+    if getattr(config, name) != flag_defaults[name]:
       raise ValueError(f"--{name} is an S3D-G flag; --student_backbone=videoswin uses "
                        f"{instead}: leave --{name} out.")
   if config.init_from:

@@ -18,6 +18,7 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
+from d3d_tf.common import defaults
 from d3d_tf.training import train_config
 from d3d_tf.data import datasets, records
 from d3d_tf.data.label_map import read_label_map
@@ -51,7 +52,7 @@ def check_train_files(pattern: str, flag: str = "train_files"):
 
 
 def _read_labels(config: TrainConfig, files):
-  path = config.label_map or os.path.join(os.path.dirname(files[0]), "label_map.txt")
+  path = config.label_map or os.path.join(os.path.dirname(files[0]), defaults.LABEL_MAP_FILE)
   return path, read_label_map(path)
 
 
@@ -209,9 +210,9 @@ def _restore(config: TrainConfig, strategy, chief: bool, student, optimizer, ini
 
 def _write_run_files(config: TrainConfig, flags_text, label_map_path, strategy):
   """flags.txt, a copy of the label map and environment.json in the model dir (chief only)."""
-  with open(os.path.join(config.model_dir, "flags.txt"), "w") as f:
+  with open(os.path.join(config.model_dir, defaults.FLAGS_FILE), "w") as f:
     f.write(flags_text if flags_text is not None else config.to_flagfile())
-  copy = os.path.join(config.model_dir, "label_map.txt")
+  copy = os.path.join(config.model_dir, defaults.LABEL_MAP_FILE)
   if os.path.abspath(label_map_path) != os.path.abspath(copy):
     shutil.copyfile(label_map_path, copy)
   with open(os.path.join(config.model_dir, "environment.json"), "w") as f:
@@ -358,8 +359,8 @@ def train(config: TrainConfig, flags_text: Optional[str] = None, *,
       f"-{final['step']}"):
     manager.save(checkpoint_number=final["step"])
   if chief:
-    student.save(os.path.join(config.model_dir, "student.keras"))
-    with open(os.path.join(config.model_dir, "final_metrics.json"), "w") as f:
+    student.save(os.path.join(config.model_dir, defaults.MODEL_FILE))
+    with open(os.path.join(config.model_dir, defaults.FINAL_METRICS_FILE), "w") as f:
       json.dump(final, f, indent=2)
   train_config.check_finite(final)
   return final
