@@ -101,9 +101,11 @@ def item_kind(cls: Type, field: dataclasses.Field) -> type:
   return hint
 
 
-def define_flags(cls: Type, flag_values=None, mark_required: bool = True,
-                 module_name=None) -> None:
-  """One absl flag per flag field of `cls`: help, default, choices, bounds, required.
+def define_flags(cls: Type, flag_values=None, module_name=None) -> None:
+  """One absl flag per flag field of `cls`: help, default, choices, bounds.
+
+  Required fields are checked by `check_fields` (one line naming the flag), not by absl, whose
+  required-flag validators would outlive a replaced flag and fail another command's parse.
 
   A flag of the same name that another command defined (two commands imported into one
   process: a test session, a user's script) is replaced, so the last command defined parses
@@ -136,8 +138,6 @@ def define_flags(cls: Type, flag_values=None, mark_required: bool = True,
                         help_text, **common)
     else:
       flags.DEFINE_string(name, default, help_text, **common)
-    if field.default is REQUIRED and mark_required:
-      flags.mark_flag_as_required(name, flag_values=flag_values)
 
 
 def from_flag_values(cls: Type[_C], values: Mapping[str, Any]) -> _C:
@@ -186,8 +186,10 @@ def check_fields(config: Any) -> None:
 
 def _check_field(cls: Type, field: dataclasses.Field, value) -> None:
   name, rules, want = flag_name(field), field.metadata, kind(cls, field)
-  if value is None and (field.default is None or field.default is REQUIRED):
-    return  # Optional flags left out; required ones are absl's to enforce.
+  if field.default is REQUIRED and value in (None, "", ()):
+    raise ValueError(f"--{name} is required; --helpshort lists the flags.")
+  if value is None and field.default is None:
+    return  # An optional flag left out.
   items = value if want is tuple else (value,)
   item_type = item_kind(cls, field)
   numeric = (int, float) if item_type is float else item_type
@@ -229,7 +231,7 @@ def read_flagfile(cls: Type[_C], path: str) -> _C:
   """The config a run's kept flagfile describes (flags of other modules in it are skipped)."""
   from absl import flags  # pylint: disable=g-import-not-at-top
   flag_values = flags.FlagValues()
-  define_flags(cls, flag_values, mark_required=False)
+  define_flags(cls, flag_values)
   flag_values(["stored", f"--flagfile={path}"], known_only=True)
   return from_flags(cls, flag_values)
 

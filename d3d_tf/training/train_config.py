@@ -225,7 +225,8 @@ def _check_backbone(config: TrainConfig):
   flag_defaults = {f.name: f.default for f in flag_fields()}
   videoswin = [n for n in flag_defaults if n.startswith("videoswin_")]
   if config.student_backbone == "s3dg":
-    given = [n for n in videoswin if not config_lib.same_value(getattr(config, n), flag_defaults[n])]
+    given = [n for n in videoswin
+             if not config_lib.same_value(getattr(config, n), flag_defaults[n])]
     if given:
       raise ValueError(f"--{given[0]} sizes a VideoSwin student: add --student_backbone="
                        "videoswin, or leave it out.")

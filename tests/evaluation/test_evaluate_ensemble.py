@@ -1,6 +1,7 @@
 """End to end: an RGB + flow ensemble on tiny records; numbers checked against direct calls."""
 
 import csv
+import dataclasses
 import json
 import os
 import subprocess
@@ -164,18 +165,20 @@ def test_unknown_flow_cost_is_printed_as_unknown_with_how_to_give_it(setup, tmp_
     example.context.feature[records.FLOW_SECONDS].float_list.value[:] = [0.0]
   files = str(tmp_path / "val-00000-of-00001.tfrecord")
   rf.write_records(files, untimed)
-  config = evaluate_lib.EvalConfig(num_clips=1, num_frames=8, crop_size=32)
   flow_model = setup["paths"][1]
-  result = evaluate_lib.evaluate([flow_model], files, str(tmp_path / "unknown"), config=config,
-                                 show_progress=False)
+  config = evaluate_lib.EvalConfig(models=(flow_model,), eval_files=files,
+                                   output_dir=str(tmp_path / "unknown"), num_clips=1,
+                                   num_frames=8, crop_size=32)
+  result = evaluate_lib.evaluate(config, show_progress=False)
   assert result["rows"][0]["flow_seconds_per_video"] == "unknown"
   lines = report.format_table(result["rows"]).splitlines()
   assert lines[2].split()[-1] == "unknown"
   assert lines[-1] == report.UNKNOWN_FLOW_COST_NOTE
   with open(str(tmp_path / "unknown" / "report.json")) as f:
     assert json.load(f)["rows"][0]["flow_seconds_per_video"] == "unknown"
-  given = evaluate_lib.evaluate([flow_model], files, str(tmp_path / "given"), config=config,
-                                show_progress=False, flow_seconds_per_video=3.5)
+  given = evaluate_lib.evaluate(dataclasses.replace(
+      config, output_dir=str(tmp_path / "given"), flow_seconds_per_video=3.5),
+                                show_progress=False)
   assert given["rows"][0]["flow_seconds_per_video"] == 3.5
   lines = report.format_table(given["rows"]).splitlines()
   assert lines[-1].split()[-1] == "3.50" and len(lines) == 3
