@@ -4,14 +4,20 @@ For each model, clip shape, dtype policy, XLA setting and op formulation: clips/
 (`predict_on_batch`) and training (`train_on_batch`, SGD), the FLOPs per clip counted by TF's
 graph profiler and checked against a hand count of the convolutions, the GFLOP/s achieved
 (training counted as 3x the forward FLOPs) and its share of a float32 (bfloat16 for bf16 rows)
-matmul measured in the same process just before. `--ops=tf3d` builds the same model on TF's
-3D convs and pools and Keras' batch norm (what d3d_tf ran before models/frame_ops.py), for the
-before/after. With torch and torchvision installed (never dependencies), `--torchvision` times
-torchvision's `s3d` at the same shapes (in its own process: torchvision_speed.py). Machines are
-noisy: compare rows of one run; each row carries the load average.
+matmul measured in the same process just before. Every row names the CPU model (/proc/cpuinfo).
+
+Formulations (`--ops`, side by side): `chosen` (d3d_tf's default: per layer type, the faster of
+2D-over-frames and TF's 3D ops as timed by models/frame_ops_policy.py; its row lists the choices
+and the seconds the timing cost when not cached), `2d` (2D ops over frames everywhere), `3d`
+(TF's 3D convs and pools everywhere), `tf3d` (3D ops and Keras' batch norm: d3d_tf before
+models/frame_ops.py) and `keras` (a straightforward plain-Keras Conv3D S3D-G,
+plain_keras_s3dg.py, not ours). A `summary` row per shape and dtype gives the chosen
+formulation's speed over the best of the others. With torch and torchvision installed (never
+dependencies), `--torchvision` times torchvision's `s3d` at the same shapes (in its own process:
+torchvision_speed.py). Machines are noisy: compare rows of one run; rows carry the load average.
 
   python benchmarks/model_speed.py                       # 16x224x224, batch 4, fp32 and bf16
-  python benchmarks/model_speed.py --shapes=16x112x112 --ops=frame,tf3d --dtypes=float32
+  python benchmarks/model_speed.py --shapes=16x112x112 --dtypes=float32 --models=s3dg
   python benchmarks/model_speed.py --growth               # T = 16, 32, 64 and batch 1, 4, 8
 """
 
@@ -32,11 +38,15 @@ import tensorflow as tf  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model_cost import graph_flops  # noqa: E402
 
-from d3d_tf.models import S3DGBackbone, S3DGClassifier, frame_ops  # noqa: E402
+from plain_keras_s3dg import plain_s3dg  # noqa: E402
+
+from d3d_tf.models import S3DGBackbone, S3DGClassifier  # noqa: E402
+from d3d_tf.models import frame_ops_policy  # noqa: E402
 from d3d_tf.models.fused_batch_norm import FusedBatchNormalization  # noqa: E402
 from d3d_tf.models.s3dg_layers import InceptionBlock3D, STConv3D  # noqa: E402
 
 CLASSES = 400
+OPS = ("chosen", "2d", "3d", "tf3d", "keras")
 
 
 def matmul_gflops(dtype, size=4096, repeats=5):
@@ -81,38 +91,59 @@ def hand_gmacs(backbone, shape):
   return total / 1e9
 
 
+class TimedPolicy(frame_ops_policy.FormulationPolicy):
+  """The process's auto policy (same cache file), adding up the seconds its timings take."""
+  timing_seconds = 0.0
+
+  def _measure(self, op):
+    start = time.perf_counter()
+    try:
+      return super()._measure(op)
+    finally:
+      self.timing_seconds += time.perf_counter() - start
+
+
 @contextlib.contextmanager
-def tf_3d_ops():
-  """Builds and traces inside on TF's 3D ops and Keras' batch norm (benchmark-only patch)."""
-  saved = frame_ops._use_frame_ops, FusedBatchNormalization.call  # pylint: disable=protected-access
-  frame_ops._use_frame_ops = lambda: False  # pylint: disable=protected-access
-  FusedBatchNormalization.call = keras.layers.BatchNormalization.call
+def formulation(ops, chosen_policy):
+  """Builds and traces inside on `ops`' formulation (and Keras' batch norm for tf3d)."""
+  policy = chosen_policy if ops == "chosen" else frame_ops_policy.FormulationPolicy(
+      mode="2d" if ops == "2d" else "3d")
+  saved = FusedBatchNormalization.call
+  if ops == "tf3d":
+    FusedBatchNormalization.call = keras.layers.BatchNormalization.call  # Benchmark-only patch.
   try:
-    yield
+    with frame_ops_policy.use_policy(policy):
+      yield
   finally:
-    # pylint: disable-next=protected-access
-    frame_ops._use_frame_ops, FusedBatchNormalization.call = saved
+    FusedBatchNormalization.call = saved
 
 
-def time_keras(name, shape, batch, dtype, jit, ops, repeats):
+def time_keras(name, shape, batch, dtype, jit, ops, repeats, chosen_policy):
   """(inference s/batch, training s/batch, counted GFLOP/clip, hand GMAC/clip) for one row."""
   keras.utils.set_random_seed(0)
-  with tf_3d_ops() if ops == "tf3d" else contextlib.nullcontext():
-    backbone = S3DGBackbone(gating=name == "s3dg", dtype=dtype)
-    model = S3DGClassifier(backbone, CLASSES, dtype=dtype)
+  with formulation(ops, chosen_policy):
+    if ops == "keras":
+      model = plain_s3dg(CLASSES, dtype=dtype)
+      backbone = S3DGBackbone(gating=name == "s3dg")  # For the hand count only.
+    else:
+      backbone = S3DGBackbone(gating=name == "s3dg", dtype=dtype)
+      model = S3DGClassifier(backbone, CLASSES, dtype=dtype)
     model.compile(keras.optimizers.SGD(1e-3),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=jit)
     x = tf.random.stateless_uniform((batch,) + shape + (3,), (1, 2), -1.0, 1.0)
     y = np.arange(batch) % CLASSES
-    model.predict_on_batch(x)  # Traces (and compiles) inside the patch.
+    model.predict_on_batch(x)  # Traces (and compiles) inside the formulation.
     model.train_on_batch(x, y)
+    counted = graph_flops(model, (1,) + shape + (3,)) / 1e9 if dtype == "float32" else None
+    hand = hand_gmacs(backbone, shape)
   infer = min(_timed(lambda: model.predict_on_batch(x)) for _ in range(repeats))
   train = min(_timed(lambda: model.train_on_batch(x, y)) for _ in range(repeats))
-  counted = graph_flops(model, (1,) + shape + (3,)) / 1e9 if dtype == "float32" else None
-  return infer, train, counted, hand_gmacs(backbone, shape)
+  return infer, train, counted, hand
 
 
 def emit(row):
+  row["cpu"] = frame_ops_policy.cpu_model()
+  row["tensorflow"] = tf.__version__
   row["load_average_1min"] = round(os.getloadavg()[0], 2)
   print(json.dumps(row), flush=True)
 
@@ -129,13 +160,19 @@ def main():
   parser.add_argument("--models", default="s3dg", help="s3dg, s3d (no gating), comma-separated.")
   parser.add_argument("--dtypes", default="float32,mixed_bfloat16")
   parser.add_argument("--jit", default="off", help="off, on, or off,on.")
-  parser.add_argument("--ops", default="frame", help="frame (d3d_tf's), tf3d (TF's 3D ops).")
+  parser.add_argument("--ops", default=",".join(OPS),
+                      help="Comma-separated formulations: " + ", ".join(OPS) + ".")
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--matmul_size", type=int, default=4096, help="Side of the ceiling matmul.")
   parser.add_argument("--growth", action="store_true",
                       help="Also S3D-G fp32 inference at T=16,32,64 (112 px) and batch 1,4,8.")
   parser.add_argument("--torchvision", action="store_true", help="Also torchvision's s3d.")
   args = parser.parse_args()
+  unknown = set(args.ops.split(",")) - set(OPS)
+  if unknown:
+    parser.error(f"--ops: unknown {', '.join(sorted(unknown))}; choose from {', '.join(OPS)}.")
+  base = frame_ops_policy.policy_from_env(mode="auto", device="cpu")
+  chosen_policy = TimedPolicy(mode="auto", device="cpu", cache_file=base.cache_file)
   ceilings = {}
   for dtype in args.dtypes.split(","):
     matmul_dtype = "bfloat16" if "bfloat16" in dtype else "float32"
@@ -147,11 +184,12 @@ def main():
           for m in args.models.split(",") for s in args.shapes.split(",")
           for d in args.dtypes.split(",") for j in args.jit.split(",") for o in args.ops.split(",")]
   if args.growth:
-    runs += [("s3dg", (t, 112, 112), args.batch, "float32", False, "frame") for t in (32, 64)]
-    runs += [("s3dg", (16, 112, 112), b, "float32", False, "frame") for b in (1, 8)]
-  counted_cache = {}
+    runs += [("s3dg", (t, 112, 112), args.batch, "float32", False, "chosen") for t in (32, 64)]
+    runs += [("s3dg", (16, 112, 112), b, "float32", False, "chosen") for b in (1, 8)]
+  counted_cache, rates = {}, {}
   for name, shape, batch, dtype, jit, ops in runs:
-    infer, train, counted, hand = time_keras(name, shape, batch, dtype, jit, ops, args.repeats)
+    infer, train, counted, hand = time_keras(name, shape, batch, dtype, jit, ops, args.repeats,
+                                             chosen_policy)
     if counted:
       counted_cache[(name, shape)] = counted
     counted = counted_cache.get((name, shape))  # bf16 rows take their fp32 row's count.
@@ -164,6 +202,19 @@ def main():
             "gflop_per_clip_counted": counted and round(counted, 2),
             "gmac_per_clip_hand_convs": round(hand, 2), "achieved_gflops": round(achieved, 1),
             "share_of_matmul": round(achieved / ceiling, 3)})
+      rates.setdefault((name, shape, batch, dtype, jit, mode), {})[ops] = batch / seconds
+  for (name, shape, batch, dtype, jit, mode), by_ops in rates.items():
+    others = {k: v for k, v in by_ops.items() if k != "chosen"}
+    if "chosen" in by_ops and others:
+      best = max(others, key=others.get)
+      emit({"name": f"{name}_{mode}_summary", "shape": "x".join(map(str, shape)), "batch": batch,
+            "dtype": dtype, "jit": jit, "best_other": best,
+            "chosen_over_best_other": round(by_ops["chosen"] / others[best], 3)})
+  if "chosen" in args.ops.split(","):
+    emit({"name": "chosen_formulations", "cache_file": chosen_policy.cache_file,
+          "timing_seconds_this_run": round(chosen_policy.timing_seconds, 2),
+          "choices": {key: {m: entry[m] for m in ("inference", "training")}
+                      for key, entry in sorted(chosen_policy.choices().items())}})
   if args.torchvision:  # Its own process: torch beside TF crashed here.
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torchvision_speed.py")
     subprocess.run([sys.executable, script, f"--shapes={args.shapes}", f"--batch={args.batch}",

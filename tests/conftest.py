@@ -6,6 +6,8 @@ import os
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Conv and pool formulations fixed (2D over frames), never timed: tests must not depend on timing.
+os.environ.setdefault("D3D_TF_FRAME_OPS", "2d")
 
 
 def sample_clip(name="bikes.mp4"):

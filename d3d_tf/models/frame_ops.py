@@ -1,19 +1,23 @@
-"""S3D-G's 3D convs and max pools computed as 2D ops on CPU: same weights, same outputs, faster.
+"""S3D-G's 3D convs and max pools as 2D ops over frames or TF's 3D ops: same weights and outputs.
 
-TensorFlow's CPU kernels for 3D convolutions and pools, and above all their gradients, are much
-slower than its oneDNN 2D ones (docs/PERFORMANCE.md has the measurements; MaxPool3DGrad alone
-was 41% of a training step's op time). Every conv of S3D-G is a 2D conv in disguise: a 1xkxk conv is a
-2D conv of every frame, a kx1x1 conv a 2D conv over (time, pixels), and a full kt x kh x kw conv
-(the first one) stacks its kt temporal taps on the channel axis, which makes it one 2D conv per
-output frame; the sums are the same up to float rounding. A max over a kt x kh x kw window is
-the max over time of the max over space: a spatial 2D pool, then a temporal one, exactly.
+Every conv of S3D-G is a 2D conv in disguise: a 1xkxk conv is a 2D conv of every frame, a kx1x1
+conv a 2D conv over (time, pixels), and a full kt x kh x kw conv (the first one) stacks its kt
+temporal taps on the channel axis, which makes it one 2D conv per output frame; the sums are the
+same up to float rounding. A max over a kt x kh x kw window is the max over time of the max over
+space: a spatial 2D pool, then a temporal one, exactly. Which formulation is faster depends on the
+CPU and TF's kernels (2D was 1.9x faster for inference and 4.7x for training on a Zen 4, and 3D
+faster on a Zen 5), so the layers ask `frame_ops_policy` when they are traced: measured per
+shape on CPU, TF's 3D ops (cuDNN) on GPU, or forced.
 Where a window holds several equal maxima, TF's CPU 3D pool gradient feeds every one of them (more
 gradient than the function has) and the 2D pools one, a true subgradient, like cuDNN; stacked
-overlapping pools copy values, so such ties are common in S3D-G. GPUs keep TF's 3D ops (cuDNN).
+overlapping pools copy values, so such ties are common in S3D-G. The 3D pool therefore keeps the
+2D pools' gradient on CPU, whichever formulation computes its forward pass.
 """
 
 import keras
 import tensorflow as tf
+
+from d3d_tf.models import frame_ops_policy
 
 
 def _same_padding(size, kernel, stride):
@@ -127,34 +131,81 @@ def max_pool3d_as_pool2d(inputs, pool_size, strides, padding):
   return tf.reshape(x, [shape[0], -1, height, width, channels])
 
 
-def _use_frame_ops():
-  """2D formulations pay off on CPU with TF; GPUs (cuDNN) and other backends keep 3D ops."""
-  return keras.backend.backend() == "tensorflow" and not tf.config.list_logical_devices("GPU")
+def _native_max_pool3d(inputs, ksize, strides, padding, tie_gradient_to_one):
+  """TF's MaxPool3D; with `tie_gradient_to_one`, the 2D pools' gradient (one tied maximum fed)."""
+  ksize, strides = (1,) + tuple(ksize) + (1,), (1,) + tuple(strides) + (1,)
+  if not tie_gradient_to_one:
+    return tf.nn.max_pool3d(inputs, ksize, strides, padding)
+
+  @tf.custom_gradient
+  def pool(x):
+    def grad(dy):
+      with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = max_pool3d_as_pool2d(x, ksize[1:4], strides[1:4], padding)
+      return tape.gradient(y, x, output_gradients=dy)
+
+    return tf.nn.max_pool3d(x, ksize, strides, padding), grad
+
+  return pool(inputs)
 
 
-def max_pool3d(inputs, pool_size, strides, padding):
-  """A channels-last 3D max pool: 2D pools where they are faster, else `keras.ops.max_pool`."""
-  if _use_frame_ops():
+def conv3d(inputs, kernel, strides, padding, formulation):
+  """A channels-last 3D conv (no dilation, one group) as "2d" ops over frames or TF's "3d"."""
+  if formulation == "2d":
+    return conv3d_as_conv2d(inputs, kernel, strides, padding)
+  return tf.nn.conv3d(inputs, kernel, (1,) + tuple(strides) + (1,), padding.upper())
+
+
+def max_pool3d(inputs, pool_size, strides, padding, training=None, formulation=None):
+  """A channels-last 3D max pool in `formulation` ("2d", "3d"; None: the current policy's).
+
+  The "3d" pool keeps the "2d" pools' gradient on CPU, whose MaxPool3DGrad would feed every
+  tied maximum; on a GPU (cuDNN's 3D pool gradient feeds one) it keeps TF's.
+  """
+  if keras.backend.backend() != "tensorflow":
+    return keras.ops.max_pool(inputs, pool_size, strides, padding=padding.lower())
+  padding = padding.upper()
+  policy = frame_ops_policy.current_policy()
+  if formulation is None:
+    op = frame_ops_policy.OpShape("pool", tuple(pool_size), tuple(strides), padding,
+                                  int(inputs.shape[-1]), dtype=inputs.dtype.name)
+    formulation = policy.formulation(op, bool(training))
+  if formulation == "2d":
     return max_pool3d_as_pool2d(inputs, pool_size, strides, padding)
-  return keras.ops.max_pool(inputs, pool_size, strides, padding=padding.lower())
+  return _native_max_pool3d(inputs, pool_size, strides, padding, policy.device != "gpu")
 
 
 @keras.saving.register_keras_serializable(package="d3d_tf")
 class FrameConv3D(keras.layers.Conv3D):
-  """`keras.layers.Conv3D` computed with 2D convolutions on CPU; the same weights and config."""
+  """`keras.layers.Conv3D` computed as the formulation policy picks; the same weights and config.
 
-  def convolution_op(self, inputs, kernel):
+  `training` only tells the policy which timing (inference or training) decides.
+  """
+
+  def call(self, inputs, training=None):
+    outputs = self._convolve(inputs, self.kernel, training)
+    if self.use_bias:
+      outputs = outputs + keras.ops.reshape(self.bias, (1, 1, 1, 1, self.filters))
+    return outputs if self.activation is None else self.activation(outputs)
+
+  def _convolve(self, inputs, kernel, training):
     if (max(self.dilation_rate) > 1 or self.groups > 1 or self.data_format != "channels_last"
-        or not _use_frame_ops()):
-      return super().convolution_op(inputs, kernel)
-    return conv3d_as_conv2d(inputs, kernel, self.strides, self.padding)
+        or keras.backend.backend() != "tensorflow"):
+      return self.convolution_op(inputs, kernel)
+    kernel = tf.convert_to_tensor(kernel)
+    op = frame_ops_policy.OpShape(
+        "conv", tuple(kernel.shape[:3]), tuple(self.strides), self.padding.upper(),
+        int(kernel.shape[3]), int(kernel.shape[4]), dtype=inputs.dtype.name)
+    formulation = frame_ops_policy.current_policy().formulation(op, bool(training))
+    return conv3d(inputs, kernel, self.strides, self.padding, formulation)
 
 
 @keras.saving.register_keras_serializable(package="d3d_tf")
 class FrameMaxPooling3D(keras.layers.MaxPooling3D):
-  """`keras.layers.MaxPooling3D` computed with 2D pools on CPU; the same config."""
+  """`keras.layers.MaxPooling3D` computed as the formulation policy picks; the same config."""
 
-  def call(self, inputs):
+  def call(self, inputs, training=None):
     if self.data_format != "channels_last":
       return super().call(inputs)
-    return max_pool3d(inputs, self.pool_size, self.strides, self.padding)
+    return max_pool3d(inputs, self.pool_size, self.strides, self.padding, training)

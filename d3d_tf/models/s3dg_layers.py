@@ -308,9 +308,9 @@ class SymmetricMaxPooling3D(keras.layers.Layer):
     self.pool_size = tuple(int(p) for p in pool_size)
     self.strides = tuple(int(s) for s in strides)
 
-  def call(self, inputs):
+  def call(self, inputs, training=None):
     padded = symmetric_pad(inputs, self.pool_size, float("-inf"))
-    return max_pool3d(padded, self.pool_size, self.strides, "valid")
+    return max_pool3d(padded, self.pool_size, self.strides, "valid", training)
 
   def compute_output_shape(self, input_shape):
     shape = list(input_shape)

@@ -4,6 +4,12 @@ The export is self-contained: preprocessing, weights, class names (in the graph)
 requests. The clip geometry comes from the model (`ClipGeometry`, flags override it) and is
 kept in the graph (`clip_geometry`, JSON) and as `assets/clip_geometry.json`;
 `assets.extra/d3d_export.json` records how the export was made, for humans and `predict`.
+
+The graph holds one formulation of S3D-G's 3D convs and max pools (`models/frame_ops_policy`),
+fixed when it is traced: `serving_device="gpu"` (default) traces TF's Conv3D / MaxPool3D, which
+run correctly on any device and fast on GPUs (cuDNN); `"cpu"` traces this process's CPU choice
+(measured on the exporting machine, or forced by D3D_TF_FRAME_OPS), Conv2D over frames where
+that was faster here.
 """
 
 import dataclasses
@@ -16,6 +22,7 @@ from typing import Optional, Sequence
 import keras
 import tensorflow as tf
 
+from d3d_tf.models import frame_ops_policy
 from d3d_tf.models import model_files
 from d3d_tf.models import clip_geometry as geometry_lib
 from d3d_tf.serving import module as module_lib
@@ -23,6 +30,7 @@ from d3d_tf.serving.export_config import ExportConfig
 from d3d_tf.serving import warmup
 
 METADATA_FILE = "d3d_export.json"
+SERVING_DEVICES = frame_ops_policy.DEVICES
 GEOMETRY_ASSET = "clip_geometry.json"
 
 
@@ -43,7 +51,7 @@ def export(model: keras.Model, labels: Sequence[str], export_base: str, name: st
            crop_fraction: Optional[float] = None, num_frames: Optional[int] = None,
            top_k: int = 5, quantize: str = "none", overwrite: bool = False,
            warmup_size: Optional[Sequence[int]] = None, source: str = "the model",
-           notes: Optional[list] = None) -> str:
+           notes: Optional[list] = None, serving_device: str = "gpu") -> str:
   """Exports `model` with its labels; returns the version directory.
 
   Args:
@@ -61,11 +69,17 @@ def export(model: keras.Model, labels: Sequence[str], export_base: str, name: st
     warmup_size: (height, width) of the warm-up frames; default (128, 171).
     source: The model's name in messages.
     notes: If a list, the overrides of the model's geometry are appended to it.
+    serving_device: "gpu": TF's 3D convs and pools in the graph (serve anywhere, fast on GPU);
+      "cpu": this machine's CPU formulation (see the module docstring).
 
   Raises:
     FileExistsError: the version directory exists and `overwrite` is False.
-    ValueError: the model stores no geometry and `crop_size` or `num_frames` is missing.
+    ValueError: the model stores no geometry and `crop_size` or `num_frames` is missing, or
+      `serving_device` is not "gpu" or "cpu".
   """
+  if serving_device not in SERVING_DEVICES:
+    raise ValueError(f"serving_device must be one of {', '.join(SERVING_DEVICES)}. "
+                     f"Received: {serving_device!r}")
   if int(version) < 1:
     raise ValueError(f"version must be a positive integer. Received: version={version}")
   module_lib.check_exportable(model, labels)
@@ -87,7 +101,8 @@ def export(model: keras.Model, labels: Sequence[str], export_base: str, name: st
   tmp = out + ".tmp"
   if tf.io.gfile.exists(tmp):
     shutil.rmtree(tmp)
-  with tempfile.TemporaryDirectory() as scratch:
+  with tempfile.TemporaryDirectory() as scratch, \
+      frame_ops_policy.use_policy(serving_policy(serving_device)):
     asset = os.path.join(scratch, GEOMETRY_ASSET)
     with open(asset, "w", encoding="utf-8") as f:
       f.write(served.to_json())
@@ -98,7 +113,7 @@ def export(model: keras.Model, labels: Sequence[str], export_base: str, name: st
   metadata = dict(labels=list(labels), crop_size=served.crop_size,
                   crop_fraction=served.crop_fraction, num_frames=served.num_frames,
                   clip_geometry=served.to_dict(), geometry_overrides=overrides,
-                  top_k=module.top_k, quantize=quantize,
+                  top_k=module.top_k, quantize=quantize, serving_device=serving_device,
                   tensorflow_version=tf.__version__, keras_version=keras.__version__,
                   signatures=[module_lib.SERVING_DEFAULT, module_lib.PREDICT_JPEG])
   with open(os.path.join(tmp, warmup.WARMUP_DIR, METADATA_FILE), "w", encoding="utf-8") as f:
@@ -107,6 +122,13 @@ def export(model: keras.Model, labels: Sequence[str], export_base: str, name: st
     shutil.rmtree(out)
   os.replace(tmp, out)  # TF Serving only sees complete versions.
   return out
+
+
+def serving_policy(serving_device: str) -> frame_ops_policy.FormulationPolicy:
+  """The formulation policy an export for `serving_device` is traced under."""
+  if serving_device == "gpu":
+    return frame_ops_policy.FormulationPolicy(mode="3d", device="gpu")
+  return frame_ops_policy.policy_from_env(device="cpu")
 
 
 def read_geometry(version_dir: str) -> Optional[geometry_lib.ClipGeometry]:

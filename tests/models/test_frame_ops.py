@@ -1,4 +1,9 @@
-"""3D convs and max pools computed as 2D ops equal TF's 3D ops, forward and backward."""
+"""3D convs and max pools computed as 2D ops equal TF's 3D ops, forward and backward; the policy
+that picks one of them per layer type (forced, measured with a fake timer, cached) picks as told.
+"""
+
+import json
+import os
 
 import keras
 import numpy as np
@@ -9,7 +14,11 @@ from d3d_tf.models import S3DGBackbone, frame_ops
 from d3d_tf.models.s3dg_backbone import ENDPOINTS
 from d3d_tf.models.frame_ops import (
     FrameConv3D, FrameMaxPooling3D, conv3d_as_conv2d, max_pool3d_as_pool2d)
+from d3d_tf.models.frame_ops_policy import FormulationPolicy, OpShape, use_policy
+from d3d_tf.models import frame_ops_policy
 from d3d_tf.models.fused_batch_norm import FusedBatchNormalization
+
+FRAME_OPS = FormulationPolicy(mode="2d")
 
 
 @pytest.mark.parametrize("shape,kernel,strides,padding", [
@@ -48,7 +57,8 @@ def test_values_and_gradients_equal_tf_conv3d(shape, kernel, strides, padding):
   np.testing.assert_allclose(dx, dx_ref, rtol=1e-4, atol=1e-4)
 
 
-def test_layer_matches_keras_conv3d_with_unknown_sizes():
+@pytest.mark.parametrize("formulation", ["2d", "3d"])
+def test_layer_matches_keras_conv3d_with_unknown_sizes(formulation):
   layer = FrameConv3D(4, (3, 7, 7), strides=2, padding="same", use_bias=True)
   stock = keras.layers.Conv3D(4, (3, 7, 7), strides=2, padding="same", use_bias=True)
   x = np.random.RandomState(1).rand(1, 8, 20, 20, 3).astype("float32")
@@ -57,7 +67,8 @@ def test_layer_matches_keras_conv3d_with_unknown_sizes():
   layer.set_weights([w + 0.1 for w in stock.get_weights()])
   stock.set_weights(layer.get_weights())
   fn = tf.function(lambda v: layer(v), input_signature=[tf.TensorSpec((None,) * 4 + (3,))])
-  np.testing.assert_allclose(fn(x), stock(x), rtol=1e-5, atol=1e-5)
+  with use_policy(FormulationPolicy(mode=formulation)):
+    np.testing.assert_allclose(fn(x), stock(x), rtol=1e-5, atol=1e-5)
 
 
 def test_bfloat16_layer_stays_close_to_float32():
@@ -101,12 +112,14 @@ def test_max_pool_values_and_gradients_equal_tf_max_pool3d(shape, pool, strides,
   np.testing.assert_allclose(dx, dx_ref, rtol=1e-6, atol=1e-6)
 
 
-def test_max_pool_layer_matches_keras_with_unknown_sizes():
+@pytest.mark.parametrize("formulation", ["2d", "3d"])
+def test_max_pool_layer_matches_keras_with_unknown_sizes(formulation):
   layer = FrameMaxPooling3D((3, 3, 3), strides=(2, 2, 2), padding="same")
   stock = keras.layers.MaxPooling3D((3, 3, 3), strides=(2, 2, 2), padding="same")
   x = np.random.RandomState(3).randn(2, 7, 10, 9, 3).astype("float32")
   fn = tf.function(lambda v: layer(v), input_signature=[tf.TensorSpec((None,) * 4 + (3,))])
-  np.testing.assert_array_equal(fn(x), stock(x))
+  with use_policy(FormulationPolicy(mode=formulation)):
+    np.testing.assert_array_equal(fn(x), stock(x))
   assert keras.layers.deserialize(keras.layers.serialize(layer)).get_config() == layer.get_config()
 
 
@@ -115,22 +128,31 @@ def test_max_pool_gradient_at_ties_goes_to_one_maximum():
   # slope of 1); the 2D pools, like cuDNN, feed one, which is a true subgradient.
   x = tf.constant([1.0, 1.0, 0.5])[None, None, None, :, None]
 
-  def grad(fn):
+  def grad_tensor(fn):
     with tf.GradientTape() as tape:
       tape.watch(x)
       y = tf.reduce_sum(fn(x))
-    return tape.gradient(y, x).numpy().ravel()
+    return tape.gradient(y, x)
+
+  grad = lambda fn: grad_tensor(fn).numpy().ravel()
 
   np.testing.assert_array_equal(
       grad(lambda v: max_pool3d_as_pool2d(v, (1, 1, 3), (1, 1, 3), "VALID")), [1, 0, 0])
+  # The 3D formulation keeps that gradient on CPU, graph or eager.
+  for form in ("2d", "3d"):
+    pool = lambda v, f=form: frame_ops.max_pool3d(v, (1, 1, 3), (1, 1, 3), "VALID", formulation=f)
+    np.testing.assert_array_equal(grad(pool), [1, 0, 0])
+    np.testing.assert_array_equal(tf.function(lambda: grad_tensor(pool))().numpy().ravel(),
+                                  [1, 0, 0])
   np.testing.assert_array_equal(
       grad(lambda v: tf.nn.max_pool3d(v, (1, 1, 1, 3, 1), (1, 1, 1, 3, 1), "VALID")), [1, 1, 0])
 
 
 def _use_tf_3d_ops(monkeypatch):
-  """Today's stock ops everywhere: Keras' Conv3D, 3D max pools and Keras' batch norm."""
-  monkeypatch.setattr(frame_ops, "_use_frame_ops", lambda: False)
+  """TF's stock ops everywhere: 3D convs, 3D max pools (on CPU with the 2D pools' gradient) and
+  Keras' batch norm."""
   monkeypatch.setattr(FusedBatchNormalization, "call", keras.layers.BatchNormalization.call)
+  return use_policy(FormulationPolicy(mode="3d"))
 
 
 @pytest.mark.parametrize("training", [False, True])
@@ -139,9 +161,10 @@ def test_s3dg_endpoints_equal_those_of_tf_3d_ops(variant, training, monkeypatch)
   keras.utils.set_random_seed(0)
   backbone = S3DGBackbone(depth_multiplier=0.125, variant=variant)
   x = tf.random.stateless_uniform((2, 8, 32, 32, 3), (1, 2), -1.0, 1.0)
-  fast = tf.function(lambda: backbone(x, training=training))()
-  _use_tf_3d_ops(monkeypatch)
-  stock = tf.function(lambda: backbone(x, training=training))()
+  with use_policy(FRAME_OPS):
+    fast = tf.function(lambda: backbone(x, training=training))()
+  with _use_tf_3d_ops(monkeypatch):
+    stock = tf.function(lambda: backbone(x, training=training))()
   # In training, batch norm over the 2 to 16 values per channel of the last blocks' maps (a 32-px
   # clip) amplifies rounding without bound: compare those in inference only.
   names = ENDPOINTS[:ENDPOINTS.index("Mixed_3c") + 1] if training else ENDPOINTS
@@ -168,11 +191,12 @@ def test_s3dg_training_gradients_equal_those_of_tf_3d_ops(variant, monkeypatch):
     return tape.gradient(loss, backbone.trainable_weights)
 
   state = [w.numpy() for w in backbone.non_trainable_weights]
-  fast = tf.function(grads)()
+  with use_policy(FRAME_OPS):
+    fast = tf.function(grads)()
   for w, value in zip(backbone.non_trainable_weights, state):
     w.assign(value)  # Both passes start from the same batch-norm statistics.
-  _use_tf_3d_ops(monkeypatch)
-  stock = tf.function(grads)()
+  with _use_tf_3d_ops(monkeypatch):
+    stock = tf.function(grads)()
   for weight, a, b in zip(backbone.trainable_weights, fast, stock):
     scale = float(np.abs(b).max()) + 1e-12
     np.testing.assert_allclose(a / scale, b / scale, atol=1e-3, err_msg=weight.path)
@@ -193,3 +217,117 @@ def test_bfloat16_conv_gradients_are_close_to_float32():
   for bf16, fp32 in zip(grads(tf.bfloat16), grads(tf.float32)):
     assert bf16.dtype == tf.float32
     np.testing.assert_allclose(bf16, fp32, rtol=0.02, atol=0.05 * float(np.abs(fp32).max()))
+
+
+# --- The formulation policy: no test times anything (a fake timer stands in for `measure`). ---
+
+CONV_1X1 = OpShape("conv", (1, 1, 1), (1, 1, 1), "SAME", 64, 32)
+CONV_1X3 = OpShape("conv", (1, 3, 3), (1, 1, 1), "SAME", 32, 48)
+POOL = OpShape("pool", (3, 3, 3), (1, 1, 1), "SAME", 16)
+
+
+class FakeTimer:
+  """Seconds by layer type: 3D faster for pointwise convs and pools, 2D for spatial convs;
+  training prefers the other formulation of pools. Counts its calls."""
+
+  def __init__(self):
+    self.calls = []
+
+  def __call__(self, op):
+    self.calls.append(op.key())
+    fast_3d = op.kind == "pool" or op.window == (1, 1, 1)
+    fast_3d_training = fast_3d and op.kind != "pool"
+    seconds = lambda faster: (2.0, 1.0) if faster else (1.0, 2.0)
+    (i2, i3), (t2, t3) = seconds(fast_3d), seconds(fast_3d_training)
+    return {"inference_2d": i2, "inference_3d": i3, "training_2d": t2, "training_3d": t3}
+
+
+def _no_timer(op):
+  raise AssertionError(f"{op.key()} was timed")
+
+
+def test_auto_picks_per_layer_type_and_mode_and_times_each_type_once(tmp_path):
+  timer = FakeTimer()
+  policy = FormulationPolicy(mode="auto", cache_file=str(tmp_path / "c.json"), timer=timer)
+  assert policy.formulation(CONV_1X1) == "3d"
+  assert policy.formulation(CONV_1X1, training=True) == "3d"
+  assert policy.formulation(CONV_1X3) == "2d"
+  assert policy.formulation(POOL) == "3d"
+  assert policy.formulation(POOL, training=True) == "2d"
+  # Another pointwise conv (other channels) is the same layer type: no new timing.
+  assert policy.formulation(OpShape("conv", (1, 1, 1), (1, 1, 1), "SAME", 832, 384)) == "3d"
+  assert sorted(timer.calls) == sorted([CONV_1X1.key(), CONV_1X3.key(), POOL.key()])
+  assert CONV_1X1.key() == "conv:1x1x1/s1x1x1/SAME/float32"
+  assert OpShape("conv", (1, 1, 1), (1, 1, 1), "SAME", 64, 32, "bfloat16").key() != CONV_1X1.key()
+
+
+def test_cache_file_round_trip(tmp_path):
+  path = tmp_path / "sub" / "frame_ops.json"
+  first = FormulationPolicy(mode="auto", cache_file=str(path), timer=FakeTimer())
+  first.formulation(CONV_1X3)
+  first.formulation(POOL)
+  data = json.loads(path.read_text())
+  assert data["cpu"] == frame_ops_policy.cpu_model()
+  assert data["tensorflow"] == tf.__version__
+  assert data["choices"][CONV_1X3.key()]["inference"] == "2d"
+  assert data["choices"][POOL.key()]["training"] == "2d"
+  assert data["choices"][POOL.key()]["seconds"]["inference_3d"] == 1.0
+  # A new process (policy) reads the choices back and times nothing it has.
+  second = FormulationPolicy(mode="auto", cache_file=str(path), timer=_no_timer)
+  assert second.formulation(CONV_1X3) == "2d"
+  assert (second.formulation(POOL), second.formulation(POOL, training=True)) == ("3d", "2d")
+  # A corrupt cache is measured again and rewritten.
+  path.write_text("{not json")
+  timer = FakeTimer()
+  assert FormulationPolicy(cache_file=str(path), timer=timer).formulation(POOL) == "3d"
+  assert timer.calls == [POOL.key()]
+  assert POOL.key() in json.loads(path.read_text())["choices"]
+
+
+def test_cache_file_is_per_cpu_model_and_tf_version(tmp_path):
+  paths = {frame_ops_policy.cache_path(str(tmp_path), cpu, version)
+           for cpu in ("AMD EPYC 9B45", "Intel(R) Xeon(R)") for version in ("2.21.0", "2.22.0")}
+  assert len(paths) == 4
+  assert all(os.path.dirname(p) == str(tmp_path) for p in paths)
+
+
+@pytest.mark.parametrize("forced", ["2d", "3d"])
+def test_env_var_and_option_force_a_formulation_without_timing(forced, monkeypatch, tmp_path):
+  monkeypatch.setenv("D3D_TF_FRAME_OPS", forced.upper())
+  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+  policy = frame_ops_policy.policy_from_env()
+  assert policy.mode == forced
+  assert policy.cache_file.startswith(str(tmp_path / "d3d_tf"))
+  policy.timer = _no_timer
+  assert {policy.formulation(op, t) for op in (CONV_1X1, POOL) for t in (False, True)} == {forced}
+  other = "3d" if forced == "2d" else "2d"
+  assert frame_ops_policy.policy_from_env(mode=other).mode == other  # The option wins.
+  monkeypatch.setenv("D3D_TF_FRAME_OPS", "fast")
+  with pytest.raises(ValueError, match="D3D_TF_FRAME_OPS .* auto, 2d, 3d"):
+    frame_ops_policy.policy_from_env()
+
+
+def test_gpu_keeps_3d_ops_without_timing():
+  policy = FormulationPolicy(mode="auto", device="gpu", timer=_no_timer)
+  assert policy.formulation(CONV_1X3) == policy.formulation(POOL, True) == "3d"
+  assert FormulationPolicy(mode="2d", device="gpu").formulation(CONV_1X3) == "2d"
+
+
+def _op_types(fn, *args):
+  return {op.type for op in fn.get_concrete_function(*args).graph.get_operations()}
+
+
+def test_traced_s3dg_follows_the_per_type_choices():
+  keras.utils.set_random_seed(0)
+  backbone = S3DGBackbone(depth_multiplier=0.125, final_endpoint="Mixed_3b")
+  x = tf.random.stateless_uniform((1, 8, 32, 32, 3), (1, 2), -1.0, 1.0)
+  infer = tf.function(lambda v: backbone(v, training=False)["Mixed_3b"])
+  with use_policy(FormulationPolicy(mode="auto", timer=FakeTimer())):
+    mixed = _op_types(infer, x)
+    measured = infer(x)
+  # Pointwise convs and (in inference) pools as TF's 3D ops, the other convs as Conv2D.
+  assert {"Conv2D", "Conv3D", "MaxPool3D"} <= mixed and "MaxPool" not in mixed
+  with use_policy(FRAME_OPS):
+    assert "Conv3D" not in _op_types(tf.function(lambda v: backbone(v)["Mixed_3b"]), x)
+    frames = backbone(x, training=False)["Mixed_3b"]
+  np.testing.assert_allclose(measured, frames, rtol=1e-4, atol=1e-4)
