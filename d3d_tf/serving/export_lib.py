@@ -151,7 +151,7 @@ def export_from_files(config: ExportConfig, notes: Optional[list] = None) -> str
                 crop_size=config.crop_size, crop_fraction=config.crop_fraction,
                 num_frames=config.num_frames, top_k=config.top_k, quantize=config.quantize,
                 overwrite=config.overwrite, warmup_size=config.warmup_size,
-                source=config.model, notes=notes)
+                source=config.model, notes=notes, serving_device=config.serving_device)
 
 
 def export_portable(config: ExportConfig, notes: Optional[list] = None) -> str:

@@ -1,13 +1,12 @@
 """Writes a classifier as a LiteRT (`.tflite`) flatbuffer, with a JSON sidecar of its metadata.
 
 TF's `TFLiteConverter` converts the exported function (`portable.clip_function`) with LiteRT
-builtins only: on CPU S3D-G's 3D convs and max pools are already 2D ops (`models/frame_ops.py`)
-and the head's 3D average pool, which has no builtin, is the portable 2D form. TF Select (Flex)
+builtins only: S3D-G's 3D convs and max pools are traced as 2D ops over frames
+(`models/frame_ops.py`) and the head's 3D average pool, which has no builtin, is the portable 2D form. TF Select (Flex)
 ops are not allowed: they would drag the TF runtime onto the device, the thing LiteRT avoids.
 An op without a builtin is therefore an error naming it.
 
-The frame ops take the 2D form where TensorFlow sees no GPU (`frame_ops._use_frame_ops`); on a
-GPU host, hide the GPUs (`CUDA_VISIBLE_DEVICES=`) when converting, or the 3D max pools stay.
+The file is always traced with the 2D form (`portable.formulation`), on any machine.
 
 Labels, the clip geometry and how the file was made are written beside the model as
 `FILE.tflite.json` (`portable.metadata`'s keys, values parsed): LiteRT's metadata schema needs
@@ -26,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from d3d_tf.models import frame_ops_policy
 from d3d_tf.serving import portable
 
 SUFFIX = ".tflite"
@@ -124,12 +124,13 @@ def export(model: keras.Model, labels: Sequence[str], output: str, *, quantize: 
   portable.check_output(output, SUFFIX, "litert", overwrite)
   geometry = portable.served_geometry(model, labels, num_frames=num_frames, crop_size=crop_size,
                                       source=source, notes=notes)
-  function, _ = portable.clip_function(model, geometry)
-  converter = _converter(function, model.variables, quantize, representative)
-  try:
-    flatbuffer = converter.convert()
-  except Exception as e:  # pylint: disable=broad-except  (ConverterError and friends)
-    raise ValueError(f"litert: cannot convert {source}: {_reason(e)}") from None
+  with frame_ops_policy.use_policy(portable.formulation("litert")):
+    function, _ = portable.clip_function(model, geometry)
+    converter = _converter(function, model.variables, quantize, representative)
+    try:
+      flatbuffer = converter.convert()
+    except Exception as e:  # pylint: disable=broad-except  (ConverterError and friends)
+      raise ValueError(f"litert: cannot convert {source}: {_reason(e)}") from None
   meta = {k: json.loads(v) for k, v in portable.metadata(geometry, "litert", quantize).items()}
   portable.write_atomically({
       sidecar_path(output): json.dumps(meta, indent=2).encode("utf-8"),

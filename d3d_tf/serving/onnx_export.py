@@ -14,6 +14,7 @@ from typing import List, Optional, Sequence
 
 import keras
 
+from d3d_tf.models import frame_ops_policy
 from d3d_tf.serving import portable
 
 OPSET = 17
@@ -59,12 +60,14 @@ def export(model: keras.Model, labels: Sequence[str], output: str, *,
   geometry = portable.served_geometry(model, labels, num_frames=num_frames, crop_size=crop_size,
                                       source=source, notes=notes)
   tf2onnx = _import_converter()
-  function, signature = portable.clip_function(model, geometry)
   logging.getLogger("tf2onnx").setLevel(logging.ERROR)
-  try:
-    proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=OPSET)
-  except Exception as e:  # pylint: disable=broad-except  (the converter's errors vary by op)
-    raise ValueError(f"onnx: cannot convert {source}: {_one_line(e)}") from None
+  with frame_ops_policy.use_policy(portable.formulation("onnx")):
+    function, signature = portable.clip_function(model, geometry)
+    try:
+      proto, _ = tf2onnx.convert.from_function(function, input_signature=signature,
+                                               opset=OPSET)
+    except Exception as e:  # pylint: disable=broad-except  (the converter's errors vary by op)
+      raise ValueError(f"onnx: cannot convert {source}: {_one_line(e)}") from None
   for key, value in portable.metadata(geometry, "onnx").items():
     entry = proto.metadata_props.add()
     entry.key, entry.value = key, value

@@ -23,6 +23,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
+from d3d_tf.models import frame_ops_policy
 from d3d_tf.data import crop_boxes
 from d3d_tf.data import processors
 from d3d_tf.models import clip_geometry as geometry_lib
@@ -215,3 +216,12 @@ def write_atomically(files: Dict[str, bytes]) -> None:
     for path in files:
       if os.path.exists(path + ".tmp"):
         os.remove(path + ".tmp")
+
+
+def formulation(fmt: str) -> frame_ops_policy.FormulationPolicy:
+  """The formulation an ONNX or LiteRT file is traced under, whatever the exporting machine
+  would pick: LiteRT has no 3D max-pool builtin, so 2D ops over frames; ONNX has native 3D
+  convs and pools, which its runtimes (ONNX Runtime, TensorRT) run directly."""
+  if fmt == "litert":
+    return frame_ops_policy.FormulationPolicy(mode="2d", device="cpu")
+  return frame_ops_policy.FormulationPolicy(mode="3d", device="gpu")
