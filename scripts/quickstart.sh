@@ -21,6 +21,11 @@
 # with their labels hidden (d3d_tf.train --unlabelled_train_files).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The reference table in README.md was made with S3D-G's 3D convs and pools computed as 2D ops
+# over frames. On CPU, d3d_tf otherwise picks each layer type's faster formulation by timing
+# both on the machine (exact to float rounding, but 3000 steps turn rounding into a different
+# network, as a seed would): pinned here so the table reproduces; D3D_TF_FRAME_OPS=auto to pick.
+export D3D_TF_FRAME_OPS=${D3D_TF_FRAME_OPS:-2d}
 
 fresh=0
 for arg in "$@"; do

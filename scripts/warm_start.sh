@@ -11,6 +11,7 @@
 # STEPS=1000, PROBE=1 (the motion probe of the first seed into $OUT/probe; 0 skips it).
 # Finished runs are kept on a rerun; delete OUT to start over.
 set -euo pipefail
+export D3D_TF_FRAME_OPS=${D3D_TF_FRAME_OPS:-2d}  # As quickstart.sh: the formulation its rows used.
 cd "$(dirname "$0")/.."
 case "${1:-}" in
   -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;

@@ -6,6 +6,7 @@ No TensorFlow here (`--help` and flag errors answer at once); `features_lib` doe
 import dataclasses
 
 from d3d_tf.common import config_lib
+from d3d_tf.common import defaults
 
 REQUIRED = config_lib.REQUIRED
 DTYPES = ("float32", "float16")
@@ -43,7 +44,7 @@ class FeaturesConfig(config_lib.CommandConfig):
                      "crops along the long side; features averaged).", enum=(1, 3))
   dtype: str = _flag("float32", "Stored feature type (float16 halves the files).", enum=DTYPES)
   batch_size: int = _flag(8, "Windows per forward pass (from one or several videos).", lower=1)
-  short_side: int = _flag(256, "Resize decoded frames' short side first (as the converter "
+  short_side: int = _flag(defaults.SHORT_SIDE, "Resize decoded frames' short side first (as the converter "
                           "stores records); 0 keeps the size. Not used with --records.", lower=0)
   quiet: bool = _flag(False, "No progress lines.")
 
