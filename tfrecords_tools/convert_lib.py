@@ -30,7 +30,6 @@ from d3d_tf.common import defaults
 from d3d_tf.common import file_system as fs
 from d3d_tf.common import progress
 from d3d_tf.data import label_map as label_map_lib
-from d3d_tf.video import optical_flow
 from d3d_tf.video import video_io
 from tfrecords_tools import build_config
 from tfrecords_tools import flow as flow_lib

@@ -186,7 +186,7 @@ def main(argv):
     example, count = read_record(path, config.index)
   except IndexError as e:
     cli.fail("inspect", e)
-  except Exception as e:  # pylint: disable=broad-except  (tf.errors.DataLossError, DecodeError)
+  except Exception:  # pylint: disable=broad-except  (tf.errors.DataLossError, DecodeError)
     cli.fail("inspect", f"{path!r} is not a TFRecord file of SequenceExamples "
                         f"({_what_it_is(path)}); inspect reads the shards build_tfrecords and "
                         "make_synthetic write")

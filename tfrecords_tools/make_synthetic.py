@@ -19,10 +19,6 @@ records, byte for byte (unless --flow_timing stores measured seconds in them). T
 `SyntheticConfig`'s fields (tfrecords_tools/synthetic_config.py).
 """
 
-import os
-import sys
-import time
-
 from d3d_tf.common import cli
 from tfrecords_tools.synthetic_config import SyntheticConfig
 

@@ -80,7 +80,7 @@ def flags_parser(tool: str, config_cls: Optional[Type] = None
       if isinstance(e, flags.UnrecognizedFlagError):
         message += "; run with --helpshort to list the flags"
       fail(tool, message)
-    except SystemExit as e:  # absl's help flags exit 1 after printing the help.
+    except SystemExit:  # absl's help flags exit 1 after printing the help.
       if asked_help:
         sys.exit(0)
       raise

@@ -19,6 +19,7 @@ import tensorflow as tf
 from d3d_tf.evaluation import metrics
 from d3d_tf.inference import runtimes
 from d3d_tf.models import clip_geometry as geometry_lib
+from d3d_tf.models import model_files
 
 RGB = "rgb"
 FLOW = "flow"
@@ -83,7 +84,6 @@ class PortableClassifier:
 
 def load_members(paths: Sequence[str], weights: Optional[Sequence[float]] = None) -> List[Member]:
   """Loads `.keras` classifiers, or `.onnx` / `.tflite` exports; weights default to 1 each."""
-  import d3d_tf.models  # noqa: F401  # pylint: disable=g-import-not-at-top  (registers layers)
   if weights is None or len(weights) == 0:
     weights = [1.0] * len(paths)
   if len(weights) != len(paths):
@@ -91,12 +91,10 @@ def load_members(paths: Sequence[str], weights: Optional[Sequence[float]] = None
                      f"{len(weights)} weights.")
   members = []
   for path, weight in zip(paths, weights):
-    if not os.path.isfile(path):
-      raise FileNotFoundError(f"Model file {path!r} does not exist.")
     if runtimes.is_portable(path):
       model = PortableClassifier(runtimes.load(path))
     else:
-      model = keras.saving.load_model(path, compile=False)
+      model = model_files.load_keras(path, "models")
     members.append(Member(path, model, modality_of(model), float(weight)))
   num_classes = {int(m.model.output_shape[-1]) for m in members}
   if len(num_classes) != 1:

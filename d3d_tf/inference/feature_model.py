@@ -77,13 +77,8 @@ def load(path: str, endpoint: str = "", keep_time: bool = False) -> FeatureModel
     FileNotFoundError: no model there.
     ValueError: not a model this reads, no stored geometry, or an endpoint it lacks.
   """
-  import keras  # pylint: disable=g-import-not-at-top
-  import d3d_tf.models  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
   file = model_files.model_path(path, "model")
-  try:
-    model = keras.saving.load_model(file, compile=False)
-  except Exception as e:  # pylint: disable=broad-except  (any load failure is one line)
-    raise ValueError(f"--model {file!r} cannot be loaded: {e}") from None
+  model = model_files.load_keras(file, "model")
   geometry = geometry_lib.geometry_of(model)
   if geometry is None:
     raise ValueError(f"--model {file!r} does not record the clip geometry it was trained with; "

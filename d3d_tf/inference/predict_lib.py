@@ -152,12 +152,10 @@ def _load_portable(model_path: str, label_map: Optional[str], overrides) -> Pred
 
 
 def _load_keras(model_path: str, label_map: Optional[str], overrides) -> Predictor:
-  import keras  # pylint: disable=g-import-not-at-top
-  import d3d_tf.models  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
   try:
-    model = keras.saving.load_model(model_path, compile=False)
-  except Exception as e:  # pylint: disable=broad-except  (any load failure is one line)
-    raise PredictError(f"Cannot load model {model_path!r}: {e}") from None
+    model = model_files.load_keras(model_path, "model")
+  except (ValueError, FileNotFoundError) as e:
+    raise PredictError(str(e)) from None
   geometry = geometry_lib.geometry_of(model)
   labels, labels_from = model_files.resolve_labels(label_map, geometry, model_path)
   if len(labels) != model.output_shape[-1]:

@@ -22,7 +22,6 @@ MODALITY_BY_CHANNELS = {c: m for m, c in CHANNELS_BY_MODALITY.items()}
 # shorter windows, larger or smaller crops, another centre-crop fraction. The temporal stride
 # changes the speed of motion the filters see, so it must match.
 OVERRIDABLE = ("num_frames", "crop_size", "crop_fraction")
-FIXED = ("stride",)
 # What a `fixed_size` model (VideoSwin: windows and masks built for one input size) cannot change.
 SIZE = ("num_frames", "crop_size")
 DEFAULT_CROP_FRACTION = defaults.CROP_FRACTION

@@ -1,4 +1,10 @@
-"""What the CLIs that consume a trained model (evaluate, export, predict, probe) take from it.
+"""What the commands that consume a trained model (evaluate, export, predict, probe, features,
+a teacher, --init_from) take from it: the file, the model, its labels and clip geometry.
+
+`load_keras` is the one loader of our Keras models, from a `.keras` file or a model dir of
+`d3d_tf.train`; SavedModels (predict, teachers), ONNX / LiteRT files (`inference.runtimes`)
+and pretrained checkpoints (`weights.init_from`) branch to their own readers after
+`model_path` has told them apart.
 
 One rule for all of them: the model's stored `ClipGeometry` and class names, with the flags as
 overrides (echoed, and refused where an override makes no sense; see `clip_geometry.resolve`).
@@ -44,6 +50,23 @@ def model_path(path: str, flag: str, saved_model_ok: bool = False) -> str:
         "a .keras file or a model dir of d3d_tf.train"
     raise ValueError(f"--{flag} {path!r} must be {kinds}.")
   return path
+
+
+def load_keras(path: str, flag: str = "model"):
+  """The Keras model at `path` (a `.keras` file or a model dir's student.keras), uncompiled.
+
+  Raises:
+    FileNotFoundError: nothing loadable there (the message names `--flag`).
+    ValueError: not a `.keras` file, or a file Keras cannot load (one line, naming it).
+  """
+  import keras  # pylint: disable=g-import-not-at-top  (Keras only when a model is loaded)
+  import d3d_tf.models  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
+  file = model_path(path, flag)
+  try:
+    return keras.saving.load_model(file, compile=False)
+  except Exception as e:  # pylint: disable=broad-except  (any load failure is one line)
+    raise ValueError(f"--{flag} {file!r} cannot be loaded: {' '.join(str(e).split())}"
+                     ) from None
 
 
 def resolve_labels(label_map_path: Optional[str], geometry: Optional[ClipGeometry],

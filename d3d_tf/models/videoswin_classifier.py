@@ -13,7 +13,6 @@ predict refuse other clip lengths and crops instead of failing deep inside the n
 """
 
 import dataclasses
-import importlib.util
 import warnings
 
 import keras
@@ -30,11 +29,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 class MissingExtraError(ImportError, ValueError):
   """keras-cv is not installed. A ValueError too, so the CLIs print it as one line."""
-
-
-def keras_cv_available() -> bool:
-  """Whether keras-cv can be imported (without importing it: that takes seconds)."""
-  return importlib.util.find_spec("keras_cv") is not None
 
 
 def import_keras_cv():

@@ -30,7 +30,7 @@ def model_file(path: str) -> str:
 def load_backbone(path: str) -> Tuple[S3DGBackbone, Optional[ClipGeometry]]:
   """The S3D-G backbone of the model at `path` (an S3DGClassifier's, or the model itself) and
   the clip geometry the model stores (None for a bare backbone or an older file)."""
-  model = keras.saving.load_model(model_file(path), compile=False)
+  model = model_files.load_keras(path, "model")
   backbone = model if isinstance(model, S3DGBackbone) else getattr(model, "backbone", None)
   if not isinstance(backbone, S3DGBackbone):
     raise ValueError(f"--model {path!r} is a {type(model).__name__} with no S3DGBackbone; the "

@@ -35,11 +35,8 @@ GEOMETRY_ASSET = "clip_geometry.json"
 
 
 def load_keras_model(path: str) -> keras.Model:
-  """Loads a `.keras` classifier (importing `d3d_tf.models` registers its layers)."""
-  import d3d_tf.models  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"Model file {path!r} does not exist.")
-  return keras.saving.load_model(path, compile=False)
+  """The `.keras` classifier to export (a model dir's student.keras too)."""
+  return model_files.load_keras(path, "model")
 
 
 def export_dir(export_base: str, name: str, version: int) -> str:

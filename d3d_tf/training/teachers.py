@@ -44,7 +44,7 @@ def load_teacher(path: str) -> keras.Model:
   path = model_files.model_path(path, "teacher", saved_model_ok=True)
   if os.path.isdir(path):
     return _saved_model_teacher(path)
-  return keras.saving.load_model(path, compile=False)
+  return model_files.load_keras(path, "teacher")
 
 
 def input_channels(model: keras.Model) -> int:

@@ -10,11 +10,11 @@ frozen layer in inference mode.
 
 import os
 
-import keras
 import numpy as np
 
 from d3d_tf.common import defaults
 from d3d_tf.models import ENDPOINTS, S3DGBackbone, S3DGClassifier
+from d3d_tf.models import model_files
 from d3d_tf.weights.assign import WeightsError
 from d3d_tf.weights.name_tables import HEAD_LAYER
 from d3d_tf.weights.slim_checkpoint import is_slim_checkpoint, load_slim_classifier
@@ -29,9 +29,7 @@ def load_source(path, use_ema=False):
   if os.path.isdir(path) and os.path.isfile(os.path.join(path, defaults.MODEL_FILE)):
     path = os.path.join(path, defaults.MODEL_FILE)
   if path.endswith(".keras"):
-    if not os.path.isfile(path):
-      raise FileNotFoundError(f"--init_from={path!r} does not exist.")
-    model = keras.saving.load_model(path, compile=False)
+    model = model_files.load_keras(path, "init_from")
   elif path.endswith((".pth", ".pt")):
     model, _ = load_torchvision_classifier(path)
   elif is_slim_checkpoint(path):
