@@ -45,7 +45,7 @@ class TrainConfig(config_lib.CommandConfig):
   unlabelled_train_files: str = _flag(
       "", "d3d: glob of more training TFRecords whose labels the student never sees (replaced "
       "by -1): they add only the distillation term, mixed into the stream in proportion to "
-      "the record counts ('': none; issue 23).")
+      "the record counts ('': none).")
   eval_files: str = _flag("", "Glob of validation TFRecords ('': none).")
   label_map: str = _flag("", "Label map; default label_map.txt beside the train files.")
   train_steps: int = _flag(1000, "Total optimizer steps.", lower=1)

@@ -1,4 +1,4 @@
-"""Unlabelled examples (label -1, issue 23): no label term, the distillation term as usual,
+"""Unlabelled examples (label -1): no label term, the distillation term as usual,
 skipped by the accuracies, an error without a teacher, and the same under two replicas."""
 
 import json

@@ -73,7 +73,7 @@ def test_the_committed_fair_test_file_gives_the_committed_interval():
 
 
 def test_the_committed_warm_start_file_gives_the_committed_interval():
-  # LAB_NOTEBOOK Session 7: D3D warm - RGB continued +38.9 [+33.9, +43.8], 5 seeds.
+  # LAB_NOTEBOOK.md, 2026-12-03: D3D warm - RGB continued +38.9 [+33.9, +43.8], 5 seeds.
   row = variants.from_file(os.path.join(REPO, "docs", "variants", "unlabelled_warm.json"))
   assert row["name"] == "unlabelled + warm start" and len(row["difference"]["values"]) == 5
   assert round(100 * row["difference"]["mean"], 1) == 38.9
@@ -108,7 +108,7 @@ def test_report_cli_writes_the_section(tmp_path):
   assert missing.returncode == 2 and "--variant_roots" in missing.stderr
 
 
-# A report as d3d_tf.report wrote it before issue 23 (the committed one has the section now).
+# A report as d3d_tf.report wrote it before the variants section existed (the committed one has the section now).
 OLD_REPORT = "\n".join([
     "# Reproduction report", "", "## 1. Quickstart (README command 1, seed 0)", "", "table", "",
     "## 2. Runs that differ only in their seed", "", "seeds", "",
@@ -161,7 +161,7 @@ def test_a_probe_of_several_seeds_shows_mean_and_sd(tmp_path):
 
 
 def test_the_committed_teacher_control_files_pair_with_the_rerun():
-  # LAB_NOTEBOOK Session 9: flow-teacher minus RGB-teacher D3D +1.7 [-6.6, +10.0], 5 seeds.
+  # LAB_NOTEBOOK.md, 2026-12-04: flow-teacher minus RGB-teacher D3D +1.7 [-6.6, +10.0], 5 seeds.
   rerun, control = (variants.from_file(os.path.join(REPO, "docs", "variants", name))
                     for name in ("unlabelled_warm_rerun.json", "unlabelled_warm_rgb_teacher.json"))
   assert rerun["top1"]["RGB"]["values"] == control["top1"]["RGB"]["values"]

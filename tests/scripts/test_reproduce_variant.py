@@ -1,4 +1,4 @@
-"""scripts/reproduce.sh runs a benchmark variant (issue 23): its data flagfile, the configs'
+"""scripts/reproduce.sh runs a benchmark variant: its data flagfile, the configs'
 steps when STEPS is empty, one stream's extra flags, variant.json; docs/ is left alone."""
 
 import json

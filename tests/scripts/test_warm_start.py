@@ -1,4 +1,4 @@
-"""scripts/warm_start.sh (issue 23's warm-start arm): both arms start from each seed's RGB
+"""scripts/warm_start.sh (the warm-start arm of "When does D3D help?"): both arms start from each seed's RGB
 baseline with that seed's own flags, are evaluated with the seed's flow teacher, and make a
 report root; finished runs are kept on a rerun; an unfinished seed is refused."""
 

@@ -1,4 +1,4 @@
-"""The appearance-shortcut variant (issue 23): the class is in the actor's colours in training
+"""The appearance-shortcut variant: the class is in the actor's colours in training
 only, and with the flag off the clips are the usual ones, byte for byte."""
 
 import dataclasses

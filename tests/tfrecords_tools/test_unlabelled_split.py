@@ -1,4 +1,4 @@
-"""make_synthetic's unlabelled split (issue 23): extra training clips of their own, stored with
+"""make_synthetic's unlabelled split: extra training clips of their own, stored with
 their true labels; with --unlabelled_per_class=0 (the default) every split is as before."""
 
 import collections

@@ -92,7 +92,7 @@ def test_bad_teacher(data_dir, tmp_path, teacher_args, error, match):
 
 
 def test_same_modality_teacher_only_on_request(cut_run, data_dir, tmp_path):
-  """An RGB teacher for the RGB student (issue 23's teacher control): plain distillation."""
+  """An RGB teacher for the RGB student (the teacher control of "When does D3D help?"): plain distillation."""
   teacher = str(cut_run[0] / "student.keras")
   metrics = train_lib.train(_config(data_dir, tmp_path / "run", "d3d", teacher=teacher,
                                     same_modality_teacher=True, train_steps=1, eval_files="",

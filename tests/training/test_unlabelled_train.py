@@ -1,4 +1,4 @@
-"""`--unlabelled_train_files` (issue 23): records whose labels the student never sees, mixed
+"""`--unlabelled_train_files`: records whose labels the student never sees, mixed
 into the training stream; only with a teacher; the flow teacher reads both sets with labels."""
 
 import collections
