@@ -15,13 +15,17 @@ Usage:
 
 Writes probe.json ({model: {endpoint: {epe, zero_epe, mean_epe, train_epe}}, plus "_meta"),
 probe_epe.png (bars), probe_flow.png (predicted vs true flow), flags.txt and checkpoints/;
-relaunching the same command resumes. Bad input ends with one line naming the problem and
+relaunching the same command resumes (other settings stop it, naming them, unless --overwrite). Bad input ends with one line naming the problem and
 exit code 2. The flags are `ProbeConfig`'s fields (d3d_tf/probing/probe_config.py).
 """
+
+import sys
 
 from absl import flags
 
 from d3d_tf.common import cli
+from d3d_tf.common import config_lib
+from d3d_tf.probing import probe_config
 from d3d_tf.probing.probe_config import ProbeConfig
 
 cli.define(ProbeConfig)
@@ -30,13 +34,21 @@ cli.define(ProbeConfig)
 def main(argv):
   cli.no_arguments(argv, "probe")
   config = cli.config(ProbeConfig)
+  try:
+    for line in probe_config.prepare_output_dir(config):
+      print(line, flush=True)
+  except config_lib.ChangedSettings as e:
+    print(f"probe: error: {e}", file=sys.stderr)  # Its then:/now: lines too.
+    sys.exit(2)
+  except ValueError as e:
+    cli.fail("probe", e)
   flags_text = flags.FLAGS.flags_into_string()  # Before TensorFlow adds flags of its own.
   from d3d_tf.data import host_memory  # pylint: disable=g-import-not-at-top
   host_memory.request_pooled_allocator()  # Before the first TensorFlow op.
   cli.quiet_tensorflow()
   from d3d_tf.probing import probe_lib  # pylint: disable=g-import-not-at-top
   try:
-    probe_lib.run_probe(config, flags_text)
+    probe_lib.run_probe(config, flags_text, check_output_dir=False)
   except (ValueError, FileNotFoundError) as e:
     cli.fail("probe", e)
 

@@ -23,6 +23,7 @@ Example:
 import dataclasses
 import functools
 import os
+import shutil
 import typing
 from typing import Any, Dict, Iterable, List, Mapping, Tuple, Type, TypeVar
 
@@ -284,3 +285,25 @@ def _flag_text(value) -> str:
   if isinstance(value, (tuple, list)):
     return ",".join(str(v) for v in value)
   return "''" if value in ("", None) else str(value)
+
+
+def prepare_run_dir(config: CommandConfig, run_dir: str, command: str, overwrite: bool,
+                    may_differ: Iterable[str] = (), may_grow: Iterable[str] = (),
+                    flags_file: str = "flags.txt") -> List[str]:
+  """Before a resumable run touches `run_dir`: with `overwrite`, empty it (only a directory
+  holding `flags_file`, i.e. one of `command`'s); otherwise compare the relaunch with the kept
+  settings (`check_relaunch`). Returns the lines to print.
+
+  Raises:
+    ChangedSettings: the kept settings differ in one that matters (then:/now: lines).
+    ValueError: `overwrite` on a directory that is not one of `command`'s runs.
+  """
+  stored = os.path.join(run_dir, flags_file)
+  if overwrite and os.path.isdir(run_dir):
+    if not os.path.isfile(stored):
+      raise ValueError(f"--overwrite would delete {run_dir}, which holds no {flags_file} (not "
+                       f"a run of {command}): remove it yourself or pick another directory.")
+    shutil.rmtree(run_dir)
+    return [f"--overwrite: removed {run_dir}; starting afresh."]
+  notes = check_relaunch(config, stored, run_dir, may_differ=may_differ, may_grow=may_grow)
+  return [f"note: {n}" for n in notes]

@@ -67,6 +67,9 @@ class ProbeConfig(config_lib.CommandConfig):
   eval_clips: int = _flag(1, "Clips per held-out video (centre crop).", lower=1)
   num_panels: int = _flag(3, "Held-out clips drawn in probe_flow.png.", lower=0)
   seed: int = _flag(0, "Seed of the data order, the control and the probes.")
+  overwrite: bool = _flag(
+      False, "Start --output_dir afresh instead of refusing a relaunch whose settings differ "
+      "from the ones it kept in flags.txt.")
   # Not a flag: how a Python caller wants Keras' progress printed (None: the run-wide bar).
   verbose: Optional[int] = _flag(None, "Keras fit verbosity.", flag=False)
 
@@ -85,3 +88,20 @@ class ProbeConfig(config_lib.CommandConfig):
           f"--steps ({self.steps}) must be a multiple of --checkpoint_every "
           f"({self.checkpoint_every}).")
     check(self.learning_rate > 0, f"--learning_rate must be > 0; got {self.learning_rate}.")
+
+
+# Settings a relaunch may change without changing the probes (echoed), and those it may raise.
+RELAUNCH_MAY_DIFFER = ("checkpoint_every", "num_panels", "overwrite")
+RELAUNCH_MAY_GROW = ("steps",)
+
+
+def prepare_output_dir(config: ProbeConfig):
+  """--overwrite, or the relaunch check against the output dir's flags.txt; the lines to print.
+
+  Raises:
+    config_lib.ChangedSettings: the kept settings differ in one that matters.
+    ValueError: --overwrite on a directory that is not a probe's output.
+  """
+  return config_lib.prepare_run_dir(
+      config, config.output_dir, "d3d_tf.probe", config.overwrite,
+      may_differ=RELAUNCH_MAY_DIFFER, may_grow=RELAUNCH_MAY_GROW, flags_file=defaults.FLAGS_FILE)

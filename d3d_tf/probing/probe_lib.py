@@ -24,6 +24,7 @@ from d3d_tf.models import clip_geometry as geometry_lib
 from d3d_tf.models import flow_settings
 from d3d_tf.probing import features as features_lib
 from d3d_tf.probing import plots, targets
+from d3d_tf.probing import probe_config
 from d3d_tf.probing.probe_config import CLIP_DEFAULTS, ProbeConfig
 from d3d_tf.probing.decoder import FlowDecoder
 from d3d_tf.probing.metrics import EPEMeter
@@ -136,13 +137,21 @@ def evaluate(trainer: FlowProbeTrainer, dataset, num_panels: int):
   return meter, panels
 
 
-def run_probe(config: ProbeConfig, flags_text: Optional[str] = None) -> Dict:
+def run_probe(config: ProbeConfig, flags_text: Optional[str] = None,
+              check_output_dir: bool = True) -> Dict:
   """Runs (or resumes) a probe; returns what it writes to `output_dir/probe.json`.
 
+  `check_output_dir`: apply `probe_config.prepare_output_dir` (--overwrite, the relaunch
+  check; `d3d_tf.probe` does it before importing TensorFlow).
+
   Raises:
-    ValueError, FileNotFoundError: Bad flags, files or models; the message names the flag.
+    ValueError, FileNotFoundError: Bad flags, files or models; the message names the flag
+      (`config_lib.ChangedSettings`, a ValueError, for a relaunch with other settings).
   """
   config.validate()
+  if check_output_dir:
+    for line in probe_config.prepare_output_dir(config):
+      print(line, flush=True)
   bound = records.flow_bound_of("train_files", config.train_files)
   eval_bound = records.flow_bound_of("eval_files", config.eval_files)
   if eval_bound != bound:

@@ -12,7 +12,6 @@ import importlib.util
 import json
 import math
 import os
-import shutil
 from typing import Any, List, Mapping, Optional, Tuple
 
 from d3d_tf.common import config_lib
@@ -278,17 +277,9 @@ def prepare_model_dir(config: TrainConfig) -> List[str]:
       message has then:/now: lines).
     ValueError: --overwrite on a directory that is not a model dir of d3d_tf.train.
   """
-  stored = os.path.join(config.model_dir, FLAGS_FILE)
-  if config.overwrite and os.path.isdir(config.model_dir):
-    if not os.path.isfile(stored):
-      raise ValueError(f"--overwrite would delete {config.model_dir}, which holds no "
-                       f"{FLAGS_FILE} (not a model dir of d3d_tf.train): remove it yourself or "
-                       "pick another --model_dir.")
-    shutil.rmtree(config.model_dir)
-    return [f"--overwrite: removed {config.model_dir}; starting afresh."]
-  notes = config_lib.check_relaunch(config, stored, config.model_dir,
-                                    may_differ=RELAUNCH_MAY_DIFFER, may_grow=RELAUNCH_MAY_GROW)
-  return [f"note: {n}" for n in notes]
+  return config_lib.prepare_run_dir(
+      config, config.model_dir, "d3d_tf.train", config.overwrite,
+      may_differ=RELAUNCH_MAY_DIFFER, may_grow=RELAUNCH_MAY_GROW, flags_file=FLAGS_FILE)
 
 
 def check_finite(metrics: dict):

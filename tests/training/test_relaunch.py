@@ -89,3 +89,17 @@ def test_cli_refuses_a_finished_run_relaunched_with_another_rate(tmp_path):
   same = subprocess.run([sys.executable, "-m", "d3d_tf.train", *args, "--learning_rate=0.1"],
                         cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert same.returncode == 0 and "already finished" in same.stdout, same.stderr
+
+
+def test_probe_relaunch_with_other_settings_stops(tmp_path):
+  from d3d_tf.probing import probe_config  # pylint: disable=g-import-not-at-top
+  config = probe_config.ProbeConfig(train_files="t-*.tfrecord", eval_files="v-*.tfrecord",
+                                    output_dir=str(tmp_path / "probe"), random_init=True)
+  os.makedirs(config.output_dir)
+  (tmp_path / "probe" / "flags.txt").write_text(config.to_flagfile())
+  grown = probe_config.ProbeConfig(**dict(config.__dict__, steps=600, num_panels=0))
+  assert [n.split(" was ")[0] for n in probe_config.prepare_output_dir(grown)] == [
+      "note: --num_panels", "note: --steps"]
+  with pytest.raises(config_lib.ChangedSettings, match="then: --learning_rate=0.01"):
+    probe_config.prepare_output_dir(
+        probe_config.ProbeConfig(**dict(config.__dict__, learning_rate=0.1)))
