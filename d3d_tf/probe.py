@@ -15,8 +15,8 @@ Usage:
 
 Writes probe.json ({model: {endpoint: {epe, zero_epe, mean_epe, train_epe}}, plus "_meta"),
 probe_epe.png (bars), probe_flow.png (predicted vs true flow), flags.txt and checkpoints/;
-relaunching the same command resumes (other settings stop it, naming them, unless --overwrite). Bad input ends with one line naming the problem and
-exit code 2. The flags are `ProbeConfig`'s fields (d3d_tf/probing/probe_config.py).
+relaunching the same command resumes (other settings stop it, naming them, unless
+--overwrite). Bad input ends with one line naming the problem and exit code 2. The flags are `ProbeConfig`'s fields (d3d_tf/probing/probe_config.py).
 """
 
 import sys
