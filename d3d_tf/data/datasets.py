@@ -75,6 +75,7 @@ def train_dataset(
     cycle_length: int = shards.DEFAULT_CYCLE_LENGTH,
     unlabelled_pattern: Union[str, Sequence[str], None] = None,
     uint8_clips: bool = False,
+    resize_on_device: bool = False,
 ) -> tf.data.Dataset:
   """Random training clips from video records: `(features, label)` batches.
 
@@ -122,6 +123,10 @@ def train_dataset(
       yield uint8 clips: RGB as stored, flow as quantized in the records. `D3DDistiller` maps
       them to the float inputs above on the accelerator (`processors.to_unit_on_device`):
       about half the pipeline's CPU a clip (docs/PERFORMANCE.md, section 6.2).
+    resize_on_device: The same clips as the float ones (same crops, scale jitter and flips),
+      but the crops leave the pipeline uint8 in 2S x 2S buffers, with a
+      `features["crop_extent"]` int32 [B, 4]; `D3DDistiller` resizes them on the accelerator
+      (`device_resize.model_input`), equal to the float clips to float rounding. Records only.
 
   Returns:
     A `tf.data.Dataset` of `(features, label)`, label int32 [B].
@@ -129,7 +134,7 @@ def train_dataset(
   config = builders.ClipConfig(
       num_frames=num_frames, stride=stride, crop_size=crop_size, with_rgb=with_rgb,
       with_flow=with_flow, min_area=min_area, aspect_ratio_range=tuple(aspect_ratio_range),
-      flip=flip, uint8_clips=uint8_clips)
+      flip=flip, uint8_clips=uint8_clips, resize_on_device=resize_on_device)
   num_pipelines, pipeline_id = 1, 0
   if input_context is not None and input_context.num_input_pipelines > 1:
     num_pipelines = input_context.num_input_pipelines

@@ -130,6 +130,14 @@ def _op_determinism_enabled() -> bool:
     return True
 
 
+def _resize_on_device(config: TrainConfig) -> bool:
+  """--resize_on_device: auto is on when an accelerator trains (never with --uint8_clips)."""
+  if config.resize_on_device != "auto":
+    return config.resize_on_device == "on"
+  accelerators = tf.config.list_logical_devices("GPU") + tf.config.list_logical_devices("TPU")
+  return bool(accelerators) and not config.uint8_clips
+
+
 def _datasets(config: TrainConfig, files, unlabelled_files=None):
   """(train, input-picture sample, validation or None) datasets of the run.
 
@@ -144,7 +152,8 @@ def _datasets(config: TrainConfig, files, unlabelled_files=None):
         crop_size=config.crop_size, with_rgb="rgb" in keys, with_flow="flow" in keys,
         shuffle_buffer=config.shuffle_buffer, seed=config.seed, min_area=config.min_area,
         flip=config.flip, deterministic=config.deterministic,
-        unlabelled_pattern=unlabelled_files, uint8_clips=config.uint8_clips)
+        unlabelled_pattern=unlabelled_files, uint8_clips=config.uint8_clips,
+        resize_on_device=_resize_on_device(config))
 
   train_ds = make_train_dataset()
   # Pictures of the input come from their own dataset: a second iterator of `train_ds` would
