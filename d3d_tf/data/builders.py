@@ -54,9 +54,9 @@ class ClipConfig:
       as quantized, for the model to normalise on the accelerator (`to_unit_on_device`); the
       CPU then does little more than decode. Records only (raw-video flow is float).
     resize_on_device: Training: the same random-area crops as the float clips, but left uint8
-      in fixed 2S x 2S buffers with their `device_resize.CROP_EXTENT`, for the model to resize
-      on the accelerator (`device_resize.model_input`): the float clips to float rounding.
-      Records only.
+      (at most 2S x 2S: `device_resize.keep_lines`) with their resize tables, for the model to
+      resize on the accelerator (`device_resize.model_input`): the float clips to float
+      rounding. Records only.
   """
   num_frames: int = 16
   stride: int = 1
@@ -140,8 +140,8 @@ def modality_views(planes: Planes, boxes: tf.Tensor, num_boxes: int, flip: tf.Te
   factors, with x negated when flipped (exact: negation commutes with the bilinear resize).
   With `uint8_clips` the S x S crops are only flipped and stay uint8 (quantized flow's x is
   negated as 255 - q, exact under the records' symmetric quantization). With
-  `resize_on_device` the flipped crops stay uint8 in 2S x 2S buffers (`device_resize.pack_crop`;
-  flow mirrored only: the device negates its x).
+  `resize_on_device` the flipped crops stay uint8, cut to the lines the resize reads
+  (`device_resize.keep_lines`; flow mirrored only: the device negates its x).
   """
   if resize_on_device and planes.scale is not None:
     raise ValueError("resize_on_device needs flow quantized as in the records; this source's "
@@ -167,7 +167,7 @@ def modality_views(planes: Planes, boxes: tf.Tensor, num_boxes: int, flip: tf.Te
         continue
       x = processors.maybe_flip_left_right(crop_of(window), flip)
       if resize_on_device:
-        out.append(device_resize.pack_crop(x, size))
+        out.append(device_resize.keep_lines(x, size))
         continue
       if not is_flow:
         out.append(processors.resize_rgb(x, size))
@@ -180,9 +180,9 @@ def modality_views(planes: Planes, boxes: tf.Tensor, num_boxes: int, flip: tf.Te
   if planes.present is None:
     return views()
   channels = 2 if is_flow else 3
-  if resize_on_device:  # Any value: the device zeroes flow whose CROP_EXTENT says absent.
-    side = device_resize.buffer_side(size)
-    shape = tf.stack([num_boxes, length, side, side, channels])
+  if resize_on_device:  # Any value: the device zeroes flow whose FLOW_SCALE is 0.
+    kept = device_resize.kept_shape(crop_boxes.box_to_pixels(boxes[0], *planes.size), size)
+    shape = tf.concat([[num_boxes, length], kept, [channels]], 0)
     return tf.cond(planes.present, views, lambda: tf.fill(shape, tf.constant(128, tf.uint8)))
   shape = tf.stack([num_boxes, length, size, size, channels])
   if uint8_clips:  # Zero flow as the records quantize it: round(127.5) = 128.
@@ -284,7 +284,7 @@ def make_clip_fn(open_video: Callable[[Dict[str, tf.Tensor]], Video], config: Cl
       num_boxes = config.num_crops
     features = {}
     on_device = training and config.resize_on_device
-    side = device_resize.buffer_side(config.crop_size) if on_device else config.crop_size
+    side = None if on_device else config.crop_size  # Crops of any size up to 2S.
     for name, is_flow in ((records.RGB, False), (records.FLOW, True)):
       if name not in clip.planes:
         continue
@@ -299,8 +299,9 @@ def make_clip_fn(open_video: Callable[[Dict[str, tf.Tensor]], Video], config: Cl
     if on_device:
       flow = clip.planes.get(records.FLOW)
       present = True if flow is None or flow.present is None else flow.present
-      features[device_resize.CROP_EXTENT] = device_resize.crop_extent(
-          crop_boxes.box_to_pixels(boxes[0], clip.height, clip.width), flip, present)
+      features.update(device_resize.resize_tables(
+          crop_boxes.box_to_pixels(boxes[0], clip.height, clip.width), flip, present,
+          config.crop_size))
     if not training:
       features[VIDEO_ID] = video.video_id
     return features, video.label

@@ -124,9 +124,10 @@ def train_dataset(
       them to the float inputs above on the accelerator (`processors.to_unit_on_device`):
       about half the pipeline's CPU a clip (docs/PERFORMANCE.md, section 6.2).
     resize_on_device: The same clips as the float ones (same crops, scale jitter and flips),
-      but the crops leave the pipeline uint8 in 2S x 2S buffers, with a
-      `features["crop_extent"]` int32 [B, 4]; `D3DDistiller` resizes them on the accelerator
-      (`device_resize.model_input`), equal to the float clips to float rounding. Records only.
+      but the crops leave the pipeline uint8 [B, T, h, w, C] (padded to the batch's largest,
+      at most 2S x 2S), with their resize tables (`device_resize.TABLES`); `D3DDistiller`
+      resizes them on the accelerator (`device_resize.model_input`), equal to the float clips
+      to float rounding. Batch shapes vary (XLA compiles each once). Records only.
 
   Returns:
     A `tf.data.Dataset` of `(features, label)`, label int32 [B].
@@ -168,7 +169,9 @@ def train_dataset(
     unlabelled, unlabelled_files = clips(unlabelled_pattern, seed + 10)
     ds = mix_unlabelled(ds, unlabelled, count_records(files), count_records(unlabelled_files),
                         seed + 20)
-  return stream_steps.finish(ds.batch(batch_size, drop_remainder=True), deterministic)
+  # Crops resized on the device vary in size: padded to the batch's largest as it is copied.
+  batch = ds.padded_batch if resize_on_device else ds.batch
+  return stream_steps.finish(batch(batch_size, drop_remainder=True), deterministic)
 
 
 def _check_frames_hold_the_crop(files: Sequence[str], crop_size: int, pattern) -> None:

@@ -221,8 +221,9 @@ def log_input_clips(writer, features, step: int = 0, max_clips: int = 3, max_fra
   """
   def model_input(key):
     clips = {key: tf.convert_to_tensor(features[key][:max_clips, :max_frames])}
-    if device_resize.CROP_EXTENT in features:  # uint8 crop buffers (resize_on_device)
-      clips[device_resize.CROP_EXTENT] = features[device_resize.CROP_EXTENT][:max_clips]
+    for table in device_resize.TABLES:  # uint8 crops resized on the device (resize_on_device)
+      if table in features:
+        clips[table] = features[table][:max_clips]
     return np.asarray(device_resize.model_input(clips, key))
 
   with writer.as_default():

@@ -131,11 +131,12 @@ def _op_determinism_enabled() -> bool:
 
 
 def _resize_on_device(config: TrainConfig) -> bool:
-  """--resize_on_device: auto is on when an accelerator trains (never with --uint8_clips)."""
+  """--resize_on_device: auto is on when an accelerator trains, unless --uint8_clips or
+  --jit_compile (which would compile the step once per crop size)."""
   if config.resize_on_device != "auto":
     return config.resize_on_device == "on"
   accelerators = tf.config.list_logical_devices("GPU") + tf.config.list_logical_devices("TPU")
-  return bool(accelerators) and not config.uint8_clips
+  return bool(accelerators) and not (config.uint8_clips or config.jit_compile)
 
 
 def _datasets(config: TrainConfig, files, unlabelled_files=None):

@@ -36,19 +36,23 @@ def test_resized_buffers_equal_the_float_clips(tmp_path):
   pattern = _random_flow_records(tmp_path)
   as_float = _batches(pattern, 6)
   on_device = _batches(pattern, 6, resize_on_device=True)
-  extents = []
+  scales, shapes = [], set()
   for (f, label_f), (u, label_u) in zip(as_float, on_device):
     np.testing.assert_array_equal(label_f, label_u)
-    assert u["rgb"].dtype == tf.uint8 and u["rgb"].shape == (4, T, 2 * S, 2 * S, 3)
-    assert u["flow"].dtype == tf.uint8 and u["flow"].shape == (4, T, 2 * S, 2 * S, 2)
-    extents.append(u[device_resize.CROP_EXTENT].numpy())
+    assert u["rgb"].dtype == tf.uint8 and u["flow"].dtype == tf.uint8
+    assert u["rgb"].shape[2] <= 2 * S and u["rgb"].shape[3] <= 2 * S
+    assert u["rgb"].shape[2:4] == u["flow"].shape[2:4]  # One crop for both.
+    shapes.add(tuple(u["rgb"].shape))
+    scales.append(u[device_resize.FLOW_SCALE].numpy())
     for key in ("rgb", "flow"):
       np.testing.assert_allclose(device_resize.model_input(u, key).numpy(), f[key].numpy(),
                                  atol=2e-5, rtol=0, err_msg=key)
-  extents = np.concatenate(extents)
-  # Compared: upscaled and downscaled crops, crops longer than 2S (kept as line pairs), flips.
-  assert extents[:, :2].min() < S and extents[:, :2].max() > 2 * S
-  assert 0 < extents[:, 2].sum() < len(extents)
+  # Compared: batches padded to different sizes; upscaled crops (factor > 1), crops longer
+  # than 2S (kept as line pairs: factor < 1/2); both flips (x factor negative or positive).
+  scales = np.concatenate(scales)
+  assert len(shapes) > 1
+  assert np.abs(scales).max() > 1 and np.abs(scales).min() < 0.5
+  assert (scales[:, 0] < 0).any() and (scales[:, 0] > 0).any()
 
 
 def test_a_video_without_flow_planes_gets_zero_flow(tmp_path):
@@ -56,7 +60,7 @@ def test_a_video_without_flow_planes_gets_zero_flow(tmp_path):
                              [rf.make_video_example("v", 0, num_frames=1, height=HEIGHT,
                                                     width=WIDTH)])
   (u, _), = _batches(pattern, 1, resize_on_device=True)
-  np.testing.assert_array_equal(u[device_resize.CROP_EXTENT].numpy()[:, 3], 0)
+  np.testing.assert_array_equal(u[device_resize.FLOW_SCALE].numpy(), 0.0)
   np.testing.assert_array_equal(device_resize.model_input(u, "flow").numpy(), 0.0)
 
 
@@ -65,15 +69,18 @@ def test_deterministic_with_a_seed(tmp_path):
   first, second = _batches(pattern, 3, resize_on_device=True), _batches(
       pattern, 3, resize_on_device=True)
   for (a, _), (b, _) in zip(first, second):
-    for key in ("rgb", "flow", device_resize.CROP_EXTENT):
+    for key in ("rgb", "flow") + device_resize.TABLES:
       np.testing.assert_array_equal(a[key].numpy(), b[key].numpy())
 
 
 def test_resize_matches_tf_image_resize_on_lines_longer_than_twice_the_output():
   """A crop of 70 x 9 lines into 8 x 8: rows kept as pairs, columns upscaled whole."""
   crop = tf.constant(np.random.default_rng(1).integers(0, 256, (2, 70, 9, 3)), tf.uint8)
-  buffer = device_resize.pack_crop(crop, 8)
-  out = device_resize.resize_buffers(buffer[None], tf.constant([[70, 9, 0, 1]]), False)[0]
+  kept = device_resize.keep_lines(crop, 8)
+  assert kept.shape == (2, 16, 9, 3)
+  tables = device_resize.resize_tables(tf.constant([0, 0, 70, 9]), False, True, 8)
+  out = device_resize.resize_crops(kept[None], tables[device_resize.RESIZE_LINES][None],
+                                   tables[device_resize.RESIZE_WEIGHTS][None])[0]
   expected = tf.image.resize(tf.cast(crop, tf.float32) * (2.0 / 255.0) - 1.0, [8, 8])
   np.testing.assert_allclose(out.numpy(), expected.numpy(), atol=1e-6)
 
@@ -107,5 +114,20 @@ def test_train_resizes_on_device_by_default_only_with_an_accelerator():
   assert train_lib._resize_on_device(config()) == has_accelerator  # pylint: disable=protected-access
   assert train_lib._resize_on_device(config(resize_on_device="on"))  # pylint: disable=protected-access
   assert not train_lib._resize_on_device(config(uint8_clips=True))  # pylint: disable=protected-access
+  assert not train_lib._resize_on_device(config(jit_compile=True))  # pylint: disable=protected-access
   with np.testing.assert_raises_regex(ValueError, "choose one"):
     train_lib.validate(config(uint8_clips=True, resize_on_device="on"))
+  with np.testing.assert_raises_regex(ValueError, "--jit_compile"):
+    train_lib.validate(config(jit_compile=True, resize_on_device="on"))
+
+
+def test_a_run_trains_on_crops_resized_on_the_device(tmp_path):
+  """`--resize_on_device=on` through `train`: batches of varying crop sizes, input pictures."""
+  from d3d_tf.training import train_lib  # pylint: disable=g-import-not-at-top
+  from tests.training import tiny_data  # pylint: disable=g-import-not-at-top
+  data_dir = tiny_data.write_tiny_records(str(tmp_path / "data"))
+  flags = tiny_data.tiny_flags(data_dir, str(tmp_path / "run"), "rgb", train_steps=2,
+                               checkpoint_every=2, eval_files="", resize_on_device="on")
+  metrics = train_lib.train(train_lib.TrainConfig(**flags, verbose=0))
+  assert metrics["step"] == 2 and np.isfinite(metrics["loss"])
+  assert "--resize_on_device=on" in (tmp_path / "run" / "flags.txt").read_text()
