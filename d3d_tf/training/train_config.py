@@ -136,7 +136,7 @@ class TrainConfig(config_lib.CommandConfig):
   resize_on_device: str = _flag(
       "auto", "Training crops leave the input pipeline uint8 (the same random-area crops, "
       "scale jitter and flips as the float clips) and are resized on the accelerator, equal "
-      "to the CPU's resize to float rounding; the pipeline's CPU a clip drops by about a third "
+      "to the CPU's resize to float rounding; the pipeline's CPU a clip drops to about 0.6-0.7 "
       "(docs/PERFORMANCE.md 6.3). auto: on when a GPU or TPU is present, off on CPUs (there "
       "nothing is gained and clips stay bit for bit as before) and with --jit_compile (crop "
       "sizes vary by batch). Records only; not with --uint8_clips. Validation clips are "
