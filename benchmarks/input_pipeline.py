@@ -16,6 +16,9 @@ against decoding the same number of the same JPEG frames with nothing else (the 
   * `tfrecord_rgb_flow_uint8[_jpeg]`: the same with `uint8_clips=True` (`d3d_tf.train
     --uint8_clips`): fixed-size crops without resize, uint8 out, normalised by the model on
     the accelerator; against the same ceiling.
+  * `tfrecord_rgb_flow_device_resize[_jpeg]`: the same with `resize_on_device=True`: the
+    default's random-area crops, uint8 in 2S x 2S buffers, resized on the accelerator
+    (`device_resize`); against the same ceiling.
 Each entry gives clips/s (wall) and CPU ms per clip (all threads); `*_over_ceiling_cpu` is
 ceiling CPU ms / pipeline CPU ms, which holds up when other processes share the CPU.
 `tfrecord_*_over_decode_loop` compares with the bare loop instead: the issue's literal ceiling,
@@ -301,10 +304,11 @@ def main():
       batch_size = max(1, 128 // num_frames)
       clips = clip_frames(videos, num_frames)
 
-      def records_pipeline(files, with_flow, uint8_clips=False):
+      def records_pipeline(files, with_flow, uint8_clips=False, resize_on_device=False):
         ds = datasets.train_dataset(files, batch_size=batch_size, num_frames=num_frames,
                                     crop_size=crop_size, with_flow=with_flow, seed=0,
-                                    shuffle_buffer=4, uint8_clips=uint8_clips)
+                                    shuffle_buffer=4, uint8_clips=uint8_clips,
+                                    resize_on_device=resize_on_device)
         return measure(iter(ds), batch_size, args.seconds)
 
       def report(name, result, ceiling=None):
@@ -328,14 +332,16 @@ def main():
       for fmt, (fmt_shards, fmt_videos) in built.items():
         suffix = "" if fmt == "png" else f"_{fmt}"
         flow_clips = clip_frames(fmt_videos, num_frames, with_flow=True)
-        ceiling = pipeline = uint8 = None
+        ceiling = pipeline = uint8 = on_device = None
         for _ in range(args.rounds):
           ceiling = best(ceiling, decode_parallel(flow_clips, args.seconds, num_frames))
           pipeline = best(pipeline, records_pipeline(fmt_shards, True))
           uint8 = best(uint8, records_pipeline(fmt_shards, True, uint8_clips=True))
+          on_device = best(on_device, records_pipeline(fmt_shards, True, resize_on_device=True))
         report(f"decode_parallel_rgb_flow{suffix}", ceiling)
         report(f"tfrecord_rgb_flow{suffix}", pipeline, ceiling)
         report(f"tfrecord_rgb_flow_uint8{suffix}", uint8, ceiling)
+        report(f"tfrecord_rgb_flow_device_resize{suffix}", on_device, ceiling)
       if args.skip_raw_video:
         continue
       for name, with_flow in (("raw_video_rgb", False), ("raw_video_rgb_flow", True)):

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from d3d_tf.common import defaults
 from d3d_tf.data import crop_boxes
+from d3d_tf.data import device_resize
 from d3d_tf.data import processors
 from d3d_tf.data import records
 
@@ -53,6 +54,10 @@ class ClipConfig:
       `min_area` and `aspect_ratio_range` unused) and leave them uint8, RGB as stored and flow
       as quantized, for the model to normalise on the accelerator (`to_unit_on_device`); the
       CPU then does little more than decode. Records only (raw-video flow is float).
+    resize_on_device: Training: the same random-area crops as the float clips, but left uint8
+      (at most 2S x 2S: `device_resize.keep_lines`) with their resize tables, for the model to
+      resize on the accelerator (`device_resize.model_input`): the float clips to float
+      rounding. Records only.
   """
   num_frames: int = 16
   stride: int = 1
@@ -66,8 +71,12 @@ class ClipConfig:
   num_crops: int = 1
   crop_fraction: float = defaults.CROP_FRACTION
   uint8_clips: bool = False
+  resize_on_device: bool = False
 
   def __post_init__(self):
+    if self.uint8_clips and self.resize_on_device:
+      raise ValueError("uint8_clips and resize_on_device are two ways to leave clips uint8; "
+                       "choose one.")
     if not (self.with_rgb or self.with_flow):
       raise ValueError("At least one of with_rgb and with_flow must be True.")
     if self.num_frames < 1 or self.stride < 1 or self.crop_size < 1:
@@ -124,15 +133,20 @@ class Video:
 
 def modality_views(planes: Planes, boxes: tf.Tensor, num_boxes: int, flip: tf.Tensor,
                    size: int, is_flow: bool, length: tf.Tensor,
-                   uint8_clips: bool = False) -> tf.Tensor:
+                   uint8_clips: bool = False, resize_on_device: bool = False) -> tf.Tensor:
   """Crops every box out of one modality, flips, resizes: float32 [num_boxes, T', S, S, C].
 
   The flip runs on the crop before the resize, where it moves the fewest bytes. RGB is resized
   and normalised to [-1, 1]; flow is mirrored, resized, and its (dx, dy) scaled by the resize
   factors, with x negated when flipped (exact: negation commutes with the bilinear resize).
   With `uint8_clips` the S x S crops are only flipped and stay uint8 (quantized flow's x is
-  negated as 255 - q, exact under the records' symmetric quantization).
+  negated as 255 - q, exact under the records' symmetric quantization). With
+  `resize_on_device` the flipped crops stay uint8, cut to the lines the resize reads
+  (`device_resize.keep_lines`; flow mirrored only: the device negates its x).
   """
+  if resize_on_device and planes.scale is not None:
+    raise ValueError("resize_on_device needs flow quantized as in the records; this source's "
+                     "flow is float (raw video): read records, or turn it off.")
   if uint8_clips and planes.scale is not None:
     raise ValueError("uint8_clips needs flow quantized as in the records; this source's flow "
                      "is float (raw video): read records, or turn uint8 clips off.")
@@ -153,6 +167,9 @@ def modality_views(planes: Planes, boxes: tf.Tensor, num_boxes: int, flip: tf.Te
         out.append(processors.maybe_flip_left_right(crop_of(window), flip, is_flow))
         continue
       x = processors.maybe_flip_left_right(crop_of(window), flip)
+      if resize_on_device:
+        out.append(device_resize.keep_lines(x, size))
+        continue
       if not is_flow:
         out.append(processors.resize_rgb(x, size))
         continue
@@ -164,6 +181,10 @@ def modality_views(planes: Planes, boxes: tf.Tensor, num_boxes: int, flip: tf.Te
   if planes.present is None:
     return views()
   channels = 2 if is_flow else 3
+  if resize_on_device:  # Any value: the device zeroes flow whose FLOW_SCALE is 0.
+    kept = device_resize.kept_shape(crop_boxes.box_to_pixels(boxes[0], *planes.size), size)
+    shape = tf.concat([[num_boxes, length], kept, [channels]], 0)
+    return tf.cond(planes.present, views, lambda: tf.fill(shape, tf.constant(128, tf.uint8)))
   shape = tf.stack([num_boxes, length, size, size, channels])
   if uint8_clips:  # Zero flow as the records quantize it: round(127.5) = 128.
     return tf.cond(planes.present, views, lambda: tf.fill(shape, tf.constant(128, tf.uint8)))
@@ -263,17 +284,25 @@ def make_clip_fn(open_video: Callable[[Dict[str, tf.Tensor]], Video], config: Cl
       boxes, flip = eval_crop_boxes(clip.height, clip.width, config), tf.constant(False)
       num_boxes = config.num_crops
     features = {}
+    on_device = training and config.resize_on_device
+    side = None if on_device else config.crop_size  # Crops of any size up to 2S.
     for name, is_flow in ((records.RGB, False), (records.FLOW, True)):
       if name not in clip.planes:
         continue
       views = modality_views(clip.planes[name], boxes, num_boxes, flip, config.crop_size,
-                             is_flow, tf.size(flat), uint8_clips=training and config.uint8_clips)
+                             is_flow, tf.size(flat), uint8_clips=training and config.uint8_clips,
+                             resize_on_device=on_device)
       if training:
         channels = 2 if is_flow else 3
-        features[name] = tf.ensure_shape(
-            views[0], [config.num_frames, config.crop_size, config.crop_size, channels])
+        features[name] = tf.ensure_shape(views[0], [config.num_frames, side, side, channels])
       else:
         features[name] = _views(views, config, tf.shape(indices)[0])
+    if on_device:
+      flow = clip.planes.get(records.FLOW)
+      present = True if flow is None or flow.present is None else flow.present
+      features.update(device_resize.resize_tables(
+          crop_boxes.box_to_pixels(boxes[0], clip.height, clip.width), flip, present,
+          config.crop_size))
     if not training:
       features[VIDEO_ID] = video.video_id
     return features, video.label

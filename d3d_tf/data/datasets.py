@@ -1,4 +1,5 @@
-"""The public tf.data pipelines: training clips, multi-view evaluation, full videos, raw videos.
+"""The public tf.data pipelines: training clips here; multi-view evaluation, full videos and
+raw videos in `view_datasets`, re-exported (`datasets.eval_dataset`, ...).
 
 Records are read with interleaved parallel `TFRecordDataset`s and only the sampled frames are
 decoded, in-graph. RGB and flow of a clip share the frame indices, crop box and flip (see
@@ -14,8 +15,7 @@ shard's first bad record TensorFlow cannot resynchronise, so the rest of that fi
 too (counted once, as one damaged shard).
 """
 
-import random
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 
@@ -24,12 +24,20 @@ from d3d_tf.data import builders
 from d3d_tf.data import record_source
 from d3d_tf.data import records
 from d3d_tf.data import shards
+from d3d_tf.data import stream_steps
+from d3d_tf.data import view_datasets
 
-AUTOTUNE = tf.data.AUTOTUNE
+AUTOTUNE = stream_steps.AUTOTUNE
 
 # Re-exported: callers count skips and list shards through this module.
 SkipCounter = shards.SkipCounter
 list_shards = shards.list_shards
+
+# Re-exported: the evaluation and raw-video pipelines.
+eval_dataset = view_datasets.eval_dataset
+full_video_dataset = view_datasets.full_video_dataset
+raw_video_dataset = view_datasets.raw_video_dataset
+EVAL_CROP_FRACTION = view_datasets.EVAL_CROP_FRACTION
 
 # Feature names.
 RGB = records.RGB
@@ -39,44 +47,6 @@ UNLABELLED = records.UNLABELLED
 VIDEO_INDEX = builders.VIDEO_INDEX
 VIDEO_ID = builders.VIDEO_ID
 VIEW_INDEX = builders.VIEW_INDEX
-# Evaluation centre crop: side / short side (the Inception / I3D convention, 224 of 256).
-EVAL_CROP_FRACTION = defaults.CROP_FRACTION
-
-def _resolve_seed(seed: Optional[int]) -> int:
-  """`seed`, or a fresh random one: every random op then gets an explicit Python-int seed.
-
-  Python ints, never tensors: `Dataset.shuffle` fails on a tensor seed while a global seed of
-  0 is set, and unseeded ops fail under `enable_op_determinism`.
-  """
-  return random.SystemRandom().randrange(1, 2**31 - 1) if seed is None else int(seed)
-
-
-def _with_clip_seeds(ds: tf.data.Dataset, seed: int, num_pipelines: int = 1,
-                     pipeline_id: int = 0) -> tf.data.Dataset:
-  """Adds a stateless seed [r, index] per element (`r` from a seeded random stream).
-
-  Both parts are drawn per iteration of the dataset: a fresh dataset built with the same
-  `seed` replays the same seeds, and index = position * num_pipelines + pipeline_id keeps the
-  input pipelines of a distributed job apart.
-  """
-  randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-
-  def add(index, element, r):
-    position = index * num_pipelines + pipeline_id
-    return dict(element, seed=tf.stack([r, position]))
-
-  return tf.data.Dataset.zip((ds.enumerate(), randoms)).map(lambda ie, r: add(ie[0], ie[1], r))
-
-
-def _finish(ds: tf.data.Dataset, deterministic: bool) -> tf.data.Dataset:
-  """The last stage of every pipeline: prefetch and the order option.
-
-  Nothing is attached to the dataset (an attribute would not survive the caller's next `.map`):
-  a caller that wants the skip counts passes its own `SkipCounter`.
-  """
-  options = tf.data.Options()
-  options.deterministic = deterministic
-  return ds.prefetch(AUTOTUNE).with_options(options)
 
 
 # ----------------------------------------------------------------------------
@@ -106,6 +76,7 @@ def train_dataset(
     cycle_length: int = shards.DEFAULT_CYCLE_LENGTH,
     unlabelled_pattern: Union[str, Sequence[str], None] = None,
     uint8_clips: bool = False,
+    resize_on_device: bool = False,
 ) -> tf.data.Dataset:
   """Random training clips from video records: `(features, label)` batches.
 
@@ -153,6 +124,11 @@ def train_dataset(
       yield uint8 clips: RGB as stored, flow as quantized in the records. `D3DDistiller` maps
       them to the float inputs above on the accelerator (`processors.to_unit_on_device`):
       about half the pipeline's CPU a clip (docs/PERFORMANCE.md, section 6.2).
+    resize_on_device: The same clips as the float ones (same crops, scale jitter and flips),
+      but the crops leave the pipeline uint8 [B, T, h, w, C] (padded to the batch's largest,
+      at most 2S x 2S), with their resize tables (`device_resize.TABLES`); `D3DDistiller`
+      resizes them on the accelerator (`device_resize.model_input`), equal to the float clips
+      to float rounding. Batch shapes vary (XLA compiles each once). Records only.
 
   Returns:
     A `tf.data.Dataset` of `(features, label)`, label int32 [B].
@@ -160,7 +136,7 @@ def train_dataset(
   config = builders.ClipConfig(
       num_frames=num_frames, stride=stride, crop_size=crop_size, with_rgb=with_rgb,
       with_flow=with_flow, min_area=min_area, aspect_ratio_range=tuple(aspect_ratio_range),
-      flip=flip, uint8_clips=uint8_clips)
+      flip=flip, uint8_clips=uint8_clips, resize_on_device=resize_on_device)
   num_pipelines, pipeline_id = 1, 0
   if input_context is not None and input_context.num_input_pipelines > 1:
     num_pipelines = input_context.num_input_pipelines
@@ -183,18 +159,20 @@ def train_dataset(
     recs = shards.check_shards(recs, ignore_errors, counter)
     if shuffle_buffer > 1:
       recs = recs.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
-    ds = _with_clip_seeds(recs, seed + 2, num_pipelines, pipeline_id)
+    ds = stream_steps.with_clip_seeds(recs, seed + 2, num_pipelines, pipeline_id)
     ds = shards.try_map(ds, clip_fn, deterministic)
     return shards.check_items(ds, ignore_errors, counter), files
 
-  seed = _resolve_seed(seed)
+  seed = stream_steps.resolve_seed(seed)
   ds, files = clips(file_pattern, seed)
   if unlabelled_pattern is not None:
     # Seeds of their own (seed + 10...): the unlabelled clips' crops never repeat the others'.
     unlabelled, unlabelled_files = clips(unlabelled_pattern, seed + 10)
     ds = mix_unlabelled(ds, unlabelled, count_records(files), count_records(unlabelled_files),
                         seed + 20)
-  return _finish(ds.batch(batch_size, drop_remainder=True), deterministic)
+  # Crops resized on the device vary in size: padded to the batch's largest as it is copied.
+  batch = ds.padded_batch if resize_on_device else ds.batch
+  return stream_steps.finish(batch(batch_size, drop_remainder=True), deterministic)
 
 
 def _check_frames_hold_the_crop(files: Sequence[str], crop_size: int, pattern) -> None:
@@ -242,220 +220,3 @@ def distributed_train_dataset(strategy: tf.distribute.Strategy, global_batch_siz
         input_context=input_context, **kw)
 
   return strategy.distribute_datasets_from_function(dataset_fn)
-
-
-# ----------------------------------------------------------------------------
-# Evaluation.
-# ----------------------------------------------------------------------------
-
-
-def _unbatch_views(features: Dict[str, tf.Tensor], label: tf.Tensor, video_index: tf.Tensor,
-                   num_views) -> tf.data.Dataset:
-  """One element per view, all views of a video consecutive, in clip-major order."""
-  views = {k: v for k, v in features.items() if k != VIDEO_ID}
-  views[VIDEO_ID] = tf.fill([num_views], features[VIDEO_ID])
-  views[VIDEO_INDEX] = tf.fill([num_views], tf.cast(video_index, tf.int32))
-  views[VIEW_INDEX] = tf.range(num_views, dtype=tf.int32)
-  return tf.data.Dataset.from_tensor_slices((views, tf.fill([num_views], label)))
-
-
-def _one_element_per_view(videos: tf.data.Dataset, num_views: int) -> tf.data.Dataset:
-  """Videos of V views each -> their views, numbered by video (`video_index`) and view."""
-  return videos.enumerate().flat_map(
-      lambda i, item: _unbatch_views(item[0], item[1], i, num_views))
-
-
-def _eval_pipeline(file_pattern, view_fn, num_views: int, batch_size: int, ignore_errors: bool,
-                   skip_counter: Optional[SkipCounter]) -> tf.data.Dataset:
-  """Records in file order -> all views of each video -> one element per view, batched."""
-  files, sizes = list_shards(file_pattern)
-  counter = shards.make_counter(ignore_errors, skip_counter)
-  recs = shards.read_records(files, sizes, True, 1)  # One file at a time: a simple order.
-  recs = shards.check_shards(recs, ignore_errors, counter)
-  ds = shards.try_map(recs, view_fn, True)
-  ds = shards.check_items(ds, ignore_errors, counter)
-  return _finish(_one_element_per_view(ds, num_views).batch(batch_size), True)
-
-
-def eval_dataset(
-    file_pattern: Union[str, Sequence[str]],
-    *,
-    num_clips: int = 4,
-    num_crops: int = 1,
-    num_frames: int = 16,
-    stride: int = 1,
-    crop_size: int = 112,
-    with_rgb: bool = True,
-    with_flow: bool = False,
-    batch_size: Optional[int] = None,
-    crop_fraction: float = EVAL_CROP_FRACTION,
-    ignore_errors: bool = False,
-    skip_counter: Optional[SkipCounter] = None,
-) -> tf.data.Dataset:
-  """Multi-view testing: K evenly spaced clips x {1, 3} crops per video, `(features, label)`.
-
-  Each element is one view; the V = num_clips * num_crops views of a video are consecutive, in
-  clip-major order: view v = clip * num_crops + crop (crops: centre, or start/centre/end along
-  the long side). Videos come in a fixed order: sorted files, each in record order.
-  `features["video_index"]` (int32, position of the video in the output), `["view_index"]`
-  and `["video_id"]` (string) let an evaluator average logits per video; batches may split a
-  video's views when `batch_size` is not a multiple of V.
-
-  Args:
-    file_pattern: Glob pattern(s) of TFRecord files.
-    num_clips: Temporal clips K per video, evenly spaced (`processors.linspace_offsets`); 0:
-      the whole video as one clip (`full_video_dataset`, batch 1).
-    num_crops: 1 (centre) or 3 spatial crops.
-    num_frames: Frames per clip T.
-    stride: Temporal stride.
-    crop_size: Output size S.
-    with_rgb: Produce `rgb` [B, T, S, S, 3].
-    with_flow: Produce `flow` [B, T, S, S, 2] (same scaling as training).
-    batch_size: Views per batch; None: V (one video per batch).
-    crop_fraction: Crop side as a fraction of the frame's short side, before the resize to S.
-    ignore_errors: Skip damaged shards / bad records (counted) instead of failing.
-    skip_counter: Where skips are counted.
-
-  Returns:
-    A `tf.data.Dataset` of `(features, label)`, label int32 [B].
-  """
-  if num_clips == 0:
-    if num_crops != 1:
-      raise ValueError(f"Full-video evaluation uses the centre crop; num_crops must be 1. "
-                       f"Received: num_crops={num_crops}")
-    return full_video_dataset(
-        file_pattern, stride=stride, crop_size=crop_size, with_rgb=with_rgb,
-        with_flow=with_flow, min_frames=num_frames, crop_fraction=crop_fraction,
-        ignore_errors=ignore_errors, skip_counter=skip_counter)
-  if num_clips < 0:
-    raise ValueError(f"num_clips must be >= 0. Received: num_clips={num_clips}")
-  config = builders.ClipConfig(
-      num_frames=num_frames, stride=stride, crop_size=crop_size, with_rgb=with_rgb,
-      with_flow=with_flow, num_clips=num_clips, num_crops=num_crops,
-      crop_fraction=crop_fraction)
-  view_fn = builders.make_clip_fn(record_source.opener(config, training=False), config,
-                                  builders.EVAL)
-  return _eval_pipeline(file_pattern, view_fn, config.num_views,
-                        batch_size or config.num_views, ignore_errors, skip_counter)
-
-
-def full_video_dataset(
-    file_pattern: Union[str, Sequence[str]],
-    *,
-    stride: int = 1,
-    crop_size: int = 112,
-    with_rgb: bool = True,
-    with_flow: bool = False,
-    min_frames: int = 16,
-    crop_fraction: float = EVAL_CROP_FRACTION,
-    ignore_errors: bool = False,
-    skip_counter: Optional[SkipCounter] = None,
-) -> tf.data.Dataset:
-  """Fully convolutional testing (S3D-G): every frame of a video, centre crop, batch 1.
-
-  Features are [1, L, S, S, C] with L = ceil(N / stride) frames, looped (modulo N) up to
-  `min_frames` for short videos; plus `video_index`, `view_index` (0) and `video_id` as in
-  `eval_dataset`.
-  """
-  config = builders.ClipConfig(
-      num_frames=min_frames, stride=stride, crop_size=crop_size, with_rgb=with_rgb,
-      with_flow=with_flow, crop_fraction=crop_fraction)
-  view_fn = builders.make_clip_fn(record_source.opener(config, training=False), config,
-                                  builders.FULL_VIDEO)
-  return _eval_pipeline(file_pattern, view_fn, 1, 1, ignore_errors, skip_counter)
-
-
-# ----------------------------------------------------------------------------
-# Raw videos.
-# ----------------------------------------------------------------------------
-
-
-def raw_video_dataset(
-    paths: Sequence[str],
-    labels: Optional[Sequence[int]] = None,
-    *,
-    num_frames: int = 16,
-    stride: int = 1,
-    crop_size: int = 112,
-    training: bool,
-    with_rgb: bool = True,
-    with_flow: bool = False,
-    batch_size: Optional[int] = None,
-    short_side: Optional[int] = defaults.SHORT_SIDE,
-    seed: Optional[int] = None,
-    deterministic: bool = False,
-    repeat: Optional[bool] = None,
-    min_area: float = defaults.MIN_AREA,
-    flip: bool = True,
-    aspect_ratio_range: Tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0),
-    num_clips: int = 1,
-    num_crops: int = 1,
-    crop_fraction: float = EVAL_CROP_FRACTION,
-    flow_algorithm: str = "dis",
-    flow_bound: float = records.DEFAULT_FLOW_BOUND,
-    ignore_errors: bool = False,
-    skip_counter: Optional[SkipCounter] = None,
-) -> tf.data.Dataset:
-  """The same clips as `train_dataset` / `eval_dataset`, read from video files with PyAV.
-
-  Frames are decoded in `tf.numpy_function` inside a parallel map, seeking to the sampled
-  frames (`d3d_tf.video.raw_video.read_frames`), resized to `short_side` (as the records are stored), and
-  flow is computed on the fly (DIS by default) and clipped to `flow_bound` pixels, which makes
-  the inputs match records quantized with that bound. An unreadable video raises an error that
-  names the file (or, with `ignore_errors`, is skipped and counted).
-
-  Args (the clip and augmentation arguments are `train_dataset`'s and `eval_dataset`'s):
-    paths: Video files (mp4/avi/webm/mkv ...).
-    labels: Class index per path; None: label -1.
-    training: Random clip, crop and flip per video, shuffled (`seed`) and repeated; False:
-      `num_clips` x `num_crops` views per video in clip-major order, with `video_index`,
-      `view_index` and `video_id` (the path) features, as `eval_dataset`.
-    batch_size: Clips (training) or views (evaluation) per batch; None: 1 for training, V for
-      evaluation.
-    short_side: Frames are resized to this short side before cropping; None: native size.
-    repeat: Repeat forever; None: `training`.
-    flow_algorithm: `d3d_tf.video.optical_flow` algorithm for on-the-fly flow.
-    flow_bound: Flow clip bound B in pixels (the flow input is flow / B).
-
-  Returns:
-    A `tf.data.Dataset` of `(features, label)`.
-  """
-  paths = [str(p) for p in paths]
-  if not paths:
-    raise ValueError("raw_video_dataset needs at least one path.")
-  if labels is None:
-    labels = [-1] * len(paths)
-  if len(labels) != len(paths):
-    raise ValueError(f"Expected one label per path. Received {len(labels)} labels for "
-                     f"{len(paths)} paths.")
-  repeat = training if repeat is None else repeat
-  config = builders.ClipConfig(
-      num_frames=num_frames, stride=stride, crop_size=crop_size, with_rgb=with_rgb,
-      with_flow=with_flow, min_area=min_area, aspect_ratio_range=tuple(aspect_ratio_range),
-      flip=flip, num_clips=num_clips, num_crops=num_crops, crop_fraction=crop_fraction)
-  counter = shards.make_counter(ignore_errors, skip_counter)
-  videos = tf.data.Dataset.from_tensor_slices(
-      {"name": tf.constant(paths), "label": tf.constant(labels, tf.int32)})
-
-  # PyAV and OpenCV are imported only by the pipelines that read video files.
-  from d3d_tf.data import video_source  # pylint: disable=g-import-not-at-top
-  open_video = video_source.opener(config, short_side, flow_bound, flow_algorithm)
-  fn = builders.make_clip_fn(open_video, config, builders.TRAIN if training else builders.EVAL)
-  if training:
-    seed = _resolve_seed(seed)
-    elements = videos.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    elements = _with_clip_seeds(elements.repeat() if repeat else elements, seed + 1)
-  else:
-    elements = videos.repeat() if repeat else videos
-
-  if ignore_errors:
-    ds = shards.try_map(elements, fn, deterministic or not training)
-    ds = shards.check_items(ds, True, counter, what="video")
-  else:
-    ds = elements.map(fn, num_parallel_calls=AUTOTUNE,
-                      deterministic=deterministic or not training)
-  if training:
-    ds = ds.batch(batch_size or 1, drop_remainder=True)
-  else:
-    ds = _one_element_per_view(ds, config.num_views).batch(batch_size or config.num_views)
-  return _finish(ds, deterministic or not training)

@@ -12,6 +12,7 @@ same update as one device with the same global batch.
 import keras
 import tensorflow as tf
 
+from d3d_tf.data import device_resize
 from d3d_tf.data import processors
 from d3d_tf.distill import validation
 from d3d_tf.distill.losses import UNLABELLED, get_distill_loss, label_cross_entropy, labelled
@@ -43,7 +44,9 @@ class D3DDistiller(keras.Model):
   student's logits on ``x[student_input]``; ``t`` the teacher's logits on
   ``x[teacher_input]`` (averaged over teachers when several are given),
   always computed with ``training=False``. uint8 inputs (``train_dataset(uint8_clips=True)``)
-  are mapped to [-1, 1] here, on the device (``processors.to_unit_on_device``).
+  are mapped to [-1, 1] here, on the device (``processors.to_unit_on_device``), and uint8 crop
+  buffers (``train_dataset(resize_on_device=True)``) are resized here
+  (``device_resize.model_input``).
 
   With ``teacher=None`` it is plain supervised training, so the same class
   trains the RGB stream, the flow stream and D3D.
@@ -245,15 +248,16 @@ class D3DDistiller(keras.Model):
           f"Input dict has keys {sorted(x)} but the student reads "
           f"student_input={self.student_input!r}."
         )
-      x = x[self.student_input]
-    return processors.to_unit_on_device(x)  # uint8 clips are normalised here, on the device
+      # uint8 clips are normalised, and uint8 crop buffers resized, here, on the device.
+      return device_resize.model_input(x, self.student_input)
+    return processors.to_unit_on_device(x)
 
   def _has_teacher_inputs(self, x):
     return bool(self._teachers) and isinstance(x, dict) and all(k in x for k in self.teacher_inputs)
 
   def _teacher_logits(self, x):
     logits = [
-      tf.cast(t(processors.to_unit_on_device(x[k]), training=False), tf.float32)
+      tf.cast(t(device_resize.model_input(x, k), training=False), tf.float32)
       for t, k in zip(self._teachers, self.teacher_inputs, strict=True)
     ]
     mean = logits[0] if len(logits) == 1 else tf.add_n(logits) / float(len(logits))

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from d3d_tf.common import defaults
 from d3d_tf.common import progress
-from d3d_tf.data import processors
+from d3d_tf.data import device_resize
 from d3d_tf.data import records
 from d3d_tf.evaluation import ensemble
 from d3d_tf.evaluation import metrics
@@ -217,11 +217,15 @@ def log_input_clips(writer, features, step: int = 0, max_clips: int = 3, max_fra
                     flow_bound: float = records.DEFAULT_FLOW_BOUND):
   """Writes a few training clips: RGB frames, and flow as colour-wheel pictures (de-scaled).
 
-  Takes the model's float inputs or the pipeline's uint8 clips (`uint8_clips`) alike.
+  Takes the model's float inputs or the pipeline's uint8 clips (`uint8_clips`) or crop
+  buffers (`resize_on_device`) alike.
   """
   def model_input(key):
-    return np.asarray(processors.to_unit_on_device(
-        tf.convert_to_tensor(features[key][:max_clips, :max_frames])))
+    clips = {key: tf.convert_to_tensor(features[key][:max_clips, :max_frames])}
+    for table in device_resize.TABLES:  # uint8 crops resized on the device (resize_on_device)
+      if table in features:
+        clips[table] = features[table][:max_clips]
+    return np.asarray(device_resize.model_input(clips, key))
 
   with writer.as_default():
     if "rgb" in features:

@@ -143,6 +143,14 @@ class TrainConfig(config_lib.CommandConfig):
       "(random position, no scale jitter or resize: records stored at short side >= "
       "crop_size) and are normalised on the accelerator: about half the CPU a clip (docs/"
       "PERFORMANCE.md 6.2). --min_area does not apply. Validation clips are unchanged.")
+  resize_on_device: str = _flag(
+      "auto", "Training crops leave the input pipeline uint8 (the same random-area crops, "
+      "scale jitter and flips as the float clips) and are resized on the accelerator, equal "
+      "to the CPU's resize to float rounding; the pipeline's CPU a clip drops to about 0.6-0.7 "
+      "(docs/PERFORMANCE.md 6.3). auto: on when a GPU or TPU is present, off on CPUs (there "
+      "nothing is gained and clips stay bit for bit as before) and with --jit_compile (crop "
+      "sizes vary by batch). Records only; not with --uint8_clips. Validation clips are "
+      "unchanged.", enum=("auto", "on", "off"))
   flip: bool = _flag(
       True, "Random left-right flips (flow's x negated). Turn off (--noflip) when the label "
       "depends on direction, e.g. 'move left' vs 'move right': a flip would swap them.")
@@ -207,6 +215,11 @@ def _check_rules(config: TrainConfig):
         f"--lr_boundaries must increase; got {list(config.lr_boundaries)}.")
   check(not config.deterministic or config.seed is not None, "--deterministic needs --seed.")
   default_min_area = next(f.default for f in flag_fields() if f.name == "min_area")
+  check(not (config.uint8_clips and config.resize_on_device == "on"),
+        "--uint8_clips and --resize_on_device=on are two ways to leave clips uint8: choose one.")
+  check(not (config.jit_compile and config.resize_on_device == "on"),
+        "--resize_on_device=on feeds crops whose size varies from batch to batch, and "
+        "--jit_compile would compile the train step once per size: drop one of them.")
   check(not config.uint8_clips or config.min_area == default_min_area,
         f"--uint8_clips crops crop_size pixels without scale jitter, so --min_area="
         f"{config.min_area} would not apply: leave one of them out.")

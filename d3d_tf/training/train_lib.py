@@ -132,6 +132,15 @@ def _op_determinism_enabled() -> bool:
     return True
 
 
+def _resize_on_device(config: TrainConfig) -> bool:
+  """--resize_on_device: auto is on when an accelerator trains, unless --uint8_clips or
+  --jit_compile (which would compile the step once per crop size)."""
+  if config.resize_on_device != "auto":
+    return config.resize_on_device == "on"
+  accelerators = tf.config.list_logical_devices("GPU") + tf.config.list_logical_devices("TPU")
+  return bool(accelerators) and not (config.uint8_clips or config.jit_compile)
+
+
 def _datasets(config: TrainConfig, files, unlabelled_files=None):
   """(train, input-picture sample, validation or None) datasets of the run.
 
@@ -146,7 +155,8 @@ def _datasets(config: TrainConfig, files, unlabelled_files=None):
         crop_size=config.crop_size, with_rgb="rgb" in keys, with_flow="flow" in keys,
         shuffle_buffer=config.shuffle_buffer, seed=config.seed, min_area=config.min_area,
         flip=config.flip, deterministic=config.deterministic,
-        unlabelled_pattern=unlabelled_files, uint8_clips=config.uint8_clips)
+        unlabelled_pattern=unlabelled_files, uint8_clips=config.uint8_clips,
+        resize_on_device=_resize_on_device(config))
 
   train_ds = make_train_dataset()
   # Pictures of the input come from their own dataset: a second iterator of `train_ds` would
