@@ -19,12 +19,13 @@ import dataclasses
 import hashlib
 import json
 import os
-import platform
 import threading
 import time
 from typing import Callable, Dict, Optional, Tuple
 
 import tensorflow as tf
+
+from d3d_tf.common import machine
 
 MODES = ("auto", "2d", "3d")
 DEVICES = ("cpu", "gpu")
@@ -59,16 +60,7 @@ class OpShape:
 Timer = Callable[["OpShape"], Dict[str, float]]
 
 
-def cpu_model() -> str:
-  """The CPU's model name from /proc/cpuinfo (else the platform's processor string)."""
-  try:
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or platform.machine() or "unknown"
+cpu_model = machine.cpu_model  # What the measured choices depend on, with the TF version.
 
 
 def default_cache_dir() -> str:
