@@ -19,12 +19,9 @@ relaunching the same command resumes (other settings stop it, naming them, unles
 --overwrite). Bad input ends with one line naming the problem and exit code 2. The flags are `ProbeConfig`'s fields (d3d_tf/probing/probe_config.py).
 """
 
-import sys
-
 from absl import flags
 
 from d3d_tf.common import cli
-from d3d_tf.common import config_lib
 from d3d_tf.probing import probe_config
 from d3d_tf.probing.probe_config import ProbeConfig
 
@@ -34,14 +31,7 @@ cli.define(ProbeConfig)
 def main(argv):
   cli.no_arguments(argv, "probe")
   config = cli.config(ProbeConfig)
-  try:
-    for line in probe_config.prepare_output_dir(config):
-      print(line, flush=True)
-  except config_lib.ChangedSettings as e:
-    print(f"probe: error: {e}", file=sys.stderr)  # Its then:/now: lines too.
-    sys.exit(2)
-  except ValueError as e:
-    cli.fail("probe", e)
+  cli.prepare_run_dir("probe", lambda: probe_config.prepare_output_dir(config))
   flags_text = flags.FLAGS.flags_into_string()  # Before TensorFlow adds flags of its own.
   from d3d_tf.data import host_memory  # pylint: disable=g-import-not-at-top
   host_memory.request_pooled_allocator()  # Before the first TensorFlow op.

@@ -18,13 +18,9 @@ The flags are `TrainConfig`'s fields (d3d_tf/training/train_config.py). Unlike
 allocator, global seeds and, with --deterministic, TensorFlow's op determinism.
 """
 
-
-import sys
-
 from absl import flags
 
 from d3d_tf.common import cli
-from d3d_tf.common import config_lib
 from d3d_tf.training import train_config
 
 
@@ -43,14 +39,7 @@ def _error(message) -> None:
 def main(argv):
   cli.no_arguments(argv, "train")
   config = config_from_flags()
-  try:
-    for note in train_config.prepare_model_dir(config):
-      print(note, flush=True)
-  except config_lib.ChangedSettings as e:
-    print(f"train: error: {e}", file=sys.stderr)  # Its then:/now: lines too.
-    sys.exit(2)
-  except ValueError as e:
-    _error(e)
+  cli.prepare_run_dir("train", lambda: train_config.prepare_model_dir(config))
   if train_config.finished_run(config) is not None:
     return  # Said so; nothing to import TensorFlow for.
   # Before importing TensorFlow, which defines flags of its own that a rerun would reject.

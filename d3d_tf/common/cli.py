@@ -111,6 +111,20 @@ def config(config_cls: Type[_C]) -> _C:
   return config_lib.from_flags(config_cls)
 
 
+def prepare_run_dir(tool: str, prepare: Callable[[], List[str]]) -> None:
+  """Runs a resumable command's run-directory check (`config_lib.prepare_run_dir`) and prints
+  its lines; a relaunch with other settings exits 2 with its then:/now: lines, other bad input
+  with one line."""
+  try:
+    for line in prepare():
+      print(line, flush=True)
+  except config_lib.ChangedSettings as e:
+    print(f"{tool}: error: {e}", file=sys.stderr)
+    sys.exit(2)
+  except ValueError as e:
+    fail(tool, e)
+
+
 def no_arguments(argv: Sequence[str], tool: str) -> None:
   """Exits 2 on positional arguments (every tool takes flags only)."""
   if len(argv) > 1:
