@@ -5,6 +5,11 @@ Usage:
     --output_dir=/data/features
   python -m d3d_tf.extract_features --model=runs/d3d --records='/data/val-*.tfrecord' \
     --output_dir=/data/features --endpoint=Mixed_4f --keep_time --dtype=float16
+  # The same as an Apache Beam pipeline (one video per task, the model loaded once per worker):
+  python -m d3d_tf.extract_features --model=runs/d3d --videos=/data/k400/videos \
+    --output_dir=/data/k400_features --runner=beam \
+    --beam_pipeline_options="--runner=DirectRunner --direct_num_workers=8 \
+    --direct_running_mode=multi_processing"
 
 Window i starts at frame i x --window_stride of the (--fps resampled) video and spans the
 model's clip (num_frames x stride, stored in the model); only whole windows. Each video's
@@ -33,6 +38,12 @@ def main(argv):
   config = cli.config(features_config.FeaturesConfig)
   cli.quiet_tensorflow()
   from d3d_tf.inference import features_lib  # pylint: disable=g-import-not-at-top  (TF)
+  if config.runner == "beam":
+    try:
+      import apache_beam  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
+    except ModuleNotFoundError:
+      cli.fail(_TOOL, "--runner=beam needs Apache Beam, which is not installed: "
+               "pip install -e .[beam]")
   try:
     counts = features_lib.extract(config)
   except (ValueError, FileNotFoundError) as e:

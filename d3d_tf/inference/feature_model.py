@@ -36,7 +36,7 @@ class FeatureModel:
   model_path: str
 
 
-def _cut(model, endpoint: str, keep_time: bool, path: str):
+def cut(model, endpoint: str, keep_time: bool, path: str):
   """(the keras model whose output is the endpoint, the endpoint's resolved name, time axis?)."""
   import keras  # pylint: disable=g-import-not-at-top
   from d3d_tf import models  # pylint: disable=g-import-not-at-top
@@ -87,14 +87,14 @@ def load(path: str, endpoint: str = "", keep_time: bool = False) -> FeatureModel
   if geometry.modality != "rgb":
     raise ValueError(f"--model {file!r} reads {geometry.modality}; extract_features feeds "
                      "RGB frames.")
-  cut, endpoint, spatial = _cut(model, endpoint, keep_time, file)
+  cut_model, endpoint, spatial = cut(model, endpoint, keep_time, file)
   axes = ([2, 3] if keep_time else [1, 2, 3]) if spatial else []
 
   @tf.function(reduce_retracing=True)
   def features_fn(clips):
     shape = tf.shape(clips)
     flat = tf.reshape(clips, tf.concat([[shape[0] * shape[1]], shape[2:]], 0))
-    out = tf.cast(cut(flat, training=False), tf.float32)
+    out = tf.cast(cut_model(flat, training=False), tf.float32)
     if axes:
       out = tf.reduce_mean(out, axis=axes)
     out = tf.reshape(out, tf.concat([shape[:2], tf.shape(out)[1:]], 0))

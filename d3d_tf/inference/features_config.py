@@ -4,6 +4,7 @@ No TensorFlow here (`--help` and flag errors answer at once); `features_lib` doe
 """
 
 import dataclasses
+import shlex
 
 from d3d_tf.common import config_lib
 from d3d_tf.common import defaults
@@ -13,6 +14,7 @@ DTYPES = ("float32", "float16")
 # `--endpoint` values besides the S3D-G endpoint names (`d3d_tf.models.ENDPOINTS`).
 LOGITS = "logits"
 POOLED = "pooled"  # VideoSwin: its tokens averaged (what its head reads).
+RUNNERS = ("local", "beam")
 
 _flag = config_lib.flag
 
@@ -47,6 +49,14 @@ class FeaturesConfig(config_lib.CommandConfig):
   short_side: int = _flag(defaults.SHORT_SIDE, "Resize decoded frames' short side first (as the converter "
                           "stores records); 0 keeps the size. Not used with --records.", lower=0)
   quiet: bool = _flag(False, "No progress lines.")
+  runner: str = _flag("local", "local: this process (decoding in a thread, batches across "
+                      "videos). beam: an Apache Beam pipeline, one video per task and the model "
+                      "loaded once per worker, on the engine --beam_pipeline_options names; "
+                      "the same .npz files, manifest.csv and failures.csv.", enum=RUNNERS)
+  beam_pipeline_options: str = _flag(
+      "", "With --runner=beam: Beam pipeline options as one quoted string, e.g. "
+      "\"--runner=DirectRunner --direct_num_workers=4 --direct_running_mode=multi_processing\"; "
+      "empty runs on DirectRunner in this process. Paths must be ones every worker sees.")
 
   def check(self) -> None:
     if bool(self.videos) == bool(self.records):
@@ -54,3 +64,11 @@ class FeaturesConfig(config_lib.CommandConfig):
     if self.records and self.fps:
       raise ValueError("--fps resamples decoded videos; records keep their stored frames, so "
                        "leave --fps out with --records (or pass --videos).")
+    if self.beam_pipeline_options and self.runner != "beam":
+      raise ValueError("--beam_pipeline_options only applies to --runner=beam: add "
+                       "--runner=beam, or drop the options.")
+    try:
+      shlex.split(self.beam_pipeline_options)
+    except ValueError:
+      raise ValueError("--beam_pipeline_options is not a valid shell-quoted string; close "
+                       "every quote.") from None

@@ -42,11 +42,16 @@ _GLOB_CHARS = "*?["
 
 @dataclasses.dataclass
 class Job:
-  """One video to extract: its name in the manifest, its .npz, and its windows (lazily)."""
+  """One video to extract: its name in the manifest, its .npz, and its windows (lazily).
+
+  `task` says the same in JSON-able form ({"video": path} or {"record": file, "index": i},
+  with "name" and "output"): what a Beam worker gets, to rebuild the job with `job_of_task`.
+  """
   name: str
   output: str
   # -> (fps, windows, DecodeReport filled once the windows are exhausted, or None).
   windows: Callable[[], Tuple[float, Iterator[stream.Window], Optional[video_io.DecodeReport]]]
+  task: Dict = dataclasses.field(default_factory=dict)
 
 
 def _is_video(path: str) -> bool:
@@ -100,26 +105,50 @@ def output_names(root: str, paths: List[str]) -> List[str]:
   return names
 
 
+def _video_job(config: features_config.FeaturesConfig, geometry, name: str, output: str,
+               path: str) -> Job:
+  def windows():
+    fps = config.fps or video_io.probe_video(path)["fps"]
+    report = video_io.DecodeReport()
+    return fps, stream.iter_windows(
+        path, geometry.num_frames, geometry.stride, config.window_stride or None,
+        short_side=config.short_side or None, fps=config.fps or None, report=report), report
+  return Job(name, output, windows, dict(name=name, output=output, video=path))
+
+
 def video_jobs(config: features_config.FeaturesConfig, geometry) -> List[Job]:
   root, paths = list_videos(config.videos)
-  jobs = []
-  for path, name in zip(paths, output_names(root, paths)):
-    def windows(path=path):
-      fps = config.fps or video_io.probe_video(path)["fps"]
-      report = video_io.DecodeReport()
-      return fps, stream.iter_windows(
-          path, geometry.num_frames, geometry.stride, config.window_stride or None,
-          short_side=config.short_side or None, fps=config.fps or None, report=report), report
-    jobs.append(Job(os.path.relpath(path, root), os.path.join(config.output_dir, name),
-                    windows))
-  return jobs
+  return [_video_job(config, geometry, os.path.relpath(path, root),
+                     os.path.join(config.output_dir, name), path)
+          for path, name in zip(paths, output_names(root, paths))]
+
+
+def _record_windows(config: features_config.FeaturesConfig, geometry, serialized: bytes):
+  from d3d_tf.data import records  # pylint: disable=g-import-not-at-top
+  from d3d_tf.serving import preprocess  # pylint: disable=g-import-not-at-top
+  context, sequence = records.parse_sequence_example(serialized, with_flow=False)
+  frames = preprocess.decode_jpeg_video(sequence[records.RGB_JPEG]).numpy()
+  fps = float(context[records.FPS].numpy())
+  return fps, stream.windows_of_frames(frames, fps, geometry.num_frames, geometry.stride,
+                                       config.window_stride or None), None
+
+
+def job_of_task(config: features_config.FeaturesConfig, geometry, task: Dict) -> Job:
+  """The `Job` a `Job.task` describes (a record is read again from its file)."""
+  if "video" in task:
+    return _video_job(config, geometry, task["name"], task["output"], task["video"])
+
+  def windows():
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    dataset = tf.data.TFRecordDataset(task["record"]).skip(task["index"]).take(1)
+    return _record_windows(config, geometry, next(dataset.as_numpy_iterator()))
+  return Job(task["name"], task["output"], windows, dict(task))
 
 
 def record_jobs(config: features_config.FeaturesConfig, geometry) -> List[Job]:
   """One job per record of `--records`, named by its video id; frames decoded from its JPEGs."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from d3d_tf.data import records  # pylint: disable=g-import-not-at-top
-  from d3d_tf.serving import preprocess  # pylint: disable=g-import-not-at-top
   files = records.glob_files(config.records)
   if not files:
     raise FileNotFoundError(f"--records={config.records!r} matches no file.")
@@ -134,13 +163,11 @@ def record_jobs(config: features_config.FeaturesConfig, geometry) -> List[Job]:
                          f"{video_id!r}; their features would collide.")
       seen[name] = f"{file}:{index}"
 
-      def windows(serialized=serialized):
-        context, sequence = records.parse_sequence_example(serialized, with_flow=False)
-        frames = preprocess.decode_jpeg_video(sequence[records.RGB_JPEG]).numpy()
-        fps = float(context[records.FPS].numpy())
-        return fps, stream.windows_of_frames(frames, fps, geometry.num_frames, geometry.stride,
-                                             config.window_stride or None), None
-      jobs.append(Job(video_id, os.path.join(config.output_dir, name), windows))
+      output = os.path.join(config.output_dir, name)
+      jobs.append(Job(video_id, output,
+                      lambda serialized=serialized: _record_windows(config, geometry,
+                                                                    serialized),
+                      dict(name=video_id, output=output, record=file, index=index)))
   return jobs
 
 
@@ -164,6 +191,68 @@ def _write_csv(path: str, header: List[str], rows: List[List]) -> None:
     writer.writerow(header)
     writer.writerows(rows)
   os.replace(temporary, path)
+
+
+def write_tables(output_dir: str, jobs: List[Job], manifest: Dict[int, List],
+                 failures: Dict[int, str]) -> None:
+  """manifest.csv (one row per job index) and failures.csv, in the jobs' order."""
+  _write_csv(os.path.join(output_dir, MANIFEST), ["video", "windows", "seconds", "status"],
+             [manifest[i] for i in sorted(manifest)])
+  _write_csv(os.path.join(output_dir, FAILURES), ["video", "reason"],
+             [[jobs[i].name, failures[i]] for i in sorted(failures)])
+
+
+def existing_row(job: Job) -> Optional[List]:
+  """The manifest row of a job whose .npz a previous run wrote, or None."""
+  if not os.path.isfile(job.output):
+    return None
+  with np.load(job.output) as stored:
+    ends = stored["end_seconds"]
+    return [job.name, len(ends), float(ends[-1]), "existing"]
+
+
+def npz_arrays(features: List[np.ndarray], starts: List[float], ends: List[float], fps: float,
+               model: feature_model.FeatureModel, dtype: str) -> Dict[str, np.ndarray]:
+  """What a video's .npz holds, in its order (the bytes depend on it)."""
+  return {"features": np.stack(features).astype(np.dtype(dtype)),
+          "start_seconds": np.asarray(starts, np.float64),
+          "end_seconds": np.asarray(ends, np.float64),
+          "fps": np.float64(fps), "model": np.str_(model.model_path),
+          "endpoint": np.str_(model.endpoint)}
+
+
+NO_WINDOW = "no whole window: the video is shorter than one window"
+
+
+def extract_job(job: Job, model: feature_model.FeatureModel,
+                config: features_config.FeaturesConfig) -> Tuple[List, Optional[str], str]:
+  """One video on its own (the Beam runner's unit): its .npz written.
+
+  Returns:
+    (manifest row, failure reason or None, how the video decoded only in part or "").
+  """
+  starts, ends, features, batch = [], [], [], []
+
+  def run_batch():
+    if batch:
+      features.extend(model.features_fn(np.stack(batch)))
+      batch.clear()
+  try:
+    fps, windows, report = job.windows()
+    for window in windows:
+      starts.append(window.start_seconds)
+      ends.append(window.end_seconds)
+      batch.append(feature_model.preprocess_window(window.frames, model.geometry, config.views))
+      if len(batch) >= config.batch_size:
+        run_batch()
+    run_batch()
+  except video_io.VideoReadError as e:
+    return [job.name, 0, 0.0, "failed"], e.reason, ""
+  if not features:
+    return [job.name, 0, 0.0, "failed"], NO_WINDOW, ""
+  lost = report.describe() if report is not None and report.frames_lost else ""
+  write_npz(job.output, npz_arrays(features, starts, ends, fps, model, config.dtype))
+  return [job.name, len(features), ends[-1], "partial" if lost else "done"], None, lost
 
 
 _END = object()
@@ -205,9 +294,14 @@ class _Pending:
 def extract(config: features_config.FeaturesConfig) -> Dict[str, int]:
   """Runs an extraction; returns counts {"done", "existing", "failed", "windows"}.
 
+  With `config.runner == "beam"` the work is a Beam pipeline (`features_beam`), same files.
+
   Raises:
     FileNotFoundError, ValueError: no input, no model, an endpoint the model lacks.
   """
+  if config.runner == "beam":
+    from d3d_tf.inference import features_beam  # pylint: disable=g-import-not-at-top
+    return features_beam.extract(config)
   config.validate()
   model = feature_model.load(config.model, config.endpoint, config.keep_time)
   jobs = (video_jobs if config.videos else record_jobs)(config, model.geometry)
@@ -216,14 +310,12 @@ def extract(config: features_config.FeaturesConfig) -> Dict[str, int]:
   failures: Dict[int, str] = {}
   todo = []
   for index, job in enumerate(jobs):
-    if os.path.isfile(job.output):
-      with np.load(job.output) as stored:
-        ends = stored["end_seconds"]
-        manifest[index] = [job.name, len(ends), float(ends[-1]), "existing"]
+    row = existing_row(job)
+    if row:
+      manifest[index] = row
     else:
       todo.append(index)
   counts = {"done": 0, "existing": len(manifest), "failed": 0, "windows": 0}
-  dtype = np.dtype(config.dtype)
   pending: Dict[int, _Pending] = {}
   batch: List[Tuple[int, int, np.ndarray]] = []
   bar = progress.ProgressBar(total=len(todo), unit="videos", desc="extracting",
@@ -238,14 +330,10 @@ def extract(config: features_config.FeaturesConfig) -> Dict[str, int]:
     state = pending.pop(index)
     job = jobs[index]
     if not state.features:
-      fail(index, "no whole window: the video is shorter than one window")
+      fail(index, NO_WINDOW)
     else:
-      write_npz(job.output, {
-          "features": np.stack(state.features).astype(dtype),
-          "start_seconds": np.asarray(state.starts, np.float64),
-          "end_seconds": np.asarray(state.ends, np.float64),
-          "fps": np.float64(state.fps), "model": np.str_(model.model_path),
-          "endpoint": np.str_(model.endpoint)})
+      write_npz(job.output, npz_arrays(state.features, state.starts, state.ends, state.fps,
+                                       model, config.dtype))
       manifest[index] = [job.name, len(state.features), state.ends[-1],
                          "partial" if state.lost else "done"]
       if state.lost:  # Kept: its windows are whole, but the file is damaged or cut short.
@@ -301,11 +389,7 @@ def extract(config: features_config.FeaturesConfig) -> Dict[str, int]:
   finally:
     stop.set()
     bar.close()
-    _write_csv(os.path.join(config.output_dir, MANIFEST), ["video", "windows", "seconds",
-                                                           "status"],
-               [manifest[i] for i in sorted(manifest)])
-    _write_csv(os.path.join(config.output_dir, FAILURES), ["video", "reason"],
-               [[jobs[i].name, failures[i]] for i in sorted(failures)])
+    write_tables(config.output_dir, jobs, manifest, failures)
   return counts
 
 

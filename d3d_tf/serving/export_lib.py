@@ -104,7 +104,8 @@ def export(model: keras.Model, labels: Sequence[str], export_base: str, name: st
     with open(asset, "w", encoding="utf-8") as f:
       f.write(served.to_json())
     module.clip_geometry_file = tf.saved_model.Asset(asset)  # Copied into assets/.
-    tf.saved_model.save(module, tmp, signatures=module.signatures())
+    signatures = module.signatures()
+    tf.saved_model.save(module, tmp, signatures=signatures)
   height, width = warmup_size or (128, 171)
   warmup.write_warmup_requests(tmp, name, warmup.warmup_frames(served.num_frames, height, width))
   metadata = dict(labels=list(labels), crop_size=served.crop_size,
@@ -112,7 +113,7 @@ def export(model: keras.Model, labels: Sequence[str], export_base: str, name: st
                   clip_geometry=served.to_dict(), geometry_overrides=overrides,
                   top_k=module.top_k, quantize=quantize, serving_device=serving_device,
                   tensorflow_version=tf.__version__, keras_version=keras.__version__,
-                  signatures=[module_lib.SERVING_DEFAULT, module_lib.PREDICT_JPEG])
+                  signatures=sorted(signatures))
   with open(os.path.join(tmp, warmup.WARMUP_DIR, METADATA_FILE), "w", encoding="utf-8") as f:
     json.dump(metadata, f, indent=2)
   if tf.io.gfile.exists(out):  # --overwrite: the old version goes once the new one is whole.

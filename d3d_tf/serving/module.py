@@ -3,7 +3,10 @@
 Clients send what they have (uint8 frames, or JPEG bytes for compact REST requests); the graph
 resizes and centre-crops exactly as evaluation does (`preprocess.preprocess_frames`) and
 returns logits, probabilities and the top-k classes with their names baked in from the label
-map, so a served model needs no Python and no side files.
+map, so a served model needs no Python and no side files. A third signature, `features`,
+returns the embedding `extract_features` stores by default (S3D-G: its final endpoint pooled
+over time and space; VideoSwin: its pooled tokens), for retrieval, localisation or
+captioning models that read video features.
 """
 
 import types
@@ -18,6 +21,7 @@ FRAMES_INPUT = "frames"
 JPEG_INPUT = "jpeg_frames"
 SERVING_DEFAULT = "serving_default"
 PREDICT_JPEG = "predict_jpeg"
+FEATURES = "features"  # The signature's name and its one output key.
 OUTPUT_KEYS = ("logits", "probabilities", "top_k_indices", "top_k_labels", "top_k_scores")
 QUANTIZE_CHOICES = ("none", "float16")
 
@@ -75,6 +79,7 @@ class ClassifierModule(tf.Module):
     # trace its default signatures (two more traces of the whole network per export). Only its
     # variables are tracked, float16 copies when quantized.
     self._untracked = types.SimpleNamespace(model=model)  # Not a trackable attribute.
+    self._untracked.features, self._untracked.pool_axes = _features_model(model)
     if quantize == "float16":
       # The Keras model runs statelessly on the float16 copies.
       self.trainable_f16 = [tf.Variable(tf.cast(v.value, tf.float16), trainable=False)
@@ -93,8 +98,23 @@ class ClassifierModule(tf.Module):
       return tf.cast(logits, tf.float32)
     return tf.cast(model(inputs, training=False), tf.float32)
 
-  def _outputs(self, frames: tf.Tensor) -> Dict[str, tf.Tensor]:
-    """uint8 [B, T, H, W, 3] -> the output dict, after checking the frame count and size."""
+  def _pooled_features(self, inputs: tf.Tensor) -> tf.Tensor:
+    model, net = self._untracked.model, self._untracked.features
+    if self.quantize == "float16":  # The cut model's variables are some of the model's.
+      stored = {id(v): tf.cast(q, tf.float32) for v, q in zip(
+          model.trainable_variables + model.non_trainable_variables,
+          self.trainable_f16 + self.non_trainable_f16)}
+      out, _ = net.stateless_call([stored[id(v)] for v in net.trainable_variables],
+                                  [stored[id(v)] for v in net.non_trainable_variables],
+                                  inputs, training=False)
+    else:
+      out = net(inputs, training=False)
+    out = tf.cast(out, tf.float32)
+    axes = self._untracked.pool_axes
+    return tf.reduce_mean(out, axis=axes) if axes else out
+
+  def _preprocessed(self, frames: tf.Tensor) -> tf.Tensor:
+    """uint8 [B, T, H, W, 3] -> the model's input, after checking the frame count and size."""
     shape = tf.shape(frames)
     checks = [
         tf.debugging.assert_greater(shape[1], 0, message="Expected at least 1 frame per video "
@@ -107,8 +127,11 @@ class ClassifierModule(tf.Module):
           shape[1], self.fixed_frames, message=f"This model takes exactly {self.fixed_frames} "
           "frames per video (dimension 1); it was built for that clip length."))
     with tf.control_dependencies(checks):
-      inputs = preprocess.preprocess_frames(frames, self.crop_size, self.crop_fraction)
-    logits = self._logits(inputs)
+      return preprocess.preprocess_frames(frames, self.crop_size, self.crop_fraction)
+
+  def _outputs(self, frames: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """uint8 [B, T, H, W, 3] -> the output dict."""
+    logits = self._logits(self._preprocessed(frames))
     probabilities = tf.nn.softmax(logits, axis=-1)
     scores, indices = tf.math.top_k(probabilities, k=self.top_k)
     return {
@@ -129,13 +152,33 @@ class ClassifierModule(tf.Module):
                                 message="Expected at least 1 JPEG frame per video.")
     return self._outputs(preprocess.decode_jpeg_batch(jpeg_frames))
 
+  def serve_features(self, frames):
+    """uint8 frames [batch, T, H, W, 3] -> {"features": float32 [batch, D]}: the pooled
+    embedding, preprocessed as `serve_frames` does."""
+    return {FEATURES: self._pooled_features(self._preprocessed(frames))}
+
   def signatures(self) -> Dict[str, tf.types.experimental.ConcreteFunction]:
-    """The two serving signatures, each traced once.
+    """The serving signatures, each traced once (`features` only for the models it knows).
 
     The functions are made here, not as `tf.function` attributes: `tf.saved_model.save` traces
     every function attribute again, and each trace of S3D-G costs seconds.
     """
-    return {
+    signatures = {
         SERVING_DEFAULT: tf.function(self.serve_frames).get_concrete_function(FRAMES_SPEC),
         PREDICT_JPEG: tf.function(self.serve_jpeg).get_concrete_function(JPEG_SPEC),
     }
+    if self._untracked.features is not None:
+      signatures[FEATURES] = tf.function(self.serve_features).get_concrete_function(
+          FRAMES_SPEC)
+    return signatures
+
+
+def _features_model(model: keras.Model):
+  """(the model cut at its last feature layer, the axes to average), as `extract_features`
+  cuts it by default; (None, None) for a model other than S3D-G and VideoSwin classifiers."""
+  from d3d_tf.inference import feature_model  # pylint: disable=g-import-not-at-top
+  try:
+    net, _, spatial = feature_model.cut(model, "", False, "the exported model")
+  except ValueError:
+    return None, None
+  return net, ([1, 2, 3] if spatial else [])
