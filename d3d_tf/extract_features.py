@@ -36,6 +36,7 @@ _TOOL = "extract_features"
 def main(argv):
   cli.no_arguments(argv, _TOOL)
   config = cli.config(features_config.FeaturesConfig)
+  cli.prepare_run_dir(_TOOL, lambda: features_config.prepare_output_dir(config))
   cli.quiet_tensorflow()
   from d3d_tf.inference import features_lib  # pylint: disable=g-import-not-at-top  (TF)
   if config.runner == "beam":
@@ -45,7 +46,7 @@ def main(argv):
       cli.fail(_TOOL, "--runner=beam needs Apache Beam, which is not installed: "
                "pip install -e .[beam]")
   try:
-    counts = features_lib.extract(config)
+    counts = features_lib.extract(config, check_output_dir=False)
   except (ValueError, FileNotFoundError) as e:
     cli.fail(_TOOL, e)
   print(f"{counts['done']} videos extracted ({counts['windows']} windows), "

@@ -122,7 +122,7 @@ def extract(config: features_config.FeaturesConfig) -> Dict[str, int]:
   model = feature_model.load(config.model, config.endpoint, config.keep_time)
   jobs = (features_lib.video_jobs if config.videos else features_lib.record_jobs)(
       config, model.geometry)
-  os.makedirs(config.output_dir, exist_ok=True)
+  features_lib.keep_flags(config)
   manifest: Dict[int, List] = {}
   failures: Dict[int, str] = {}
   todo = []

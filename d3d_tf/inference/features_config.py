@@ -49,6 +49,10 @@ class FeaturesConfig(config_lib.CommandConfig):
   short_side: int = _flag(defaults.SHORT_SIDE, "Resize decoded frames' short side first (as the converter "
                           "stores records); 0 keeps the size. Not used with --records.", lower=0)
   quiet: bool = _flag(False, "No progress lines.")
+  overwrite: bool = _flag(
+      False, "Start --output_dir afresh (its .npz files and tables are deleted) instead of "
+      "refusing a relaunch whose settings differ from the ones it kept in flags.txt: one "
+      "folder never mixes features of two settings.")
   runner: str = _flag("local", "local: this process (decoding in a thread, batches across "
                       "videos). beam: an Apache Beam pipeline, one video per task and the model "
                       "loaded once per worker, on the engine --beam_pipeline_options names; "
@@ -72,3 +76,20 @@ class FeaturesConfig(config_lib.CommandConfig):
     except ValueError:
       raise ValueError("--beam_pipeline_options is not a valid shell-quoted string; close "
                        "every quote.") from None
+
+
+# Settings a relaunch may change without changing the features (echoed); any other difference
+# would mix features of two settings in one folder, and is refused.
+RELAUNCH_MAY_DIFFER = ("quiet", "batch_size", "runner", "beam_pipeline_options", "overwrite")
+
+
+def prepare_output_dir(config: FeaturesConfig):
+  """--overwrite, or the relaunch check against the output dir's flags.txt; lines to print.
+
+  Raises:
+    config_lib.ChangedSettings: the kept settings differ in one that matters.
+    ValueError: --overwrite on a directory that is not an extraction's output.
+  """
+  return config_lib.prepare_run_dir(
+      config, config.output_dir, "d3d_tf.extract_features", config.overwrite,
+      may_differ=RELAUNCH_MAY_DIFFER, flags_file=defaults.FLAGS_FILE)

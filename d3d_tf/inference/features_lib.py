@@ -29,6 +29,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from d3d_tf import video
+from d3d_tf.common import defaults
 from d3d_tf.common import progress
 from d3d_tf.inference import feature_model
 from d3d_tf.inference import features_config
@@ -291,21 +292,37 @@ class _Pending:
   lost: str = ""  # How the video decoded only in part, if it did.
 
 
-def extract(config: features_config.FeaturesConfig) -> Dict[str, int]:
+def keep_flags(config: features_config.FeaturesConfig) -> None:
+  """Creates the output dir with the run's flags.txt, once its inputs and model are known good:
+  a relaunch is compared with it (`features_config.prepare_output_dir`)."""
+  os.makedirs(config.output_dir, exist_ok=True)
+  with open(os.path.join(config.output_dir, defaults.FLAGS_FILE), "w", encoding="utf-8") as f:
+    f.write(config.to_flagfile())
+
+
+def extract(config: features_config.FeaturesConfig,
+            check_output_dir: bool = True) -> Dict[str, int]:
   """Runs an extraction; returns counts {"done", "existing", "failed", "windows"}.
 
   With `config.runner == "beam"` the work is a Beam pipeline (`features_beam`), same files.
+  The output dir keeps the run's flags.txt; with `check_output_dir`, a relaunch with other
+  settings is refused and `--overwrite` starts afresh (`features_config.prepare_output_dir`;
+  `d3d_tf.extract_features` does it before importing TensorFlow).
 
   Raises:
-    FileNotFoundError, ValueError: no input, no model, an endpoint the model lacks.
+    FileNotFoundError, ValueError: no input, no model, an endpoint the model lacks
+      (`config_lib.ChangedSettings`, a ValueError, for a relaunch with other settings).
   """
+  config.validate()
+  if check_output_dir:
+    for line in features_config.prepare_output_dir(config):
+      print(line, flush=True)
   if config.runner == "beam":
     from d3d_tf.inference import features_beam  # pylint: disable=g-import-not-at-top
     return features_beam.extract(config)
-  config.validate()
   model = feature_model.load(config.model, config.endpoint, config.keep_time)
   jobs = (video_jobs if config.videos else record_jobs)(config, model.geometry)
-  os.makedirs(config.output_dir, exist_ok=True)
+  keep_flags(config)
   manifest: Dict[int, List] = {}
   failures: Dict[int, str] = {}
   todo = []

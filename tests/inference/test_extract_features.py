@@ -222,3 +222,21 @@ def test_sigkill_mid_run_then_rerun_gives_the_same_files(s3dg, tmp_path):
   features_lib.extract(_config(output_dir=str(clean), **config))
   for k in range(6):
     assert (killed / f"v{k}.npz").read_bytes() == (clean / f"v{k}.npz").read_bytes()
+
+
+def test_a_relaunch_with_other_settings_is_refused_not_mixed(s3dg, video_tree, tmp_path):
+  from d3d_tf.common import config_lib  # pylint: disable=g-import-not-at-top
+  out = str(tmp_path / "out")
+  first = _config(model=s3dg["path"], videos=str(video_tree), output_dir=out, quiet=True,
+                  endpoint="Mixed_3c")
+  assert features_lib.extract(first)["done"] == 2
+  kept = _load(os.path.join(out, "a", "one.npz"))
+  with pytest.raises(config_lib.ChangedSettings, match="then: --endpoint=Mixed_3c"):
+    features_lib.extract(_config(**dict(first.__dict__, endpoint="Conv2d_2c_3x3")))
+  np.testing.assert_array_equal(_load(os.path.join(out, "a", "one.npz"))["features"],
+                                kept["features"])
+  assert features_lib.extract(_config(**dict(first.__dict__, batch_size=3)))["existing"] == 2
+  fresh = features_lib.extract(_config(**dict(first.__dict__, endpoint="Conv2d_2c_3x3",
+                                              overwrite=True)))
+  assert fresh["done"] == 2 and str(_load(os.path.join(out, "a", "one.npz"))["endpoint"]) == \
+      "Conv2d_2c_3x3"

@@ -51,12 +51,15 @@ def test_direct_runner_writes_the_local_runs_files(model_path, tmp_path):
       beam_pipeline_options="--runner=DirectRunner", **common))
   assert beam == local == {"done": 2, "existing": 0, "failed": 2, "windows": 3 + 2}
   local_files, beam_files = _files(tmp_path / "local"), _files(tmp_path / "beam")
-  # Same names (no scratch left behind), same bytes: .npz, manifest.csv, failures.csv.
+  # Same names (no scratch left behind), same bytes: .npz, manifest.csv, failures.csv; the
+  # kept flags differ in --runner only.
   assert sorted(beam_files) == sorted(local_files) == sorted(
       [os.path.join("a", "one.npz"), os.path.join("b", "two.npz"), "manifest.csv",
-       "failures.csv"])
+       "failures.csv", "flags.txt"])
   for name, data in local_files.items():
-    assert beam_files[name] == data, name
+    if name != "flags.txt":
+      assert beam_files[name] == data, name
+  assert b"--runner=beam" in beam_files["flags.txt"]
   assert [(r["video"], r["windows"], r["status"]) for r in
           _rows(tmp_path / "beam" / "manifest.csv")] == [
               (os.path.join("a", "one.mkv"), "3", "done"),
@@ -65,7 +68,8 @@ def test_direct_runner_writes_the_local_runs_files(model_path, tmp_path):
 
   (tmp_path / "beam" / "b" / "two.npz").unlink()  # As if killed before this video.
   again = features_lib.extract(features_config.FeaturesConfig(
-      output_dir=str(tmp_path / "beam"), runner="beam", **common))
+      output_dir=str(tmp_path / "beam"), runner="beam",
+      beam_pipeline_options="--runner=DirectRunner", **common))
   assert again == {"done": 1, "existing": 1, "failed": 2, "windows": 2}
   assert _files(tmp_path / "beam")[os.path.join("b", "two.npz")] == local_files[
       os.path.join("b", "two.npz")]
