@@ -14,10 +14,16 @@ overlapping pools copy values, so such ties are common in S3D-G. The 3D pool the
 2D pools' gradient on CPU, whichever formulation computes its forward pass.
 """
 
+import contextvars
+
 import keras
 import tensorflow as tf
 
 from d3d_tf.models import frame_ops_policy
+
+# Whether the conv being traced is in a training graph (`FrameConv3D.call`'s `training`), for
+# `convolution_op`, which Keras calls without it.
+_TRAINING = contextvars.ContextVar("frame_conv_training", default=False)
 
 
 def _same_padding(size, kernel, stride):
@@ -180,24 +186,27 @@ def max_pool3d(inputs, pool_size, strides, padding, training=None, formulation=N
 class FrameConv3D(keras.layers.Conv3D):
   """`keras.layers.Conv3D` computed as the formulation policy picks; the same weights and config.
 
-  `training` only tells the policy which timing (inference or training) decides.
+  `training` only tells the policy which timing (inference or training) decides. Keras' own
+  `call` (its bias add, its activation) runs unchanged around `convolution_op`, so the
+  gradients are the ones `keras.layers.Conv3D` computes, to the bit.
   """
 
   def call(self, inputs, training=None):
-    outputs = self._convolve(inputs, self.kernel, training)
-    if self.use_bias:
-      outputs = outputs + keras.ops.reshape(self.bias, (1, 1, 1, 1, self.filters))
-    return outputs if self.activation is None else self.activation(outputs)
+    token = _TRAINING.set(bool(training))
+    try:
+      return super().call(inputs)
+    finally:
+      _TRAINING.reset(token)
 
-  def _convolve(self, inputs, kernel, training):
+  def convolution_op(self, inputs, kernel):
     if (max(self.dilation_rate) > 1 or self.groups > 1 or self.data_format != "channels_last"
         or keras.backend.backend() != "tensorflow"):
-      return self.convolution_op(inputs, kernel)
-    kernel = tf.convert_to_tensor(kernel)
+      return super().convolution_op(inputs, kernel)
+    kernel_shape = tuple(kernel.shape)
     op = frame_ops_policy.OpShape(
-        "conv", tuple(kernel.shape[:3]), tuple(self.strides), self.padding.upper(),
-        int(kernel.shape[3]), int(kernel.shape[4]), dtype=inputs.dtype.name)
-    formulation = frame_ops_policy.current_policy().formulation(op, bool(training))
+        "conv", kernel_shape[:3], tuple(self.strides), self.padding.upper(),
+        int(kernel_shape[3]), int(kernel_shape[4]), dtype=inputs.dtype.name)
+    formulation = frame_ops_policy.current_policy().formulation(op, _TRAINING.get())
     return conv3d(inputs, kernel, self.strides, self.padding, formulation)
 
 
