@@ -64,7 +64,8 @@ def _convert(tf2onnx, function):
 def export(model: keras.Model, labels: Sequence[str], output: str, *,
            num_frames: Optional[int] = None, crop_size: Optional[int] = None,
            overwrite: bool = False, source: str = "the model",
-           notes: Optional[List[str]] = None) -> str:
+           notes: Optional[List[str]] = None,
+           policy: Optional[frame_ops_policy.FormulationPolicy] = None) -> str:
   """Converts `model` to `output` (a `.onnx` file); returns `output`.
 
   Args:
@@ -75,6 +76,8 @@ def export(model: keras.Model, labels: Sequence[str], output: str, *,
     overwrite: Replace an existing file.
     source: The model's name in messages.
     notes: If a list, the overrides of the model's geometry are appended to it.
+    policy: The formulation the graph is traced with; None: `portable.formulation("onnx")`
+      (native 3D ops). benchmarks/inference_runtimes.py also times the 2D-over-frames one.
 
   Raises:
     ValueError: a model or op ONNX cannot take (one line naming the reason), a bad --output,
@@ -86,7 +89,7 @@ def export(model: keras.Model, labels: Sequence[str], output: str, *,
                                       source=source, notes=notes)
   tf2onnx = _import_converter()
   logging.getLogger("tf2onnx").setLevel(logging.ERROR)
-  with frame_ops_policy.use_policy(portable.formulation("onnx")):
+  with frame_ops_policy.use_policy(policy or portable.formulation("onnx")):
     function, _ = portable.clip_function(model, geometry)
     try:
       proto = _convert(tf2onnx, function)
