@@ -6,16 +6,20 @@ normalisation inside) and timed on the same random uint8 clips:
 
   keras        the Keras model in a `tf.function` (what evaluate and predict run)
   saved_model  the same function saved and loaded with `tf.saved_model` (TF Serving's graph)
-  onnxruntime  the `.onnx` file (tf2onnx, opset 17) on ONNX Runtime's CPU provider
+  onnxruntime  the `.onnx` file (tf2onnx, opset 17) on ONNX Runtime's CPU provider, traced
+               with native 3D ops as `d3d_tf.export` writes it
+  onnxruntime_2d  the same traced with every 3D conv and pool as 2D ops over frames
   litert       the `.tflite` file on LiteRT's interpreter (XNNPACK), float32
-  litert_<q>   the same, quantised (`--quantize float16 dynamic_int8`)
+  litert_<q>   the same, quantised (`--quantize float16 dynamic_int8 int8`); full int8 is
+               calibrated on `--calibration_clips` random clips: enough for timing (the cost
+               does not depend on the ranges), not for accuracy (benchmarks/int8_agreement.py)
 
 Each runtime runs `--warmup` times, then `--repeats` times; the median is reported with
 clips/s and the ratio of Keras's median to it (> 1: faster than Keras). Every runtime uses its
 default thread count. One JSON object per line, the first describing the machine.
 
 Usage: python benchmarks/inference_runtimes.py [--frames 16 64] [--batch 1 4] [--size 224]
-  [--quantize dynamic_int8] [--output FILE]
+  [--quantize dynamic_int8 int8] [--calibration_clips 4] [--output FILE]
 """
 
 import argparse
@@ -35,6 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from d3d_tf.data import processors  # noqa: E402
 from d3d_tf.inference import runtimes  # noqa: E402
 from d3d_tf.models import ClipGeometry, S3DGBackbone, S3DGClassifier  # noqa: E402
+from d3d_tf.models import frame_ops_policy  # noqa: E402
 from d3d_tf.serving import litert_export  # noqa: E402
 from d3d_tf.serving import onnx_export  # noqa: E402
 from d3d_tf.serving import portable  # noqa: E402
@@ -65,7 +70,18 @@ def median_seconds(fn, clips, warmup, repeats):
   return statistics.median(times)
 
 
-def build_runtimes(frames, size, quantize, scratch):
+def random_representative(clip_shape, count, seed=1):
+  """int8 calibration clips: `count` random uint8 `[1, *clip_shape]` clips."""
+  rng = np.random.default_rng(seed)
+
+  def clips():
+    for _ in range(count):
+      yield [rng.integers(0, 256, (1,) + tuple(clip_shape), dtype=np.uint8)]
+
+  return clips
+
+
+def build_runtimes(frames, size, quantize, scratch, calibration_clips):
   """name -> (clips -> logits), with the seconds each export took."""
   labels = [str(i) for i in range(NUM_CLASSES)]
   model = S3DGClassifier(S3DGBackbone(), num_classes=NUM_CLASSES,
@@ -89,9 +105,15 @@ def build_runtimes(frames, size, quantize, scratch):
   export_seconds["saved_model"] = time.perf_counter() - start
   fns["saved_model"] = lambda x: serve(frames=tf.constant(x))["logits"].numpy()
 
-  exports = [("onnxruntime", lambda p: onnx_export.export(model, labels, p), ".onnx")]
+  frame_ops = frame_ops_policy.FormulationPolicy(mode="2d", device="cpu")
+  exports = [("onnxruntime", lambda p: onnx_export.export(model, labels, p), ".onnx"),
+             ("onnxruntime_2d", lambda p: onnx_export.export(model, labels, p, policy=frame_ops),
+              ".onnx")]
+  representative = random_representative((frames, size, size, 3), calibration_clips)
   exports += [("litert" if q == "none" else f"litert_{q}",
-               lambda p, q=q: litert_export.export(model, labels, p, quantize=q), ".tflite")
+               lambda p, q=q: litert_export.export(
+                   model, labels, p, quantize=q,
+                   representative=representative if q == "int8" else None), ".tflite")
               for q in ["none"] + list(quantize)]
   for name, export, suffix in exports:
     path = os.path.join(scratch, name + suffix)
@@ -108,8 +130,9 @@ def main():
   parser.add_argument("--batch", type=int, nargs="+", default=[1])
   parser.add_argument("--size", type=int, default=224)
   parser.add_argument("--quantize", nargs="*", default=[],
-                      choices=[q for q in litert_export.QUANTIZE_CHOICES
-                               if q not in ("none", "int8")])
+                      choices=[q for q in litert_export.QUANTIZE_CHOICES if q != "none"])
+  parser.add_argument("--calibration_clips", type=int, default=4,
+                      help="Random clips calibrating --quantize int8 (timing only).")
   parser.add_argument("--warmup", type=int, default=2)
   parser.add_argument("--repeats", type=int, default=5)
   parser.add_argument("--output", default=None, help="Also append the JSON lines here.")
@@ -128,11 +151,14 @@ def main():
   emit({"cpu": cpu_model(), "cores": os.cpu_count(), "tensorflow": tf.__version__,
         "onnxruntime": onnxruntime.__version__,
         "ai_edge_litert": getattr(ai_edge_litert, "__version__", "unknown"),
-        "warmup": args.warmup, "repeats": args.repeats})
+        "warmup": args.warmup, "repeats": args.repeats,
+        "keras_formulation": frame_ops_policy.current_policy().mode,
+        "load_average": [round(x, 2) for x in os.getloadavg()]})
   rng = np.random.default_rng(0)
   for frames in args.frames:
     with tempfile.TemporaryDirectory() as scratch:
-      fns, export_seconds = build_runtimes(frames, args.size, args.quantize, scratch)
+      fns, export_seconds = build_runtimes(frames, args.size, args.quantize, scratch,
+                                           args.calibration_clips)
       for batch in args.batch:
         clips = rng.integers(0, 256, (batch, frames, args.size, args.size, 3), dtype=np.uint8)
         reference = fns["keras"](clips)
@@ -144,7 +170,8 @@ def main():
                 "median_seconds": round(seconds, 4), "clips_per_second": round(batch / seconds, 3),
                 "speedup_over_keras": round(keras_seconds / seconds, 3),
                 "max_abs_logit_diff": float(np.abs(fn(clips) - reference).max()),
-                "export_seconds": round(export_seconds.get(name, 0.0), 1)})
+                "export_seconds": round(export_seconds.get(name, 0.0), 1),
+                "load_average_1min": round(os.getloadavg()[0], 2)})
   if sink:
     sink.close()
 

@@ -13,42 +13,13 @@ import pytest
 from d3d_tf.data import processors
 from d3d_tf.inference import predict_lib
 from d3d_tf.inference import runtimes
-from d3d_tf.models import ClipGeometry, S3DGBackbone, S3DGClassifier
 from d3d_tf.serving import litert_export
 from d3d_tf.serving import onnx_export
 from d3d_tf.serving import portable
 from d3d_tf.video import video_io
 from tests.conftest import sample_clip
 from tests.data import records_fixture
-
-LABELS = ["ride bike", "walk", "swim"]
-FRAMES, CROP = 8, 32
-
-
-def tiny_model(channels, seed):
-  """Depth-0.125 S3D-G whose logits depend on the clip.
-
-  Random kernels with unit BN statistics give nearly constant logits (each BN re-centres a
-  layer's near-zero mean), so the statistics, shifts and head weights are drawn too.
-  """
-  modality = "rgb" if channels == 3 else "flow"
-  model = S3DGClassifier(
-      S3DGBackbone(input_channels=channels, depth_multiplier=0.125, final_endpoint="Mixed_3c"),
-      num_classes=len(LABELS),
-      clip_geometry=ClipGeometry(num_frames=FRAMES, crop_size=CROP, modality=modality,
-                                 flow_bound=20.0 if channels == 2 else None,
-                                 labels=tuple(LABELS)))
-  rng = np.random.default_rng(seed)
-  for v in model.variables:
-    name = v.path.split("/")[-1]
-    if name == "kernel":
-      std = np.sqrt(2.0 / np.prod(v.shape[:-1])) * (30.0 if "Logits" in v.path else 1.0)
-      v.assign(rng.normal(0, std, v.shape).astype("float32"))
-    elif name in ("bias", "beta", "moving_mean"):
-      v.assign(rng.normal(0, 0.1, v.shape).astype("float32"))
-    elif name == "moving_variance":
-      v.assign(rng.uniform(0.5, 2.0, v.shape).astype("float32"))
-  return model
+from tests.serving.portable_models import CROP, FRAMES, LABELS, VARIANTS, tiny_model
 
 
 def keras_logits(model, clips):
@@ -61,13 +32,15 @@ def exported(tmp_path_factory):
   rng = np.random.default_rng(0)
   frames, _ = video_io.read_video(sample_clip("bikes.mp4"), short_side=48, max_frames=FRAMES)
   real = portable.crop_clips_uint8(frames[None], CROP, 0.875).numpy()
-  cases = {
-      "rgb": (tiny_model(3, 1), np.concatenate(
-          [real, rng.integers(0, 256, (1, FRAMES, CROP, CROP, 3), dtype=np.uint8)])),
-      "flow": (tiny_model(2, 2), rng.integers(0, 256, (2, FRAMES, CROP, CROP, 2), dtype=np.uint8)),
-  }
+  rgb_clips = np.concatenate(
+      [real, rng.integers(0, 256, (1, FRAMES, CROP, CROP, 3), dtype=np.uint8)])
+  flow_clips = rng.integers(0, 256, (2, FRAMES, CROP, CROP, 2), dtype=np.uint8)
   out = {}
-  for name, (model, clips) in cases.items():
+  for seed, (name, kwargs) in enumerate(VARIANTS.items(), start=1):
+    kwargs = dict(kwargs)
+    channels = kwargs.pop("input_channels")
+    model = tiny_model(channels, seed, **kwargs)
+    clips = rgb_clips if channels == 3 else flow_clips
     onnx_path = onnx_export.export(model, LABELS, str(root / f"{name}.onnx"))
     tflite_path = litert_export.export(model, LABELS, str(root / f"{name}.tflite"))
     np.save(root / f"{name}_clips.npy", clips)
@@ -104,7 +77,7 @@ _CHILD = textwrap.dedent(r"""
 def loaded(exported):
   root = exported["root"]
   results = {}
-  for name in ("rgb", "flow"):
+  for name in VARIANTS:
     out = root / f"{name}_out.npz"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run(
@@ -116,7 +89,7 @@ def loaded(exported):
   return results
 
 
-@pytest.mark.parametrize("name", ["rgb", "flow"])
+@pytest.mark.parametrize("name", list(VARIANTS))
 @pytest.mark.parametrize("runtime", ["onnx", "lite"])
 def test_float32_logits_match_keras_and_depend_on_the_clip(exported, loaded, name, runtime):
   expected = exported[name]["expected"]
