@@ -26,7 +26,9 @@ class EvalConfig(config_lib.CommandConfig):
   The clip shape fields left None come from the models' stored geometry; a value given
   overrides it where that is meaningful (`clip_geometry.OVERRIDABLE`).
   """
-  models: Tuple[str, ...] = _flag(REQUIRED, "Comma-separated .keras classifiers.")
+  models: Tuple[str, ...] = _flag(
+      REQUIRED, "Comma-separated models: .keras files or model dirs of d3d_tf.train, or .onnx / "
+      ".tflite exports (d3d_tf.export --format=onnx|litert: what you ship, measured).")
   eval_files: str = _flag(REQUIRED, "Glob of the split's TFRecords.")
   output_dir: str = _flag(REQUIRED, "Where the reports are written.")
   label_map: Optional[str] = _flag(

@@ -66,6 +66,10 @@ class ExportConfig(config_lib.CommandConfig):
         raise ValueError(f"--quantize={self.quantize} is for --format=litert; a SavedModel "
                          "takes none or float16.")
       return
+    if self.crop_fraction is not None:
+      raise ValueError(f"--crop_fraction applies to --format=saved_model, whose graph crops; a "
+                       f"{self.format} file takes clips already cropped (predict crops them "
+                       "with the model's fraction): leave --crop_fraction out.")
     suffix = ".onnx" if self.format == "onnx" else ".tflite"
     if not self.output or not self.output.endswith(suffix):
       raise ValueError(f"--format={self.format} needs --output=FILE{suffix}; got "

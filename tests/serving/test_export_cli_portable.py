@@ -57,6 +57,8 @@ def test_cli_writes_a_file_that_reproduces_the_keras_model(keras_file, tmp_path,
      "--quantize=int8 calibrates on clips: pass --representative_files"),
     (["--format=onnx", "--output={dir}/d3d.onnx", "--quantize=dynamic_int8"],
      "--quantize does not apply to --format=onnx"),
+    (["--format=litert", "--output={dir}/d3d.tflite", "--crop_fraction=0.9"],
+     "--crop_fraction applies to --format=saved_model"),
 ])
 def test_bad_flags_are_one_line_exit_2_and_write_nothing(keras_file, tmp_path, flags, message):
   proc = _export(f"--model={keras_file['path']}",
