@@ -63,7 +63,8 @@ def test_records_settings_and_the_run_geometry_read_the_converter_fields(files):
 
 def test_evaluate_refuses_records_of_another_flow_naming_both(tvl1_model, files, tmp_path):
   with pytest.raises(ValueError) as error:
-    evaluate_lib.evaluate([tvl1_model], files["png"], str(tmp_path / "out"),
+    evaluate_lib.evaluate(evaluate_lib.EvalConfig(
+        models=(tvl1_model,), eval_files=files["png"], output_dir=str(tmp_path / "out")),
                           show_progress=False)
   message = str(error.value)
   assert message.startswith(f"{tvl1_model} was trained on tvl1 flow, bound 20 px, png, but "

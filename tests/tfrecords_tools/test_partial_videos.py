@@ -59,6 +59,6 @@ def test_max_lost_fraction_sets_the_share_a_video_may_lose(cut_dataset, tmp_path
                                 show_progress=False)
   assert (lenient["converted"], lenient["partial_videos"]) == (3, 2)
   assert lenient["frames_lost"] > 10
-  with pytest.raises(ValueError, match=r"max_lost_fraction must be in \[0, 1\)"):
+  with pytest.raises(ValueError, match=r"--max_lost_fraction=1.5: must be in \[0, 1\)"):
     convert_lib.convert(dataset, str(tmp_path / "bad"),
                         dataclasses.replace(OPTIONS, max_lost_fraction=1.5), show_progress=False)
