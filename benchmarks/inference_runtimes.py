@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from d3d_tf.common import machine  # noqa: E402
 from d3d_tf.data import processors  # noqa: E402
 from d3d_tf.inference import runtimes  # noqa: E402
 from d3d_tf.models import ClipGeometry, S3DGBackbone, S3DGClassifier  # noqa: E402
@@ -47,16 +48,7 @@ from d3d_tf.serving import portable  # noqa: E402
 NUM_CLASSES = 400
 
 
-def cpu_model() -> str:
-  """The CPU's model name from /proc/cpuinfo ("unknown" elsewhere)."""
-  try:
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return "unknown"
+cpu_model = machine.cpu_model
 
 
 def median_seconds(fn, clips, warmup, repeats):

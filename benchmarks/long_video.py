@@ -19,7 +19,6 @@ Prints one JSON object per line. Usage:
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -32,17 +31,10 @@ import numpy as np  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from d3d_tf.common import machine  # noqa: E402
 
 
-def cpu_model() -> str:
-  try:
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or "unknown"
+cpu_model = machine.cpu_model
 
 
 def write_video(path: str, minutes: float, fps: int = 30) -> None:

@@ -35,9 +35,9 @@ from typing import Callable, Dict, Iterable, List, Sequence
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from d3d_tf.common import beam_counters
 from d3d_tf.common import file_system as fs
 from tfrecords_tools import convert_lib
 from tfrecords_tools import layouts
@@ -145,12 +145,7 @@ def build_pipeline(pipeline: beam.Pipeline, tasks_path: str, output_dir: str,
 
 
 def _counters(result) -> Dict[str, int]:
-  """The pipeline's counters, committed values (attempted where a runner has no committed)."""
-  values = dict.fromkeys(COUNTERS, 0)
-  for counter in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
-    value = counter.committed if counter.committed is not None else counter.attempted
-    values[counter.key.metric.name] += value or 0
-  return values
+  return beam_counters.counters(result, NAMESPACE, COUNTERS)
 
 
 def convert(dataset: layouts.Dataset, output_dir: str,

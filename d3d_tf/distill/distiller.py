@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from d3d_tf.data import device_resize
 from d3d_tf.data import processors
+from d3d_tf.distill import strategy_steps
 from d3d_tf.distill import validation
 from d3d_tf.distill.losses import UNLABELLED, get_distill_loss, label_cross_entropy, labelled
 
@@ -21,16 +22,6 @@ from d3d_tf.distill.losses import UNLABELLED, get_distill_loss, label_cross_entr
 NEEDS_TEACHER = (f"An example with label {UNLABELLED} (unlabelled) reached a D3DDistiller without "
                  "a teacher, which has nothing to learn from it: pass a teacher (d3d_tf.train "
                  "--unlabelled_train_files needs --stream=d3d).")
-
-
-def _keras_reduces_across_workers(strategy) -> bool:
-  """Whether Keras reduces step outputs across workers (see `_step_logs`).
-
-  Keras 3.15 asks `strategy.extended._in_multi_worker_mode()`; in public API that is "more
-  replicas than this worker has devices" (replicas = workers x local devices).
-  """
-  return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-          and strategy.num_replicas_in_sync > len(strategy.extended.worker_devices))
 
 
 @keras.saving.register_keras_serializable(package="d3d_tf")
@@ -234,10 +225,7 @@ class D3DDistiller(keras.Model):
     if self.built and optimizer_built and (compiled is None or compiled.built):
       return
     if iterator is not None:
-      local = self.distribute_strategy.experimental_local_results
-      for _, _, it in iterator:
-        data_batch = keras.tree.map_structure(lambda v: local(v)[0], next(it))
-        break
+      data_batch = strategy_steps.first_replica_batch(self.distribute_strategy, iterator)
     super()._maybe_symbolic_build(data_batch=data_batch)
 
   # -------------------------------------------------------------- helpers
@@ -325,11 +313,7 @@ class D3DDistiller(keras.Model):
           f"{[m.name for m in self.metrics if m is not self._compile_metrics]}; rename them."
         )
       logs.update(results)
-    if _keras_reduces_across_workers(self.distribute_strategy):
-      # Keras 3 averages multi-worker logs with `strategy.reduce("MEAN", v, axis=0)`, which
-      # fails on scalars (tensorflow/tensorflow#72388); a leading axis of 1 reduces to the mean.
-      logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
-    return logs
+    return strategy_steps.reducible_logs(logs, self.distribute_strategy)
 
   # ---------------------------------------------------------------- steps
   def train_step(self, data):

@@ -33,9 +33,10 @@ from typing import Dict, List
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from d3d_tf.common import beam_counters
+from d3d_tf.inference import feature_jobs
 from d3d_tf.inference import feature_model
 from d3d_tf.inference import features_config
 from d3d_tf.inference import features_lib
@@ -70,7 +71,7 @@ class ExtractVideoFn(beam.DoFn):
 
   def process(self, line: str):
     entry = json.loads(line)
-    job = features_lib.job_of_task(self._config, self._model.geometry, entry["task"])
+    job = feature_jobs.job_of_task(self._config, self._model.geometry, entry["task"])
     row, reason, lost = features_lib.extract_job(job, self._model, self._config)
     if reason is None:
       self._counters["videos"].inc()
@@ -105,11 +106,7 @@ def pipeline_args(text: str) -> List[str]:
 
 
 def _counters(result) -> Dict[str, int]:
-  values = dict.fromkeys(COUNTERS, 0)
-  for counter in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
-    value = counter.committed if counter.committed is not None else counter.attempted
-    values[counter.key.metric.name] += value or 0
-  return values
+  return beam_counters.counters(result, NAMESPACE, COUNTERS)
 
 
 def extract(config: features_config.FeaturesConfig) -> Dict[str, int]:
@@ -120,7 +117,7 @@ def extract(config: features_config.FeaturesConfig) -> Dict[str, int]:
   """
   config.validate()
   model = feature_model.load(config.model, config.endpoint, config.keep_time)
-  jobs = (features_lib.video_jobs if config.videos else features_lib.record_jobs)(
+  jobs = (feature_jobs.video_jobs if config.videos else feature_jobs.record_jobs)(
       config, model.geometry)
   features_lib.keep_flags(config)
   manifest: Dict[int, List] = {}

@@ -22,7 +22,6 @@ JPEG_INPUT = "jpeg_frames"
 SERVING_DEFAULT = "serving_default"
 PREDICT_JPEG = "predict_jpeg"
 FEATURES = "features"  # The signature's name and its one output key.
-OUTPUT_KEYS = ("logits", "probabilities", "top_k_indices", "top_k_labels", "top_k_scores")
 QUANTIZE_CHOICES = ("none", "float16")
 
 FRAMES_SPEC = tf.TensorSpec([None, None, None, None, 3], tf.uint8, name=FRAMES_INPUT)
