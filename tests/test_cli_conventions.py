@@ -17,6 +17,7 @@ CLIS = {
     "d3d_tf.evaluate": "evaluate",
     "d3d_tf.export": "export",
     "d3d_tf.predict": "predict",
+    "d3d_tf.extract_features": "extract_features",
     "d3d_tf.probe": "probe",
     "d3d_tf.report": "report",
     "d3d_tf.convert_weights": "convert_weights",
