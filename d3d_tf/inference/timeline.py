@@ -42,7 +42,7 @@ def predict_timeline(predictor: predict_lib.Predictor, path: str, *,
                      stride_seconds: Optional[float] = None,
                      short_side: Optional[int] = None, k: int = 5,
                      sink: Optional[IO[str]] = None, fmt: str = "jsonl",
-                     batch_size: int = 4) -> Timeline:
+                     batch_size: int = 1) -> Timeline:
   """Classifies every window of `path` as it is decoded; writes each window's top-k to `sink`.
 
   Args:
