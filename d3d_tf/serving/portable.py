@@ -24,7 +24,7 @@ import keras
 import tensorflow as tf
 
 from d3d_tf.models import frame_ops_policy
-from d3d_tf.data import crop_boxes
+from d3d_tf.serving import preprocess
 from d3d_tf.data import processors
 from d3d_tf.models import clip_geometry as geometry_lib
 from d3d_tf.models.s3dg_classifier import LogitsPool3D
@@ -159,15 +159,9 @@ def crop_clips_uint8(frames, crop_size: int, crop_fraction: float) -> tf.Tensor:
   Evaluation's centre crop and bilinear resize (`preprocess.preprocess_frames` without the
   normalisation), rounded to uint8 as a camera pipeline delivers it.
   """
-  frames = tf.convert_to_tensor(frames, tf.uint8)
-  shape = tf.shape(frames)
-  batch, time, height, width = shape[0], shape[1], shape[2], shape[3]
-  window = crop_boxes.box_to_pixels(
-      crop_boxes.center_crop_box(height, width, crop_fraction), height, width)
-  flat = tf.reshape(frames, tf.stack([batch * time, height, width, 3]))
-  resized = processors.crop_and_resize(flat, window, crop_size)
-  pixels = tf.cast(tf.clip_by_value(tf.round(tf.cast(resized, tf.float32)), 0.0, 255.0), tf.uint8)
-  return tf.reshape(pixels, tf.stack([batch, time, crop_size, crop_size, 3]))
+  resized = preprocess.center_crop_resize(tf.convert_to_tensor(frames, tf.uint8), crop_size,
+                                          crop_fraction)
+  return tf.cast(tf.clip_by_value(tf.round(tf.cast(resized, tf.float32)), 0.0, 255.0), tf.uint8)
 
 
 def metadata(geometry: geometry_lib.ClipGeometry, export_format: str,

@@ -33,13 +33,20 @@ def preprocess_frames(frames: tf.Tensor, crop_size: int = DEFAULT_CROP_SIZE,
   Returns:
     float32 [B, T, S, S, 3].
   """
+  return processors.normalize_rgb(center_crop_resize(frames, crop_size, crop_fraction))
+
+
+def center_crop_resize(frames: tf.Tensor, crop_size: int,
+                       crop_fraction: float) -> tf.Tensor:
+  """uint8 frames [B, T, H, W, 3] -> their centre crops resized to S, float32 [B, T, S, S, 3]
+  in [0, 255] (the evaluation crop, before normalisation)."""
   frames = tf.convert_to_tensor(frames)
   shape = tf.shape(frames)
   batch, time, height, width = shape[0], shape[1], shape[2], shape[3]
   box = crop_boxes.center_crop_box(height, width, crop_fraction)
   window = crop_boxes.box_to_pixels(box, height, width)
   flat = tf.reshape(frames, tf.stack([batch * time, height, width, 3]))
-  out = processors.normalize_rgb(processors.crop_and_resize(flat, window, crop_size))
+  out = processors.crop_and_resize(flat, window, crop_size)
   return tf.reshape(out, tf.stack([batch, time, crop_size, crop_size, 3]))
 
 
