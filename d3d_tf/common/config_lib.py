@@ -27,6 +27,7 @@ import shutil
 import typing
 from typing import Any, Dict, Iterable, List, Mapping, Tuple, Type, TypeVar
 
+from d3d_tf.common import defaults
 from d3d_tf.common import flagfiles
 
 REQUIRED = dataclasses.MISSING
@@ -289,7 +290,7 @@ def _flag_text(value) -> str:
 
 def prepare_run_dir(config: CommandConfig, run_dir: str, command: str, overwrite: bool,
                     may_differ: Iterable[str] = (), may_grow: Iterable[str] = (),
-                    flags_file: str = "flags.txt") -> List[str]:
+                    flags_file: str = defaults.FLAGS_FILE) -> List[str]:
   """Before a resumable run touches `run_dir`: with `overwrite`, empty it (only a directory
   holding `flags_file`, i.e. one of `command`'s); otherwise compare the relaunch with the kept
   settings (`check_relaunch`). Returns the lines to print.
