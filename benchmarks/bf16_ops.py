@@ -1,7 +1,7 @@
 r"""Which of S3D-G's op types gain from bfloat16 on this CPU, and which fall back or slow down.
 
 For each op type S3D-G computes (2D and 3D convs, the separable convs' temporal part, batch
-norm as the model runs it, self-gating, max pools 2D and 3D, the head's mean), times its
+norm as the model runs it, a bfloat16 conv with float32 gradients, self-gating, max pools 2D and 3D, the head's mean), times its
 forward pass, and forward + backward, in float32 and in bfloat16 on a mid-network S3D-G map
 (batch 4, 8x28x28x192 unless said), alternating the two dtypes, best of `--repeats`. Prints one
 JSON line per op and pass with both times and their ratio (bf16 speed-up; below 1 is a
@@ -22,6 +22,7 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from d3d_tf.common import machine  # noqa: E402
+from d3d_tf.models import frame_ops  # noqa: E402
 
 
 def _ops(channels):
@@ -41,6 +42,10 @@ def _ops(channels):
   return {
       "conv2d_3x3 (frames)": (shape5, lambda x, dt: tf.nn.conv2d(
           tf.reshape(x, (-1, 28, 28, channels)), k2(dt), 1, "SAME")),
+      # The same bfloat16 conv with its gradients computed in float32 (what d3d_tf's frame ops
+      # do where the bfloat16 backprop kernels are slow; measured per machine).
+      "conv2d_3x3 (frames), float32 gradients": (shape5, lambda x, dt: frame_ops.conv2d(
+          tf.reshape(x, (-1, 28, 28, channels)), k2(dt), (1, 1), "SAME", "float32")),
       "conv3d_3x3x3": (shape5, lambda x, dt: tf.nn.conv3d(x, k3(dt), (1,) * 5, "SAME")),
       "conv_time_3x1 (as 2D)": (shape5, lambda x, dt: tf.nn.conv2d(
           tf.reshape(x, (4, 8, 28 * 28, channels)), kt(dt), 1, "SAME")),

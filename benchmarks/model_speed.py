@@ -8,7 +8,9 @@ matmul measured in the same process just before. Every row names the CPU model (
 
 Formulations (`--ops`, side by side): `chosen` (d3d_tf's default: per layer type, the faster of
 2D-over-frames and TF's 3D ops as timed by models/frame_ops_policy.py; its row lists the choices
-and the seconds the timing cost when not cached), `2d` (2D ops over frames everywhere), `3d`
+and the seconds the timing cost when not cached; under bfloat16 also the measured dtype of the
+2D convs' gradients), `2d` (2D ops over frames everywhere, float32 gradients of its bfloat16
+convs: the formulation forced), `3d`
 (TF's 3D convs and pools everywhere), `tf3d` (3D ops and Keras' batch norm: d3d_tf before
 models/frame_ops.py) and `keras` (a straightforward plain-Keras Conv3D S3D-G,
 plain_keras_s3dg.py, not ours). A `summary` row per shape and dtype gives the chosen
@@ -99,6 +101,13 @@ class TimedPolicy(frame_ops_policy.FormulationPolicy):
     start = time.perf_counter()
     try:
       return super()._measure(op)
+    finally:
+      self.timing_seconds += time.perf_counter() - start
+
+  def conv_gradient_dtype(self):
+    start = time.perf_counter()
+    try:
+      return super().conv_gradient_dtype()
     finally:
       self.timing_seconds += time.perf_counter() - start
 
@@ -213,7 +222,7 @@ def main():
   if "chosen" in args.ops.split(","):
     emit({"name": "chosen_formulations", "cache_file": chosen_policy.cache_file,
           "timing_seconds_this_run": round(chosen_policy.timing_seconds, 2),
-          "choices": {key: {m: entry[m] for m in ("inference", "training")}
+          "choices": {key: {m: entry[m] for m in ("inference", "training") if m in entry}
                       for key, entry in sorted(chosen_policy.choices().items())}})
   if args.torchvision:  # Its own process: torch beside TF crashed here.
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torchvision_speed.py")

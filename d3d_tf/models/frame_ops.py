@@ -33,14 +33,20 @@ def _same_padding(size, kernel, stride):
   return total // 2, total - total // 2
 
 
-def _conv2d(images, kernel, strides, padding):
-  """`tf.nn.conv2d`; in bfloat16 with float32 gradients, which TF's CPU computes 10x faster.
+def conv2d(images, kernel, strides, padding, gradient_dtype=None):
+  """`tf.nn.conv2d`; in bfloat16, its gradients in `gradient_dtype` ("float32" or "bfloat16").
 
-  TF's CPU kernels for the bfloat16 conv gradients are slow fallbacks (a bf16 training step of
-  S3D-G took 10x its float32 one, docs/PERFORMANCE.md); its bfloat16 forward conv is not.
+  TF's CPU kernels for the bfloat16 conv gradients are slow fallbacks on some CPUs (a bf16
+  training step of S3D-G took 10x its float32 one on an AMD Zen 4, docs/PERFORMANCE.md) and 2-4x
+  faster than float32 on others (AMX); its bfloat16 forward conv is fast on both. None: the
+  current formulation policy's choice (measured once per machine).
   """
   strides = (1,) + tuple(strides) + (1,)
   if images.dtype != tf.bfloat16:
+    return tf.nn.conv2d(images, kernel, strides, padding)
+  if gradient_dtype is None:
+    gradient_dtype = frame_ops_policy.current_policy().conv_gradient_dtype()
+  if gradient_dtype == "bfloat16":
     return tf.nn.conv2d(images, kernel, strides, padding)
 
   @tf.custom_gradient
@@ -64,7 +70,7 @@ def _conv_over_time(inputs, kernel, strides, padding):
   """A kx1x1 conv as a 2D conv of [B, T, H*W, C] with a [k, 1] kernel."""
   shape = tf.shape(inputs)
   flat = tf.reshape(inputs, [shape[0], shape[1], shape[2] * shape[3], inputs.shape[-1]])
-  y = _conv2d(flat, kernel[:, 0], (strides[0], 1), padding)
+  y = conv2d(flat, kernel[:, 0], (strides[0], 1), padding)
   return tf.reshape(y, [shape[0], tf.shape(y)[1], shape[2], shape[3], kernel.shape[-1]])
 
 
@@ -84,7 +90,7 @@ def _conv_over_frames(inputs, kernel, strides, padding):
   # Channel dt * C + c of the stacked input meets kernel[dt, :, :, c].
   kernel_2d = tf.reshape(tf.transpose(kernel, [1, 2, 0, 3, 4]), [kh, kw, kt * channels, filters])
   images = tf.reshape(inputs, [-1, shape[2], shape[3], kt * channels])
-  y = _conv2d(images, kernel_2d, strides[1:], padding)
+  y = conv2d(images, kernel_2d, strides[1:], padding)
   y_shape = tf.shape(y)
   return tf.reshape(y, [shape[0], frames, y_shape[1], y_shape[2], filters])
 

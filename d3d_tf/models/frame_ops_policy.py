@@ -7,6 +7,11 @@ timed on a tiny batch (forward, and forward + backward), and the faster one for 
 training is kept in a small JSON cache per CPU model and TensorFlow version
 (`$XDG_CACHE_HOME/d3d_tf`, else `~/.cache/d3d_tf`). GPUs keep TF's 3D ops (cuDNN).
 
+The same holds for bfloat16 conv gradients: on some CPUs TF's bfloat16 Conv2D backprop kernels are
+slow fallbacks (10x float32), on others (AMX) 2-4x faster than float32; so the 2D convs' gradient
+precision under `mixed_bfloat16` is measured once as well (`D3D_TF_BF16_CONV_GRADIENT=auto|float32|
+bfloat16` forces it).
+
 The choice lives in one explicit `FormulationPolicy` object, resolved once per process from the
 environment (`D3D_TF_FRAME_OPS=auto|2d|3d`, default auto) by `current_policy()`; `use_policy`
 swaps in another one for a block (an export for another serving device, a test, a benchmark).
@@ -30,6 +35,9 @@ from d3d_tf.common import machine
 MODES = ("auto", "2d", "3d")
 DEVICES = ("cpu", "gpu")
 ENV_MODE = "D3D_TF_FRAME_OPS"
+GRADIENT_DTYPES = ("auto", "float32", "bfloat16")
+ENV_GRADIENT = "D3D_TF_BF16_CONV_GRADIENT"
+GRADIENT_KEY = "conv2d_gradient:bfloat16"  # The cache entry of the bfloat16 gradient choice.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,6 +149,49 @@ def _measure_here(op, repeats):
     return best
 
 
+def measure_conv_gradient(repeats: int = 5) -> Dict[str, float]:
+  """Best seconds of a bfloat16 Conv2D forward + backward with float32 or bfloat16 gradients.
+
+  {"float32": s, "bfloat16": s} for a 3x3 conv, 128 to 128 channels on 8 frames of 28x28 (a
+  mid-network S3D-G map), the two run in turns; in a thread of its own, as `measure`.
+  """
+  result = []
+  thread = threading.Thread(target=lambda: result.append(_measure_gradient_here(repeats)))
+  thread.start()
+  thread.join()
+  if not result:
+    raise RuntimeError("Timing the bfloat16 conv gradients failed (see the error above).")
+  return result[0]
+
+
+def _measure_gradient_here(repeats):
+  from d3d_tf.models import frame_ops  # pylint: disable=g-import-not-at-top  # Imports this.
+  with tf.device("/CPU:0"):
+    x = tf.cast(tf.random.stateless_uniform((8, 28, 28, 128), (0, 1)), tf.bfloat16)
+    kernel = tf.cast(tf.random.stateless_normal((3, 3, 128, 128), (0, 2)) * 0.05, tf.bfloat16)
+
+    def step(gradient_dtype):
+      def backward(v, w):
+        with tf.GradientTape() as tape:
+          tape.watch([v, w])
+          y = frame_ops.conv2d(v, w, (1, 1), "SAME", gradient_dtype)
+        return tape.gradient(y, [v, w], output_gradients=tf.ones_like(y))
+
+      return tf.function(backward, autograph=False)
+
+    fns = {dtype: step(dtype) for dtype in GRADIENT_DTYPES[1:]}
+    best = {}
+    for name, fn in fns.items():
+      [g.numpy() for g in fn(x, kernel)]  # Traces and warms up.
+      best[name] = float("inf")
+    for _ in range(repeats):
+      for name, fn in fns.items():
+        start = time.perf_counter()
+        [g.numpy() for g in fn(x, kernel)]
+        best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
 @dataclasses.dataclass
 class FormulationPolicy:
   """Picks "2d" (2D ops over frames) or "3d" (TF's 3D ops) for each conv and max pool.
@@ -151,11 +202,17 @@ class FormulationPolicy:
     cache_file: The JSON of measured choices (auto on CPU); None keeps them in memory only.
     timer: `op -> {"inference_2d": s, "inference_3d": s, "training_2d": s, "training_3d": s}`;
       `measure` by default (tests pass a fake).
+    bf16_conv_gradient: "auto" (measured on CPU with `auto` mode; float32 when the formulation
+      is forced, bfloat16 on GPU), "float32" or "bfloat16": the dtype of the 2D convs'
+      gradients under bfloat16 (3D convs keep TF's own).
+    gradient_timer: `() -> {"float32": s, "bfloat16": s}`; `measure_conv_gradient` by default.
   """
   mode: str = "auto"
   device: str = "cpu"
   cache_file: Optional[str] = None
   timer: Timer = measure
+  bf16_conv_gradient: str = "auto"
+  gradient_timer: Callable[[], Dict[str, float]] = measure_conv_gradient
   _choices: Dict[str, Dict[str, object]] = dataclasses.field(default_factory=dict, repr=False)
   _loaded: bool = dataclasses.field(default=False, repr=False)
 
@@ -166,6 +223,9 @@ class FormulationPolicy:
     if self.device not in DEVICES:
       raise ValueError(f"serving_device must be one of {', '.join(DEVICES)}. "
                        f"Received: {self.device!r}")
+    if self.bf16_conv_gradient not in GRADIENT_DTYPES:
+      raise ValueError(f"{ENV_GRADIENT} must be one of {', '.join(GRADIENT_DTYPES)}. "
+                       f"Received: {self.bf16_conv_gradient!r}")
 
   def formulation(self, op: OpShape, training: bool = False) -> str:
     """"2d" or "3d" for `op`: forced, 3D on GPU, else the measured faster one (cached)."""
@@ -177,6 +237,27 @@ class FormulationPolicy:
     if entry is None:
       entry = self._measure(op)
     return entry["training" if training else "inference"]
+
+  def conv_gradient_dtype(self) -> str:
+    """"float32" or "bfloat16": the dtype the bfloat16 2D convs' gradients are computed in.
+
+    Forced, else bfloat16 on GPU, float32 when the formulation is forced (no timing: the choice
+    that is never a slow fallback), else the measured faster one (cached).
+    """
+    if self.bf16_conv_gradient != "auto":
+      return self.bf16_conv_gradient
+    if self.device == "gpu":
+      return "bfloat16"
+    if self.mode != "auto":
+      return "float32"
+    entry = self.choices().get(GRADIENT_KEY)
+    if entry is None:
+      seconds = self.gradient_timer()
+      entry = {"training": min(GRADIENT_DTYPES[1:], key=lambda d: seconds[d]),
+               "seconds": {k: round(v, 6) for k, v in seconds.items()}}
+      self._choices[GRADIENT_KEY] = entry
+      self._save()
+    return entry["training"]
 
   def choices(self) -> Dict[str, Dict[str, object]]:
     """The measured choices by `OpShape.key()`: {"inference": f, "training": f, "seconds": ...}."""
@@ -214,12 +295,15 @@ class FormulationPolicy:
 
 def policy_from_env(mode: Optional[str] = None, device: Optional[str] = None,
                     cache_dir: Optional[str] = None) -> FormulationPolicy:
-  """A policy from explicit values, else `D3D_TF_FRAME_OPS`, the visible devices, the cache dir."""
+  """A policy from explicit values, else `D3D_TF_FRAME_OPS`, `D3D_TF_BF16_CONV_GRADIENT`, the
+  visible devices, the cache dir."""
   mode = (mode or os.environ.get(ENV_MODE) or "auto").strip().lower()
+  gradient = (os.environ.get(ENV_GRADIENT) or "auto").strip().lower()
   if device is None:
     device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
   path = cache_path(cache_dir or default_cache_dir(), cpu_model(), tf.__version__)
-  return FormulationPolicy(mode=mode, device=device, cache_file=path)
+  return FormulationPolicy(mode=mode, device=device, cache_file=path,
+                           bf16_conv_gradient=gradient)
 
 
 _process_policy = []  # [FormulationPolicy]: resolved on first use, once per process.

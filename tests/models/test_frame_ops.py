@@ -202,7 +202,8 @@ def test_s3dg_training_gradients_equal_those_of_tf_3d_ops(variant, monkeypatch):
     np.testing.assert_allclose(a / scale, b / scale, atol=1e-3, err_msg=weight.path)
 
 
-def test_bfloat16_conv_gradients_are_close_to_float32():
+@pytest.mark.parametrize("gradient_dtype", ["float32", "bfloat16"])
+def test_bfloat16_conv_gradients_are_close_to_float32(gradient_dtype):
   rng = np.random.RandomState(4)
   x = tf.constant(rng.rand(2, 6, 10, 10, 4).astype("float32"))
   kernel = tf.constant(rng.randn(3, 3, 3, 4, 5).astype("float32") * 0.1)
@@ -214,9 +215,66 @@ def test_bfloat16_conv_gradients_are_close_to_float32():
       loss = tf.reduce_sum(tf.cast(conv3d_as_conv2d(xs, ks, (1, 2, 2), "SAME"), tf.float32))
     return [tf.cast(g, tf.float32) for g in tape.gradient(loss, [xs, ks])]
 
-  for bf16, fp32 in zip(grads(tf.bfloat16), grads(tf.float32)):
+  with use_policy(FormulationPolicy(mode="2d", bf16_conv_gradient=gradient_dtype)):
+    pairs = list(zip(grads(tf.bfloat16), grads(tf.float32)))
+  for bf16, fp32 in pairs:
     assert bf16.dtype == tf.float32
     np.testing.assert_allclose(bf16, fp32, rtol=0.02, atol=0.05 * float(np.abs(fp32).max()))
+
+
+def _backprop_dtypes(gradient_dtype):
+  """The dtypes TF's Conv2D backprop ops run in for a bfloat16 conv's gradient."""
+  x = tf.zeros((1, 4, 8, 8, 3), tf.bfloat16)
+  kernel = tf.zeros((1, 3, 3, 3, 4), tf.bfloat16)
+
+  def grads(v, w):
+    with tf.GradientTape() as tape:
+      tape.watch([v, w])
+      y = frame_ops.conv3d(v, w, (1, 1, 1), "SAME", "2d")
+    return tape.gradient(y, [v, w])
+
+  graph = tf.function(grads).get_concrete_function(x, kernel).graph
+  return {op.get_attr("T").name for op in graph.get_operations()
+          if op.type in ("Conv2DBackpropInput", "Conv2DBackpropFilter")}
+
+
+def test_bfloat16_conv_gradient_dtype_follows_the_policy():
+  with use_policy(FormulationPolicy(mode="2d", bf16_conv_gradient="bfloat16")):
+    assert _backprop_dtypes(None) == {"bfloat16"}
+  with use_policy(FormulationPolicy(mode="2d")):  # Forced formulation: float32, nothing timed.
+    assert _backprop_dtypes(None) == {"float32"}
+
+
+def test_bfloat16_conv_gradient_is_measured_once_and_cached(tmp_path):
+  calls = []
+
+  def timer():
+    calls.append(1)
+    return {"float32": 2.0, "bfloat16": 1.0}
+
+  path = str(tmp_path / "c.json")
+  policy = FormulationPolicy(mode="auto", cache_file=path, timer=_no_timer, gradient_timer=timer)
+  assert policy.conv_gradient_dtype() == policy.conv_gradient_dtype() == "bfloat16"
+  assert len(calls) == 1
+  entry = json.loads(open(path).read())["choices"][frame_ops_policy.GRADIENT_KEY]
+  assert entry == {"training": "bfloat16", "seconds": {"float32": 2.0, "bfloat16": 1.0}}
+  never = lambda: pytest.fail("timed again")
+  assert FormulationPolicy(cache_file=path, gradient_timer=never).conv_gradient_dtype() == "bfloat16"
+  slow_bf16 = lambda: {"float32": 1.0, "bfloat16": 10.0}
+  assert FormulationPolicy(gradient_timer=slow_bf16).conv_gradient_dtype() == "float32"
+  # Forced by the field (or env var), and on GPU, nothing is timed.
+  assert FormulationPolicy(bf16_conv_gradient="float32", gradient_timer=never
+                           ).conv_gradient_dtype() == "float32"
+  assert FormulationPolicy(device="gpu", gradient_timer=never).conv_gradient_dtype() == "bfloat16"
+
+
+def test_bfloat16_conv_gradient_env_var(monkeypatch, tmp_path):
+  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+  monkeypatch.setenv("D3D_TF_BF16_CONV_GRADIENT", "BFloat16")
+  assert frame_ops_policy.policy_from_env().bf16_conv_gradient == "bfloat16"
+  monkeypatch.setenv("D3D_TF_BF16_CONV_GRADIENT", "half")
+  with pytest.raises(ValueError, match="D3D_TF_BF16_CONV_GRADIENT .* auto, float32, bfloat16"):
+    frame_ops_policy.policy_from_env()
 
 
 # --- The formulation policy: no test times anything (a fake timer stands in for `measure`). ---
