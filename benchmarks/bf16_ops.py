@@ -1,11 +1,11 @@
 r"""Which of S3D-G's op types gain from bfloat16 on this CPU, and which fall back or slow down.
 
 For each op type S3D-G computes (2D and 3D convs, the separable convs' temporal part, batch
-norm as the model runs it, a bfloat16 conv with float32 gradients, self-gating, max pools 2D and 3D, the head's mean), times its
-forward pass, and forward + backward, in float32 and in bfloat16 on a mid-network S3D-G map
-(batch 4, 8x28x28x192 unless said), alternating the two dtypes, best of `--repeats`. Prints one
-JSON line per op and pass with both times and their ratio (bf16 speed-up; below 1 is a
-slowdown), the CPU model first.
+norm as the model runs it, self-gating, max pools 2D and 3D, the head's mean; also the 2D conv
+with float32 gradients under bfloat16), times its forward pass, and forward + backward, in
+float32 and in bfloat16 on a mid-network S3D-G map (batch 4, 8x28x28x192 unless said),
+alternating the two dtypes, best of `--repeats`. Prints one JSON line per op and pass with both
+times and their ratio (bf16 speed-up; below 1 is a slowdown), the CPU model first.
 
 Usage: python benchmarks/bf16_ops.py [--repeats 10]
 """
