@@ -3,9 +3,9 @@
 Which one is faster depends on the CPU and on TensorFlow's kernels (2D-over-frames was 1.9x faster
 for inference on one CPU and 1.3x slower on the next), so on CPU the choice is measured, not
 assumed: the first time a conv or pool of a given shape is traced, both formulations of it are
-timed on a tiny batch (forward, and forward + backward), and the faster one for inference and for
-training is kept in a small JSON cache per CPU model and TensorFlow version
-(`$XDG_CACHE_HOME/d3d_tf`, else `~/.cache/d3d_tf`). GPUs keep TF's 3D ops (cuDNN).
+timed on a tiny batch (forward, and forward + backward); 2D is kept for inference or training
+where it is clearly faster (`TWO_D_MARGIN`), TF's 3D op elsewhere, in a small JSON cache per CPU
+model and TensorFlow version (`$XDG_CACHE_HOME/d3d_tf`, else `~/.cache/d3d_tf`). GPUs keep TF's 3D ops (cuDNN).
 
 The same holds for bfloat16 conv gradients: on some CPUs TF's bfloat16 Conv2D backprop kernels are
 slow fallbacks (10x float32), on others (AMX) 2-4x faster than float32; so the 2D convs' gradient
@@ -38,6 +38,14 @@ ENV_MODE = "D3D_TF_FRAME_OPS"
 GRADIENT_DTYPES = ("auto", "float32", "bfloat16")
 ENV_GRADIENT = "D3D_TF_BF16_CONV_GRADIENT"
 GRADIENT_KEY = "conv2d_gradient:bfloat16"  # The cache entry of the bfloat16 gradient choice.
+# 2D over frames is chosen only where it times at most this fraction of TF's 3D op. Timings of
+# one layer type in isolation repeat to about 5-8% on a shared machine, and they do not see what
+# a mix of formulations costs between layers (layout changes): on an AMX Xeon, picking the
+# faster of each pair however small the margin gave a model 5-7% slower than TF's 3D ops
+# everywhere (docs/PERFORMANCE.md, section 7). A clear 2D win (1.4-1.9x on AMD Zen 4) is kept.
+TWO_D_MARGIN = 0.9
+# Part of the cache file's name: a change of the choice rule re-measures instead of reusing.
+CHOICE_RULE_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +86,8 @@ def default_cache_dir() -> str:
 
 def cache_path(cache_dir: str, cpu: str, tf_version: str) -> str:
   """One file per CPU model and TensorFlow version: what the timings depend on."""
-  digest = hashlib.sha1(f"{cpu}|{tf_version}".encode()).hexdigest()[:12]
+  key = f"{cpu}|{tf_version}|rule{CHOICE_RULE_VERSION}"
+  digest = hashlib.sha1(key.encode()).hexdigest()[:12]
   return os.path.join(cache_dir, f"frame_ops_{digest}.json")
 
 
@@ -272,7 +281,8 @@ class FormulationPolicy:
 
   def _measure(self, op: OpShape) -> Dict[str, object]:
     seconds = self.timer(op)
-    pick = lambda mode: min(("2d", "3d"), key=lambda form: seconds[f"{mode}_{form}"])
+    pick = lambda mode: ("2d" if seconds[f"{mode}_2d"] <= TWO_D_MARGIN * seconds[f"{mode}_3d"]
+                         else "3d")
     entry = {"inference": pick("inference"), "training": pick("training"),
              "seconds": {k: round(v, 6) for k, v in seconds.items()}}
     self._choices[op.key()] = entry

@@ -319,6 +319,20 @@ def test_auto_picks_per_layer_type_and_mode_and_times_each_type_once(tmp_path):
   assert OpShape("conv", (1, 1, 1), (1, 1, 1), "SAME", 64, 32, "bfloat16").key() != CONV_1X1.key()
 
 
+def test_2d_is_chosen_only_when_clearly_faster():
+  """Within the margin TF's 3D op wins: per-op timings repeat to a few percent only."""
+  def timer(ratio):
+    return lambda op: {"inference_2d": ratio, "inference_3d": 1.0,
+                       "training_2d": ratio, "training_3d": 1.0}
+
+  margin = frame_ops_policy.TWO_D_MARGIN
+  assert 0.8 <= margin < 1.0
+  for ratio, expected in ((0.5, "2d"), (margin, "2d"), (margin + 0.02, "3d"), (0.99, "3d"),
+                          (1.5, "3d")):
+    policy = FormulationPolicy(mode="auto", timer=timer(ratio))
+    assert policy.formulation(CONV_1X3) == policy.formulation(POOL, True) == expected, ratio
+
+
 def test_cache_file_round_trip(tmp_path):
   path = tmp_path / "sub" / "frame_ops.json"
   first = FormulationPolicy(mode="auto", cache_file=str(path), timer=FakeTimer())
