@@ -44,8 +44,8 @@ GRADIENT_KEY = "conv2d_gradient:bfloat16"  # The cache entry of the bfloat16 gra
 # faster of each pair however small the margin gave a model 5-7% slower than TF's 3D ops
 # everywhere (docs/PERFORMANCE.md, section 7). A clear 2D win (1.4-1.9x on AMD Zen 4) is kept.
 TWO_D_MARGIN = 0.9
-# Part of the cache file's name: a change of the choice rule re-measures instead of reusing.
-CHOICE_RULE_VERSION = 2
+# Part of the cache file's name: a change of the choice rule or of what is timed re-measures.
+CHOICE_RULE_VERSION = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +107,9 @@ def timing_shapes(op: OpShape) -> Tuple[Tuple[int, ...], Optional[Tuple[int, ...
 def measure(op: OpShape, repeats: int = 5) -> Dict[str, float]:
   """Best seconds of both formulations of `op`, forward and forward + backward, on one clip.
 
+  The backward pass takes the gradients a training step takes: a conv's kernel gradient, and
+  its input gradient except for the first conv (whose input is the clip); a pool's input.
+
   {"inference_2d", "inference_3d", "training_2d", "training_3d"}: the four are run in turns,
   `repeats` rounds, so that a busy machine slows them alike. Runs in a thread of its own: TF's
   graph, tape and device stacks are per thread, so a timing asked for while a model is being
@@ -127,33 +130,41 @@ def _measure_here(op, repeats):
     dtype = tf.as_dtype(op.dtype)
     input_shape, kernel_shape = timing_shapes(op)
     x = tf.cast(tf.random.stateless_uniform(input_shape, (0, 1)), dtype)
+    kernel = tf.zeros((), dtype)  # Pools have none.
     if kernel_shape:
       kernel = tf.cast(tf.random.stateless_normal(kernel_shape, (0, 2)) * 0.05, dtype)
+    # What a training step differentiates: a conv's kernel, and its input unless the input is
+    # the clip itself (the RGB or flow conv, <= 4 channels); a pool's input.
+    wrt_input = op.kind == "pool" or op.channels > 4
+    wrt_kernel = op.kind == "conv"
 
     def step(formulation, training):
-      def forward(v):
+      def forward(v, w):
         if op.kind == "conv":
-          return frame_ops.conv3d(v, kernel, op.strides, op.padding, formulation)
+          return frame_ops.conv3d(v, w, op.strides, op.padding, formulation)
         return frame_ops.max_pool3d(v, op.window, op.strides, op.padding, formulation=formulation)
 
-      def backward(v):
+      def backward(v, w):
+        sources = [t for t, wanted in ((v, wrt_input), (w, wrt_kernel)) if wanted]
         with tf.GradientTape() as tape:
-          tape.watch(v)
-          y = forward(v)
-        return tape.gradient(y, v, output_gradients=tf.ones_like(y))
+          tape.watch(sources)
+          y = forward(v, w)
+        return tape.gradient(y, sources, output_gradients=tf.ones_like(y))
 
-      return tf.function(backward if training else forward, autograph=False)
+      fn = tf.function(backward if training else forward, autograph=False)
+      # Arguments, not captured constants: grappler could fold a constant's conv away.
+      return lambda: tf.nest.map_structure(lambda t: t.numpy(), fn(x, kernel))
 
     fns = {f"{mode}_{form}": step(form, mode == "training")
            for mode in ("inference", "training") for form in ("2d", "3d")}
     best = {}
     for name, fn in fns.items():
-      fn(x).numpy()  # Traces and warms up.
+      fn()  # Traces and warms up.
       best[name] = float("inf")
     for _ in range(repeats):
       for name, fn in fns.items():
         start = time.perf_counter()
-        fn(x).numpy()
+        fn()
         best[name] = min(best[name], time.perf_counter() - start)
     return best
 
