@@ -29,20 +29,11 @@ OUT=${OUT:-$ROOT-rgb-teacher}
 TEACHER_STEPS=${TEACHER_STEPS:-1000}
 PROBE=${PROBE:-1}
 PROBE_ENDPOINTS=${PROBE_ENDPOINTS:-Conv2d_2c_3x3,Mixed_3c}
-if [ -z "${SEEDS:-}" ]; then
-  SEEDS=$(find "$ROOT" -maxdepth 1 -name 'seed_*' -printf '%f\n' 2>/dev/null | sed 's/seed_//' \
-    | sort -n | tr '\n' ' ')
-fi
-[ -n "$SEEDS" ] || {
-  echo "teacher_control.sh: $ROOT has no seed_* runs (run scripts/reproduce.sh first)." >&2; exit 2; }
+source scripts/seed_roots.sh
+SEEDS=${SEEDS:-$(seeds_of "$ROOT")}
+require_seed_files teacher_control.sh "$ROOT" "$SEEDS" rgb/flags.txt d3d/flags.txt flow/flags.txt \
+  flow/student.keras eval/two_stream/report.json
 records="$ROOT/data/records"
-for seed in $SEEDS; do
-  for part in rgb/flags.txt d3d/flags.txt flow/flags.txt flow/student.keras \
-      eval/two_stream/report.json; do
-    [ -f "$ROOT/seed_$seed/$part" ] || {
-      echo "teacher_control.sh: $ROOT/seed_$seed/$part is missing (an unfinished seed?)." >&2; exit 2; }
-  done
-done
 mkdir -p "$OUT"
 python - "$OUT/variant.json" "$ROOT" "$TEACHER_STEPS" <<'PY'
 import json, os, sys

@@ -22,18 +22,11 @@ ROOT=${ROOT:?warm_start.sh: set ROOT to a scripts/reproduce.sh root (see --help)
 OUT=${OUT:-$ROOT-warm}
 STEPS=${STEPS:-1000}
 PROBE=${PROBE:-1}
-if [ -z "${SEEDS:-}" ]; then
-  SEEDS=$(find "$ROOT" -maxdepth 1 -name 'seed_*' -printf '%f\n' 2>/dev/null | sed 's/seed_//' | sort -n | tr '\n' ' ')
-fi
-[ -n "$SEEDS" ] || { echo "warm_start.sh: $ROOT has no seed_* runs (run scripts/reproduce.sh first)." >&2; exit 2; }
+source scripts/seed_roots.sh
+SEEDS=${SEEDS:-$(seeds_of "$ROOT")}
+require_seed_files warm_start.sh "$ROOT" "$SEEDS" rgb/student.keras d3d/student.keras \
+  flow/student.keras
 records="$ROOT/data/records"
-for seed in $SEEDS; do
-  src="$ROOT/seed_$seed"
-  for stream in rgb d3d flow; do
-    [ -f "$src/$stream/student.keras" ] || {
-      echo "warm_start.sh: $src/$stream/student.keras is missing (an unfinished seed?)." >&2; exit 2; }
-  done
-done
 mkdir -p "$OUT"
 python - "$OUT/variant.json" "$ROOT" "$STEPS" <<'PY'
 import json, os, sys

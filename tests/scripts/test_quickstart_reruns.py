@@ -31,6 +31,50 @@ esac
 """
 
 
+# For the scripts that extend a finished reproduce.sh root: the stand-in trainer also leaves the
+# student file that marks a finished run, and the stand-in probe its probe.json.
+ROOT_SCRIPT_PYTHON = FAKE_PYTHON.replace(
+    'echo {{}} > "$d/final_metrics.json" ;;',
+    'echo {{}} > "$d/final_metrics.json"; touch "$d/student.keras" ;;\n'
+    '  d3d_tf.probe) name=output_dir; d=$(value "$@"); mkdir -p "$d"; echo {{}} > "$d/probe.json" ;;')
+
+
+def fake_reproduce_root(tmp_path, seeds=(1, 2)):
+  """A finished reproduce.sh root of the unlabelled variant, with empty stand-in files."""
+  root = tmp_path / "unlabelled"
+  for seed in seeds:
+    for stream in ("rgb", "d3d", "flow"):
+      run = root / f"seed_{seed}" / stream
+      run.mkdir(parents=True)
+      (run / "student.keras").touch()
+      (run / "flags.txt").write_text(f"--stream={stream}\n")
+    two_stream = root / f"seed_{seed}" / "eval" / "two_stream"
+    two_stream.mkdir(parents=True)
+    (two_stream / "report.json").write_text("{}")
+  (root / "data" / "records").mkdir(parents=True)
+  (root / "data" / "records" / "test-00000-of-00001.tfrecord").touch()
+  (root / "variant.json").write_text(json.dumps(
+      {"name": "unlabelled", "data_flagfile": "configs/synthetic_unlabelled_data.flags"}))
+  return root
+
+
+def run_root_script(tmp_path, script, root, **env):
+  """Runs scripts/`script` on `root` with the stand-in python; (result, logged calls)."""
+  bin_dir = tmp_path / "bin"
+  bin_dir.mkdir(exist_ok=True)
+  fake = bin_dir / "python"
+  fake.write_text(ROOT_SCRIPT_PYTHON.format(real=sys.executable))
+  fake.chmod(0o755)
+  log = tmp_path / "calls.log"
+  log.write_text("")
+  result = subprocess.run(
+      ["bash", os.path.join(REPO, "scripts", script)],
+      env=dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_LOG=str(log),
+               ROOT=str(root), **env),
+      capture_output=True, text=True, timeout=120, check=False)
+  return result, log.read_text().splitlines()
+
+
 @pytest.fixture
 def quickstart(tmp_path):
   bin_dir = tmp_path / "bin"

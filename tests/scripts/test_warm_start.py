@@ -3,50 +3,17 @@ baseline with that seed's own flags, are evaluated with the seed's flow teacher,
 report root; finished runs are kept on a rerun; an unfinished seed is refused."""
 
 import json
-import os
-import subprocess
-import sys
 
-from test_quickstart_reruns import FAKE_PYTHON, REPO  # pylint: disable=g-bad-import-order
-
-# The stand-in trainer also leaves the student file that marks a finished run.
-_FAKE = FAKE_PYTHON.replace('echo {{}} > "$d/final_metrics.json" ;;',
-                            'echo {{}} > "$d/final_metrics.json"; touch "$d/student.keras" ;;')
-
-
-def _root(tmp_path, seeds=(1, 2)):
-  root = tmp_path / "unlabelled"
-  for seed in seeds:
-    for stream in ("rgb", "d3d", "flow"):
-      run = root / f"seed_{seed}" / stream
-      run.mkdir(parents=True)
-      (run / "student.keras").touch()
-      (run / "flags.txt").write_text(f"--stream={stream}\n")
-  (root / "data" / "records").mkdir(parents=True)
-  (root / "data" / "records" / "test-00000-of-00001.tfrecord").touch()
-  (root / "variant.json").write_text(json.dumps(
-      {"name": "unlabelled", "data_flagfile": "configs/synthetic_unlabelled_data.flags"}))
-  return root
+from test_quickstart_reruns import (  # pylint: disable=g-bad-import-order
+    fake_reproduce_root, run_root_script)
 
 
 def _run(tmp_path, root, **env):
-  bin_dir = tmp_path / "bin"
-  bin_dir.mkdir(exist_ok=True)
-  fake = bin_dir / "python"
-  fake.write_text(_FAKE.format(real=sys.executable))
-  fake.chmod(0o755)
-  log = tmp_path / "calls.log"
-  log.write_text("")
-  result = subprocess.run(
-      ["bash", os.path.join(REPO, "scripts", "warm_start.sh")],
-      env=dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_LOG=str(log),
-               ROOT=str(root), **env),
-      capture_output=True, text=True, timeout=120, check=False)
-  return result, log.read_text().splitlines()
+  return run_root_script(tmp_path, "warm_start.sh", root, **env)
 
 
 def test_both_arms_start_from_the_seed_rgb_baseline(tmp_path):
-  root = _root(tmp_path)
+  root = fake_reproduce_root(tmp_path)
   out = tmp_path / "warm"
   result, calls = _run(tmp_path, root, OUT=str(out), STEPS="30")
   assert result.returncode == 0, result.stderr
@@ -76,7 +43,7 @@ def test_both_arms_start_from_the_seed_rgb_baseline(tmp_path):
 
 
 def test_unfinished_seed_is_refused_before_any_training(tmp_path):
-  root = _root(tmp_path)
+  root = fake_reproduce_root(tmp_path)
   (root / "seed_2" / "flow" / "student.keras").unlink()
   result, calls = _run(tmp_path, root)
   assert result.returncode == 2 and not calls
