@@ -172,6 +172,20 @@ def test_the_committed_teacher_control_files_pair_with_the_rerun():
   assert "(5 seeds)" in variants.table([control]).splitlines()[2]
 
 
+def test_the_committed_matched_teacher_files_give_the_documented_interval():
+  # LAB_NOTEBOOK.md, 2026-12-06 (later): flow-teacher minus matched-RGB-teacher D3D
+  # -0.7 [-5.5, +4.2], 5 seeds; the same RGB baselines, flow teachers and two-stream in both rows.
+  flow, control = (variants.from_file(os.path.join(REPO, "docs", "variants", name))
+                   for name in ("capacity_unlabelled.json", "capacity_unlabelled_rgb_teacher.json"))
+  for column in ("RGB", "flow", "two-stream"):
+    assert flow["top1"][column]["values"] == control["top1"][column]["values"]
+  difference = seeds.stats([f - c for f, c in zip(flow["top1"]["D3D"]["values"],
+                                                  control["top1"]["D3D"]["values"])])
+  assert round(100 * difference["mean"], 1) == -0.7
+  assert [round(100 * x, 1) for x in seeds.t_interval(difference)] == [-5.5, 4.2]
+  assert flow["probe"]["RGB"] == control["probe"]["RGB"]
+
+
 def test_the_picture_draws_unprobed_and_one_seed_rows(tmp_path):
   rows = [variants.from_root(_variant_root(str(tmp_path / "a"), (0.6, 0.65, 0.7))),
           variants.from_root(_variant_root(str(tmp_path / "b"), (0.45,), probe=False))]
