@@ -42,7 +42,7 @@ GRADIENT_KEY = "conv2d_gradient:bfloat16"  # The cache entry of the bfloat16 gra
 # one layer type in isolation moved by up to 0.12 in their 2D/3D ratio between runs on a 2-core
 # machine, and they do not see what a mix of formulations costs between layers (layout
 # changes): on an AMX Xeon, taking the faster of each pair by any margin gave models 5-9%
-# slower than TF's 3D ops everywhere (docs/PERFORMANCE.md, section 7). The clear 2D wins seen
+# slower than TF's 3D ops everywhere (docs/PERFORMANCE.md, section 7.1). The clear 2D wins seen
 # (1.9x inference, 4.7x training on AMD Zen 4) stay well inside it.
 TWO_D_MARGIN = 0.8
 # Part of the cache file's name: a change of the choice rule or of what is timed re-measures.
