@@ -35,21 +35,9 @@ require_seed_files teacher_control.sh "$ROOT" "$SEEDS" rgb/flags.txt d3d/flags.t
   flow/student.keras eval/two_stream/report.json
 records="$ROOT/data/records"
 mkdir -p "$OUT"
-python - "$OUT/variant.json" "$ROOT" "$TEACHER_STEPS" <<'PY'
-import json, os, sys
-path, root, steps = sys.argv[1:]
-meta = {}
-if os.path.isfile(os.path.join(root, "variant.json")):
-  with open(os.path.join(root, "variant.json")) as f:
-    meta = json.load(f)
-with open(path, "w") as f:
-  json.dump(dict(name=f"{meta.get('name', 'fair test')} with an RGB teacher (control)",
-                 data_flagfile=f"{meta.get('data_flagfile', 'configs/synthetic_data.flags')}; "
-                               f"D3D's teacher is an RGB network trained {steps} steps as the "
-                               f"flow teacher was (--same_modality_teacher)",
-                 command=f"ROOT={root} TEACHER_STEPS={steps} bash scripts/teacher_control.sh"),
-            f, indent=2)
-PY
+note="D3D's teacher is an RGB network trained $TEACHER_STEPS steps as the flow teacher was"
+write_variant "$OUT" "$ROOT" " with an RGB teacher (control)" "$note (--same_modality_teacher)" \
+  "ROOT=$ROOT TEACHER_STEPS=$TEACHER_STEPS bash scripts/teacher_control.sh"
 eval_files="$records/test-*.tfrecord"
 compgen -G "$eval_files" > /dev/null || eval_files="$records/val-*.tfrecord"
 PROBE_TEACHERS_SEED=${PROBE_TEACHERS_SEED:-${SEEDS%% *}}
@@ -73,7 +61,8 @@ for seed in $SEEDS; do
   mkdir -p "$dst/eval"
   [ -e "$dst/eval/two_stream" ] || ln -s "$(realpath "$src/eval/two_stream")" "$dst/eval/two_stream"
   if [ ! -f "$dst/eval/d3d_flow/report.json" ]; then
-    python -m d3d_tf.evaluate --models="$dst/d3d_rgb_teacher/student.keras,$src/flow/student.keras" \
+    python -m d3d_tf.evaluate \
+      --models="$dst/d3d_rgb_teacher/student.keras,$src/flow/student.keras" \
       --output_dir="$dst/eval/d3d_flow" --eval_files="$eval_files" --num_clips=2
   fi
   if [ ! -f "$dst/eval/rgb_teacher/report.json" ]; then  # The teacher's own test top-1.

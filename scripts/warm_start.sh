@@ -28,21 +28,9 @@ require_seed_files warm_start.sh "$ROOT" "$SEEDS" rgb/student.keras d3d/student.
   flow/student.keras
 records="$ROOT/data/records"
 mkdir -p "$OUT"
-python - "$OUT/variant.json" "$ROOT" "$STEPS" <<'PY'
-import json, os, sys
-path, root, steps = sys.argv[1:]
-meta = {}
-if os.path.isfile(os.path.join(root, "variant.json")):
-  with open(os.path.join(root, "variant.json")) as f:
-    meta = json.load(f)
-name = meta.get("name", "fair test")
-with open(path, "w") as f:
-  json.dump(dict(name=f"{name} + warm start",
-                 data_flagfile=f"{meta.get('data_flagfile', 'configs/synthetic_data.flags')}; "
-                               f"RGB and D3D both start from each seed's RGB baseline, "
-                               f"+{steps} steps",
-                 command=f"ROOT={root} STEPS={steps} bash scripts/warm_start.sh"), f, indent=2)
-PY
+write_variant "$OUT" "$ROOT" " + warm start" \
+  "RGB and D3D both start from each seed's RGB baseline, +$STEPS steps" \
+  "ROOT=$ROOT STEPS=$STEPS bash scripts/warm_start.sh"
 for seed in $SEEDS; do
   src="$ROOT/seed_$seed" dst="$OUT/seed_$seed"
   echo; echo "##### warm start, seed $seed ($(date +%H:%M:%S)) #####"

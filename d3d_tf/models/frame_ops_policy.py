@@ -5,7 +5,8 @@ for inference on one CPU and 1.3x slower on the next), so on CPU the choice is m
 assumed: the first time a conv or pool of a given shape is traced, both formulations of it are
 timed on a tiny batch (forward, and forward + backward); 2D is kept for inference or training
 where it is clearly faster (`TWO_D_MARGIN`), TF's 3D op elsewhere, in a small JSON cache per CPU
-model and TensorFlow version (`$XDG_CACHE_HOME/d3d_tf`, else `~/.cache/d3d_tf`). GPUs keep TF's 3D ops (cuDNN).
+model and TensorFlow version (`$XDG_CACHE_HOME/d3d_tf`, else `~/.cache/d3d_tf`). GPUs keep TF's
+3D ops (cuDNN).
 
 The same holds for bfloat16 conv gradients: on some CPUs TF's bfloat16 Conv2D backprop kernels are
 slow fallbacks (10x float32), on others (AMX) 2-4x faster than float32; so the 2D convs' gradient
@@ -116,13 +117,32 @@ def measure(op: OpShape, repeats: int = 5) -> Dict[str, float]:
   graph, tape and device stacks are per thread, so a timing asked for while a model is being
   traced runs eagerly on the CPU, outside that trace.
   """
+  return _in_own_thread(lambda: _measure_here(op, repeats), f"the formulations of {op.key()}")
+
+
+def _in_own_thread(timing: Callable[[], Dict[str, float]], what: str) -> Dict[str, float]:
+  """`timing()` run in a new thread (TF's graph, tape and device stacks are per thread)."""
   result = []
-  thread = threading.Thread(target=lambda: result.append(_measure_here(op, repeats)))
+  thread = threading.Thread(target=lambda: result.append(timing()))
   thread.start()
   thread.join()
   if not result:
-    raise RuntimeError(f"Timing the formulations of {op.key()} failed (see the error above).")
+    raise RuntimeError(f"Timing {what} failed (see the error above).")
   return result[0]
+
+
+def _best_seconds(fns: Dict[str, Callable[[], object]], repeats: int) -> Dict[str, float]:
+  """Best wall seconds of each of `fns` (called once first to trace and warm up), run in
+  turns `repeats` rounds so that a busy machine slows them alike."""
+  for fn in fns.values():
+    fn()
+  best = dict.fromkeys(fns, float("inf"))
+  for _ in range(repeats):
+    for name, fn in fns.items():
+      start = time.perf_counter()
+      fn()
+      best[name] = min(best[name], time.perf_counter() - start)
+  return best
 
 
 def _measure_here(op, repeats):
@@ -156,18 +176,9 @@ def _measure_here(op, repeats):
       # Arguments, not captured constants: grappler could fold a constant's conv away.
       return lambda: tf.nest.map_structure(lambda t: t.numpy(), fn(x, kernel))
 
-    fns = {f"{mode}_{form}": step(form, mode == "training")
-           for mode in ("inference", "training") for form in ("2d", "3d")}
-    best = {}
-    for name, fn in fns.items():
-      fn()  # Traces and warms up.
-      best[name] = float("inf")
-    for _ in range(repeats):
-      for name, fn in fns.items():
-        start = time.perf_counter()
-        fn()
-        best[name] = min(best[name], time.perf_counter() - start)
-    return best
+    return _best_seconds({f"{mode}_{form}": step(form, mode == "training")
+                          for mode in ("inference", "training") for form in ("2d", "3d")},
+                         repeats)
 
 
 def measure_conv_gradient(repeats: int = 5) -> Dict[str, float]:
@@ -176,13 +187,7 @@ def measure_conv_gradient(repeats: int = 5) -> Dict[str, float]:
   {"float32": s, "bfloat16": s} for a 3x3 conv, 128 to 128 channels on 8 frames of 28x28 (a
   mid-network S3D-G map), the two run in turns; in a thread of its own, as `measure`.
   """
-  result = []
-  thread = threading.Thread(target=lambda: result.append(_measure_gradient_here(repeats)))
-  thread.start()
-  thread.join()
-  if not result:
-    raise RuntimeError("Timing the bfloat16 conv gradients failed (see the error above).")
-  return result[0]
+  return _in_own_thread(lambda: _measure_gradient_here(repeats), "the bfloat16 conv gradients")
 
 
 def _measure_gradient_here(repeats):
@@ -198,19 +203,10 @@ def _measure_gradient_here(repeats):
           y = frame_ops.conv2d(v, w, (1, 1), "SAME", gradient_dtype)
         return tape.gradient(y, [v, w], output_gradients=tf.ones_like(y))
 
-      return tf.function(backward, autograph=False)
+      fn = tf.function(backward, autograph=False)
+      return lambda: [g.numpy() for g in fn(x, kernel)]
 
-    fns = {dtype: step(dtype) for dtype in GRADIENT_DTYPES[1:]}
-    best = {}
-    for name, fn in fns.items():
-      [g.numpy() for g in fn(x, kernel)]  # Traces and warms up.
-      best[name] = float("inf")
-    for _ in range(repeats):
-      for name, fn in fns.items():
-        start = time.perf_counter()
-        [g.numpy() for g in fn(x, kernel)]
-        best[name] = min(best[name], time.perf_counter() - start)
-    return best
+    return _best_seconds({dtype: step(dtype) for dtype in GRADIENT_DTYPES[1:]}, repeats)
 
 
 @dataclasses.dataclass
