@@ -65,7 +65,7 @@ def test_evaluate_refuses_records_of_another_flow_naming_both(tvl1_model, files,
   with pytest.raises(ValueError) as error:
     evaluate_lib.evaluate(evaluate_lib.EvalConfig(
         models=(tvl1_model,), eval_files=files["png"], output_dir=str(tmp_path / "out")),
-                          show_progress=False)
+        show_progress=False)
   message = str(error.value)
   assert message.startswith(f"{tvl1_model} was trained on tvl1 flow, bound 20 px, png, but "
                             "--eval_files hold synthetic flow, bound 20 px, png (algorithm "
